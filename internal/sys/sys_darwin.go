@@ -1,0 +1,55 @@
+package sys
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ru_maxrss is in bytes on darwin.
+const maxRSSUnit = 1
+
+// darwin has no MAP_POPULATE: Populate is applied by the caller with WillNeed.
+func mapFlags(Flags) int { return 0 }
+
+func adviceValue(a Advice) (int, bool) {
+	switch a {
+	case AdvNormal:
+		return unix.MADV_NORMAL, true
+	case AdvSequential:
+		return unix.MADV_SEQUENTIAL, true
+	case AdvRandom:
+		return unix.MADV_RANDOM, true
+	case AdvWillNeed:
+		return unix.MADV_WILLNEED, true
+	case AdvDontNeed:
+		return unix.MADV_DONTNEED, true
+	case AdvFree:
+		return unix.MADV_FREE, true
+	}
+	return 0, false
+}
+
+// CanRemap reports whether Remap can resize a mapping in the kernel.
+const CanRemap = false
+
+// Remap is not available on darwin (no mremap); callers unmap and map again.
+func (m *Mapping) Remap(int, bool) error { return unsupported("mremap") }
+
+// Mincore is not wired up on darwin yet.
+func Mincore([]byte, []byte) error { return unsupported("mincore") }
+
+// Fadvise: darwin has no posix_fadvise.
+func Fadvise(uintptr, int64, int64, FileAdvice) error { return unsupported("fadvise") }
+
+// Fallocate: darwin's F_PREALLOCATE is not wired up; callers fall back to truncate.
+func Fallocate(uintptr, int64, int64) error { return unsupported("fallocate") }
+
+// CanFutex reports whether FutexWait and FutexWake work on this system.
+const CanFutex = false
+
+// FutexWait is unavailable on darwin; callers poll.
+func FutexWait(*uint32, uint32, time.Duration) error { return unsupported("futex") }
+
+// FutexWake is unavailable on darwin; callers poll.
+func FutexWake(*uint32, int) error { return unsupported("futex") }

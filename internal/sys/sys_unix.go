@@ -1,0 +1,182 @@
+//go:build linux || darwin
+
+package sys
+
+import (
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mapping is one mapping made by Map. Data covers exactly the mapped bytes.
+type Mapping struct {
+	Data []byte
+}
+
+// NoFile as Map's fd asks for anonymous memory.
+const NoFile = ^uintptr(0)
+
+// Granularity is the alignment that Map requires of file offsets.
+func Granularity() int { return os.Getpagesize() }
+
+// PageSize is the size of a page, the unit of residency and advice.
+func PageSize() int { return os.Getpagesize() }
+
+func protBits(p Prot) int {
+	b := 0
+	if p&ProtRead != 0 {
+		b |= unix.PROT_READ
+	}
+	if p&ProtWrite != 0 {
+		b |= unix.PROT_WRITE
+	}
+	if b == 0 {
+		b = unix.PROT_NONE
+	}
+	return b
+}
+
+// Map maps length bytes of the file fd from offset off, which must be a multiple
+// of Granularity. fd == NoFile maps anonymous memory.
+func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, error) {
+	if length <= 0 {
+		return Mapping{}, unix.EINVAL
+	}
+	f := unix.MAP_SHARED
+	if flags&Private != 0 {
+		f = unix.MAP_PRIVATE
+	}
+	ifd := int(fd)
+	if fd == NoFile {
+		f = unix.MAP_PRIVATE | unix.MAP_ANON
+		ifd, off = -1, 0
+	}
+	f |= mapFlags(flags)
+	p, err := unix.MmapPtr(ifd, off, nil, uintptr(length), protBits(prot), f)
+	if err != nil {
+		return Mapping{}, err
+	}
+	m := Mapping{Data: unsafe.Slice((*byte)(p), length)}
+	if flags&HugePages != 0 {
+		// Huge pages are a request: a kernel without THP for this kind of
+		// memory keeps the mapping in normal pages, which is still correct.
+		_ = m.advise(0, length, AdvHugePage)
+	}
+	return m, nil
+}
+
+// Unmap removes the mapping. Data must not be used afterwards.
+func (m *Mapping) Unmap() error {
+	if len(m.Data) == 0 {
+		return nil
+	}
+	err := unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(m.Data)), uintptr(len(m.Data)))
+	m.Data = nil
+	return err
+}
+
+// Sync writes the dirty pages of Data[off:off+n] to the file; off must be a
+// multiple of PageSize.
+func (m *Mapping) Sync(off, n int, async bool) error {
+	b := m.Data[off : off+n]
+	if len(b) == 0 {
+		return nil
+	}
+	flags := unix.MS_SYNC
+	if async {
+		flags = unix.MS_ASYNC
+	}
+	return unix.Msync(b, flags)
+}
+
+// Advise gives the kernel an access hint for b, which must start on a page.
+func Advise(b []byte, adv Advice) error {
+	if len(b) == 0 {
+		return nil
+	}
+	v, ok := adviceValue(adv)
+	if !ok {
+		return unsupported("madvise " + adv.String())
+	}
+	return unix.Madvise(b, v)
+}
+
+func (m *Mapping) advise(off, n int, adv Advice) error {
+	return Advise(m.Data[off:off+n], adv)
+}
+
+// Lock pins the pages of b in RAM (mlock).
+func Lock(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return unix.Mlock(b)
+}
+
+// Unlock undoes Lock.
+func Unlock(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return unix.Munlock(b)
+}
+
+// MemlockLimit returns the soft RLIMIT_MEMLOCK in bytes (or -1 for unlimited).
+func MemlockLimit() (int64, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err != nil {
+		return 0, err
+	}
+	if rl.Cur == unix.RLIM_INFINITY {
+		return -1, nil
+	}
+	return int64(rl.Cur), nil
+}
+
+// Flock takes an advisory whole-file lock. With wait false it fails at once with
+// an error matching ErrWouldBlock if another process holds a conflicting lock.
+func Flock(fd uintptr, exclusive, wait bool) error {
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	if !wait {
+		how |= unix.LOCK_NB
+	}
+	for {
+		err := unix.Flock(int(fd), how)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EWOULDBLOCK {
+			return ErrWouldBlock
+		}
+		return err
+	}
+}
+
+// Funlock releases a lock taken by Flock.
+func Funlock(fd uintptr) error { return unix.Flock(int(fd), unix.LOCK_UN) }
+
+// GetRusage reports the calling process's page faults and peak RSS.
+func GetRusage() (Rusage, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return Rusage{}, err
+	}
+	return Rusage{
+		MinorFaults: int64(ru.Minflt),
+		MajorFaults: int64(ru.Majflt),
+		MaxRSS:      int64(ru.Maxrss) * maxRSSUnit,
+	}, nil
+}
+
+// Dup returns a new descriptor for the same open file, owned by the caller.
+func Dup(fd uintptr) (uintptr, error) {
+	nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	return uintptr(nfd), nil
+}

@@ -1,0 +1,116 @@
+package mmap_test
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/mmapkit/mmapkit/mmap"
+)
+
+// Map a file read-write at an unaligned offset, change it in place and flush.
+func ExampleMap() {
+	path := filepath.Join(os.TempDir(), "mmapkit-example-map.bin")
+	if err := os.WriteFile(path, []byte("header:hello, world\n"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := mmap.Map(f, mmap.ReadWrite, 7, 0) // any offset; length 0 = to end of file
+	f.Close()                                    // the Region keeps its own descriptor
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	if _, err := r.WriteAt([]byte("HELLO"), 0); err != nil {
+		log.Fatal(err)
+	}
+	if err := r.Flush(); err != nil {
+		log.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	fmt.Printf("%d bytes mapped; file now %q\n", r.Len(), b)
+	// Output: 13 bytes mapped; file now "header:HELLO, world\n"
+}
+
+// Read lines and search the way Python's mmap does.
+func ExampleRegion_ReadLine() {
+	path := filepath.Join(os.TempDir(), "mmapkit-example-lines.txt")
+	if err := os.WriteFile(path, []byte("alpha\nbeta\ngamma"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+
+	r, err := mmap.Open(path, mmap.ReadOnly)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	at, _ := r.Find([]byte("beta"), 0)
+	fmt.Println("beta at", at)
+	for {
+		line, err := r.ReadLine()
+		if err != nil {
+			break
+		}
+		fmt.Printf("%q\n", line)
+	}
+	// Output:
+	// beta at 6
+	// "alpha\n"
+	// "beta\n"
+	// "gamma"
+}
+
+// A file truncated under the mapping gives an error, not a crash.
+func ExampleRegion_Do() {
+	path := filepath.Join(os.TempDir(), "mmapkit-example-do.bin")
+	if err := os.WriteFile(path, make([]byte, 1<<16), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+
+	r, err := mmap.Open(path, mmap.ReadOnly)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	os.Truncate(path, 4096) // another process could do this at any time
+
+	err = r.Do(func(b []byte) error {
+		var sum int
+		for _, c := range b { // touches pages that no longer exist
+			sum += int(c)
+		}
+		fmt.Println("sum", sum) // not reached
+		return nil
+	})
+	fmt.Println(errors.Is(err, mmap.ErrFault))
+	// Output: true
+}
+
+// Anonymous memory: a buffer the kernel may page out, that can grow in place.
+func ExampleAnonymous() {
+	r, err := mmap.Anonymous(10 << 20)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	r.WriteAt([]byte{1, 2, 3, 4}, 0)
+	if err := r.Resize(20 << 20); err != nil {
+		log.Fatal(err)
+	}
+	b := make([]byte, 4)
+	r.ReadAt(b, 0)
+	fmt.Println(b, r.Len())
+	// Output: [1 2 3 4] 20971520
+}

@@ -1,0 +1,105 @@
+package mmap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
+)
+
+// FileLock is an advisory lock on a whole file, shared or exclusive, for
+// processes that cooperate (flock on Unix, LockFileEx on Windows). The kernel
+// releases it when the process dies, so a crashed holder never leaves it stuck.
+type FileLock struct {
+	mu   sync.Mutex
+	file *os.File // our own descriptor: the lock lives and dies with it
+}
+
+// TryLockFile takes a lock on f without waiting. If another process holds a
+// conflicting lock it returns an error matching ErrLocked at once.
+func TryLockFile(f *os.File, exclusive bool) (*FileLock, error) {
+	l, err := newLock(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := sys.Flock(l.file.Fd(), exclusive, false); err != nil {
+		l.file.Close()
+		return nil, lockErr(f, exclusive, err)
+	}
+	return l, nil
+}
+
+// LockFile takes a lock on f, waiting until it is free or ctx is done (then it
+// returns ctx's error).
+func LockFile(ctx context.Context, f *os.File, exclusive bool) (*FileLock, error) {
+	l, err := newLock(f)
+	if err != nil {
+		return nil, err
+	}
+	// flock(2) cannot be interrupted by a context, so wait by retrying the
+	// non-blocking form with a growing pause: cancellation is seen within 10 ms.
+	pause := 50 * time.Microsecond
+	for {
+		err := sys.Flock(l.file.Fd(), exclusive, false)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, sys.ErrWouldBlock) {
+			l.file.Close()
+			return nil, lockErr(f, exclusive, err)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			l.file.Close()
+			return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), ctx.Err())
+		case <-t.C:
+		}
+		pause = min(2*pause, 10*time.Millisecond)
+	}
+}
+
+// A lock held through a descriptor of our own is independent of f: closing f
+// does not release it, and two FileLocks in one process on the same file
+// exclude each other the way two processes do.
+func newLock(f *os.File) (*FileLock, error) {
+	if f == nil {
+		return nil, fmt.Errorf("mmap: lock: nil file")
+	}
+	g, err := os.Open(f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+	}
+	return &FileLock{file: g}, nil
+}
+
+func lockErr(f *os.File, exclusive bool, err error) error {
+	kind := "shared"
+	if exclusive {
+		kind = "exclusive"
+	}
+	if errors.Is(err, sys.ErrWouldBlock) {
+		return fmt.Errorf("mmap: %s lock on %s: %w", kind, f.Name(), ErrLocked)
+	}
+	return fmt.Errorf("mmap: %s lock on %s: %w", kind, f.Name(), err)
+}
+
+// Unlock releases the lock. A second Unlock returns nil.
+func (l *FileLock) Unlock() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return nil
+	}
+	err := sys.Funlock(l.file.Fd())
+	if e := l.file.Close(); err == nil {
+		err = e
+	}
+	l.file = nil
+	return err
+}

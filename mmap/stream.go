@@ -1,0 +1,205 @@
+package mmap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+)
+
+// Read reads up to len(p) bytes from the current position and advances it. At
+// the end of the Region it returns 0, io.EOF.
+func (r *Region) Read(p []byte) (n int, err error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	n, err = r.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// Write writes p at the current position and advances it. Like WriteAt it
+// writes all of p or nothing (ErrOutOfRange if p does not fit).
+func (r *Region) Write(p []byte) (n int, err error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	n, err = r.WriteAt(p, r.pos)
+	r.pos += int64(n)
+	return n, err
+}
+
+// Seek sets the position for the next Read or Write (io.SeekStart,
+// io.SeekCurrent or io.SeekEnd) and returns it. The position must stay within
+// [0, Len()]: a Region cannot be written past its end.
+func (r *Region) Seek(offset int64, whence int) (int64, error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = int64(r.Len()) + offset
+	default:
+		return r.pos, fmt.Errorf("mmap: Seek %s: invalid whence %d", r.name(), whence)
+	}
+	if abs < 0 || abs > int64(r.Len()) {
+		return r.pos, fmt.Errorf("mmap: Seek %s: position %d outside [0, %d]: %w", r.name(), abs, r.Len(), ErrOutOfRange)
+	}
+	r.pos = abs
+	return abs, nil
+}
+
+// ReadByte reads the byte at the current position and advances it; io.EOF at
+// the end.
+func (r *Region) ReadByte() (byte, error) {
+	var b [1]byte
+	_, err := r.Read(b[:])
+	return b[0], err
+}
+
+// WriteByte writes c at the current position and advances it; ErrOutOfRange at
+// the end.
+func (r *Region) WriteByte(c byte) error {
+	_, err := r.Write([]byte{c})
+	return err
+}
+
+// ReadLine returns a copy of the bytes from the current position up to and
+// including the next '\n' and advances past them. The last line may lack the
+// '\n'; after it ReadLine returns nil, io.EOF.
+func (r *Region) ReadLine() (line []byte, err error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	defer r.leave(&err, debug.SetPanicOnFault(true))
+	if r.pos >= int64(len(r.data)) {
+		return nil, io.EOF
+	}
+	rest := r.data[r.pos:]
+	end := bytes.IndexByte(rest, '\n') + 1
+	if end == 0 {
+		end = len(rest)
+	}
+	line = bytes.Clone(rest[:end])
+	r.pos += int64(end)
+	return line, nil
+}
+
+// Tell returns the current position.
+func (r *Region) Tell() int64 {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	return r.pos
+}
+
+// Find returns the offset of the first occurrence of sub at or after start, or
+// -1 if there is none.
+func (r *Region) Find(sub []byte, start int64) (idx int64, err error) {
+	if err := r.enter(); err != nil {
+		return -1, err
+	}
+	defer r.leave(&err, debug.SetPanicOnFault(true))
+	if err := r.checkRange("Find", start, 0); err != nil {
+		return -1, err
+	}
+	i := bytes.Index(r.data[start:], sub)
+	if i < 0 {
+		return -1, nil
+	}
+	return start + int64(i), nil
+}
+
+// FindLast returns the offset of the last occurrence of sub that ends at or
+// before end, or -1 if there is none (Python's rfind).
+func (r *Region) FindLast(sub []byte, end int64) (idx int64, err error) {
+	if err := r.enter(); err != nil {
+		return -1, err
+	}
+	defer r.leave(&err, debug.SetPanicOnFault(true))
+	if err := r.checkRange("FindLast", 0, end); err != nil {
+		return -1, err
+	}
+	return int64(bytes.LastIndex(r.data[:end], sub)), nil
+}
+
+// Move copies n bytes from offset src to offset dst within the Region; the
+// ranges may overlap.
+func (r *Region) Move(dst, src, n int64) (err error) {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.leave(&err, debug.SetPanicOnFault(true))
+	if err := r.writable("Move"); err != nil {
+		return err
+	}
+	if err := r.checkRange("Move source", src, n); err != nil {
+		return err
+	}
+	if err := r.checkRange("Move destination", dst, n); err != nil {
+		return err
+	}
+	copy(r.data[dst:dst+n], r.data[src:src+n])
+	return nil
+}
+
+// WriteTo writes the bytes from the current position to the end to w, without
+// an intermediate copy, and advances the position past what w accepted.
+func (r *Region) WriteTo(w io.Writer) (n int64, err error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	if err := r.enter(); err != nil {
+		return 0, err
+	}
+	defer r.leave(&err, debug.SetPanicOnFault(true))
+	if r.pos >= int64(len(r.data)) {
+		return 0, nil
+	}
+	m, err := w.Write(r.data[r.pos:])
+	r.pos += int64(m)
+	return int64(m), err
+}
+
+// ReadFrom reads from rd into the Region at the current position until rd
+// returns io.EOF, advancing the position. If the Region fills up while rd
+// still has data, it returns ErrOutOfRange.
+func (r *Region) ReadFrom(rd io.Reader) (n int64, err error) {
+	r.posMu.Lock()
+	defer r.posMu.Unlock()
+	if err := r.enter(); err != nil {
+		return 0, err
+	}
+	defer r.leave(&err, debug.SetPanicOnFault(true))
+	if err := r.writable("ReadFrom"); err != nil {
+		return 0, err
+	}
+	for {
+		if r.pos >= int64(len(r.data)) {
+			var probe [1]byte
+			m, perr := io.ReadFull(rd, probe[:])
+			if m > 0 {
+				return n, fmt.Errorf("mmap: ReadFrom %s: region full after %d bytes: %w", r.name(), n, ErrOutOfRange)
+			}
+			if perr == io.EOF || errors.Is(perr, io.ErrUnexpectedEOF) {
+				return n, nil
+			}
+			return n, perr
+		}
+		m, rerr := rd.Read(r.data[r.pos:])
+		r.pos += int64(m)
+		n += int64(m)
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
