@@ -578,34 +578,48 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 // advanceOldest walks the oldest frames until the oldest one starts at or
 // after target (or the ring is empty).
 func (w *Writer) advanceOldest(target uint64) {
-	v := view{hdr: w.hdr, data: w.data, g: w.g}
+	g := w.g
 	for w.oldest < target && w.oldest < w.pos {
-		kind, n, ok := v.frame(w.oldest, w.oldSq, false)
-		if !ok {
+		// These frames are our own and were validated when written or when
+		// the ring was recovered: the commit word alone gives their size.
+		// The checks below only keep a damaged file from sending us astray.
+		off := w.oldest & g.mask
+		kind, n, tag := decodeCommit(load64(w.data, int(off)))
+		var size uint64
+		switch {
+		case tag != uint32(g.lap(w.oldest)+1):
+		case kind == kindData && n <= g.maxRecord && off+uint64(frameSize(n)) <= g.capacity:
+			size = uint64(frameSize(n))
+			w.oldSq++
+		case kind == kindPadding && off+frameHdrSize+uint64(n) == g.capacity:
+			size = g.capacity - off
+		}
+		if size == 0 {
 			// Cannot happen unless the file was damaged under us: give up
 			// everything rather than walk garbage.
 			w.oldest, w.oldSq = w.pos, w.seq
 			return
 		}
-		w.oldest += v.size(w.oldest, kind, n)
-		if kind == kindData {
-			w.oldSq++
-		}
+		w.oldest += size
 	}
 }
 
 // minReader returns the position of the slowest registered reader, or the
 // oldest position if none is registered or all are ahead of it.
 func (w *Writer) minReader() uint64 {
-	m := w.pos
+	m, found := w.oldest, false
 	for i := range w.g.slots {
 		s := offSlot0 + i*slotSize
 		if load64(w.hdr, s+slotOwner) == 0 {
 			continue
 		}
-		m = min(m, load64(w.hdr, s+slotPos))
+		if p := load64(w.hdr, s+slotPos); !found || p < m {
+			m, found = p, true
+		}
 	}
-	return max(m, w.oldest)
+	// A slot still at 0 (registering) or behind the oldest frame holds
+	// the writer at the oldest frame; one past the writer is garbage.
+	return min(max(m, w.oldest), w.pos)
 }
 
 // reclaimDead frees the slots of readers whose process is gone, so a crashed
