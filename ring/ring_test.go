@@ -590,9 +590,9 @@ func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
 
 func TestRecoveryDropsTornTail(t *testing.T) {
 	cases := []struct {
-		name  string
-		tear  func(b []byte, lastOff int) // damage the last record
-		kept  int
+		name string
+		tear func(b []byte, lastOff int) // damage the last record
+		kept int
 	}{
 		{"intact", func([]byte, int) {}, 20},
 		{"uncommitted", func(b []byte, off int) { clear(b[off : off+8]) }, 19},
