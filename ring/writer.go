@@ -110,9 +110,10 @@ type Writer struct {
 	done    chan struct{}
 	syncErr atomic.Pointer[error]
 
-	// beforeSync, when set by tests, runs before each data msync with the
-	// range about to be synced (used to simulate power loss).
+	// Test hooks (power-loss simulation): beforeSync runs when a sync is
+	// about to start; flushed runs after each successful msync of a range.
 	beforeSync func()
+	flushed    func(off, n int64)
 }
 
 func (c *Config) check() (*geometry, error) {
@@ -568,7 +569,7 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 	if w.opts.Durability != None {
 		// After a power loss the header on disk must never claim less than
 		// what the data on disk has overwritten.
-		if err := w.reg.FlushRange(0, headerSize); err != nil {
+		if err := w.flush(0, headerSize); err != nil {
 			return fmt.Errorf("ring: %s: %w", w.path, err)
 		}
 	}
@@ -707,14 +708,14 @@ func (w *Writer) syncTo(target uint64) error {
 	for from < end {
 		off := from & w.g.mask
 		n := min(end-from, w.g.capacity-off)
-		if err := w.reg.FlushRange(int64(headerSize+off), int64(n)); err != nil {
+		if err := w.flush(int64(headerSize+off), int64(n)); err != nil {
 			return fmt.Errorf("ring: sync %s: %w", w.path, err)
 		}
 		from += n
 	}
 	store64(w.hdr, offDurSeq, seq)
 	store64(w.hdr, offDurable, end)
-	if err := w.reg.FlushRange(0, headerSize); err != nil {
+	if err := w.flush(0, headerSize); err != nil {
 		return fmt.Errorf("ring: sync %s: %w", w.path, err)
 	}
 	w.durPos = end
@@ -781,4 +782,15 @@ func (w *Writer) closeLocked() error {
 		err = e
 	}
 	return err
+}
+
+// flush msyncs [off, off+n) of the file.
+func (w *Writer) flush(off, n int64) error {
+	if err := w.reg.FlushRange(off, n); err != nil {
+		return err
+	}
+	if w.flushed != nil {
+		w.flushed(off, n)
+	}
+	return nil
 }
