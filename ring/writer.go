@@ -73,7 +73,7 @@ type WriterOptions struct {
 type Recovery struct {
 	Oldest, Next uint64 // sequence numbers of the oldest kept record and of the next one
 	Records      uint64 // intact records kept
-	TornBytes    uint64 // bytes after the last intact record that were invalidated
+	Invalidated  uint64 // frame headers after the last intact record that were invalidated
 	Durable      uint64 // sequence number up to which the file was known durable
 }
 
@@ -320,28 +320,28 @@ func (w *Writer) recover() error {
 	v := view{hdr: w.hdr, data: w.data, g: g}
 	pos, seq := oldest, oldSeq
 	var records uint64
-	for pos < limit {
+	// Walk every valid frame, even past the limit word: a valid frame there
+	// means the header lies, and the file is refused rather than "repaired".
+	for pos < oldest+g.capacity {
 		kind, n, ok := v.frame(pos, seq, true)
 		if !ok {
 			break
 		}
-		size := v.size(pos, kind, n)
-		if pos+size > limit {
-			break
-		}
-		pos += size
+		pos += v.size(pos, kind, n)
 		if kind == kindData {
 			seq++
 			records++
 		}
 	}
-	// Invalidate everything between the last intact frame and the limit:
-	// after a power loss a frame written after a torn one could survive
-	// there, and must never be mistaken for a new record at the same place.
-	// Those bytes belong to positions the readers have given up (Overwrite)
-	// or consumed (Block).
-	torn := limit - pos
-	w.zero(pos, limit)
+	if pos > limit {
+		return fmt.Errorf("records run to position %d, past the write limit %d: %w", pos, limit, ErrBadHeader)
+	}
+	// Invalidate every commit word in the dead part of the ring that carries
+	// the lap tag of its position: after a power loss a frame written after
+	// a torn one may have survived, and a crashed record's payload may hold
+	// anything. Such a word must never be taken for a new record at the same
+	// place. Words of earlier laps carry other tags and are left alone.
+	torn := w.invalidate(pos, oldest+g.capacity)
 	w.pos, w.seq = pos, seq
 	w.limit = limit
 	w.oldest, w.oldSq = oldest, oldSeq
@@ -356,21 +356,25 @@ func (w *Writer) recover() error {
 	}
 	store64(w.hdr, offDurable, durable)
 	store64(w.hdr, offDurSeq, durSeq)
-	w.rec = Recovery{Oldest: oldSeq, Next: seq, Records: records, TornBytes: torn, Durable: durSeq}
+	w.rec = Recovery{Oldest: oldSeq, Next: seq, Records: records, Invalidated: torn, Durable: durSeq}
 	if g.policy == Block {
 		w.reclaimDead()
 	}
 	return nil
 }
 
-// zero clears the data bytes of positions [from, to), wrapping.
-func (w *Writer) zero(from, to uint64) {
-	for from < to {
-		off := from & w.g.mask
-		n := min(to-from, w.g.capacity-off)
-		clear(w.data[off : off+n])
-		from += n
+// invalidate zeroes the commit words in positions [from, to) whose lap tag
+// matches their position, and returns how many it found.
+func (w *Writer) invalidate(from, to uint64) uint64 {
+	var n uint64
+	for p := from; p < to; p += frameAlign {
+		off := int(p & w.g.mask)
+		if _, _, tag := decodeCommit(load64(w.data, off)); tag == uint32(w.g.lap(p)+1) {
+			store64(w.data, off, 0)
+			n++
+		}
 	}
+	return n
 }
 
 // Recovery reports what opening the ring found.
