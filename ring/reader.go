@@ -83,7 +83,9 @@ func OpenReader(path string, opts ReaderOptions) (*Reader, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	writable := err == nil
 	if err != nil {
-		if !errors.Is(err, fs.ErrPermission) {
+		// Not writable to us (permissions, a read-only file system, a
+		// running executable...): read-only access still allows reading.
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("ring: open %s: %w", path, err)
 		}
 		if f, err = os.Open(path); err != nil {

@@ -642,3 +642,33 @@ func TestRecoveryDropsTornTail(t *testing.T) {
 		})
 	}
 }
+
+func TestStat(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	r := openReader(t, path, ReaderOptions{})
+	for i := range 10 {
+		if _, err := w.Append(payload(uint64(i), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		if _, err := r.TryNext(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.publish(true)
+	info, err := Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.WriterPID != os.Getpid() || info.Next != 10 || info.Oldest != 0 || info.Records != 10 || info.Policy != Block {
+		t.Fatalf("stat with a writer: %+v", info)
+	}
+	if len(info.Readers) != 1 || info.Readers[0].PID != os.Getpid() || info.Readers[0].Next != 4 {
+		t.Fatalf("readers: %+v", info.Readers)
+	}
+	w.Close()
+	if info, err = Stat(path); err != nil || info.WriterPID != 0 {
+		t.Fatalf("stat without a writer: %+v %v", info, err)
+	}
+}
