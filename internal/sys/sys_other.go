@@ -77,3 +77,6 @@ func FutexWake(*uint32, int) error { return unsupported("futex") }
 
 // Dup is not implemented on this operating system.
 func Dup(uintptr) (uintptr, error) { return 0, unsupported("dup") }
+
+// WritebackRange is not implemented on this operating system.
+func WritebackRange(uintptr, int64, int64) error { return unsupported("sync_file_range") }
