@@ -1,7 +1,6 @@
 package array
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,12 +218,4 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func shapeArg(shape []int) string {
-	s := make([]string, len(shape))
-	for i, d := range shape {
-		s[i] = fmt.Sprint(d)
-	}
-	return strings.Join(s, ",")
 }
