@@ -13,13 +13,24 @@ import (
 // so a batch is asked for in pieces no bigger than the smallest usual window.
 const prefetchChunk = 128 << 10
 
+// Batches keeps readAheadBytes of rows requested ahead of the batch the loop
+// is on, and drops finished rows evictBytes at a time: dropping pages from
+// the page cache has a fixed cost per call (the kernel drains per-CPU page
+// lists), so doing it per small batch would slow the scan down, while these
+// sizes keep the resident set at a few tens of MiB.
+const (
+	readAheadBytes = 16 << 20
+	evictBytes     = 32 << 20
+)
+
 // Batches returns an iterator over the rows of a C-order array in batches of
 // n rows: it yields the index of the first row and the rows as one zero-copy
 // slice (the last batch may be shorter). It is the way to scan an array
-// larger than RAM: before yielding a batch it asks the kernel to start
-// reading the next one, and once the loop body is done with a batch it drops
-// that batch's pages from the mapping and the page cache (Region.Evict), so
-// the resident memory stays around two batches whatever the file's size.
+// larger than RAM: it keeps the kernel reading ahead of the loop (the next
+// batch, and at least 16 MiB), and drops the pages of finished batches from
+// the mapping and the page cache (Region.Evict, every 32 MiB or every batch
+// if batches are larger), so the resident memory stays around two batches
+// plus 48 MiB whatever the file's size.
 //
 // A slice must not be used after its iteration ends: its pages are evicted,
 // and touching them again reads them back from disk (correct, but slow, and
@@ -34,19 +45,26 @@ func (a *Array[T]) Batches(n int) iter.Seq2[int, []T] {
 		panic("array: Batches of fewer than one row")
 	}
 	rowElems := a.rowElems("Batches")
+	rowBytes := max(rowElems*dtypeOf[T]().Size(), 1)
+	ahead := max(n, readAheadBytes/rowBytes) // rows to keep requested ahead of the loop
+	every := max(n, evictBytes/rowBytes)     // finished rows to drop at once
 	return func(yield func(int, []T) bool) {
 		rows := a.Len()
 		if rows == 0 || rowElems == 0 {
 			return
 		}
-		a.prefetchRows(0, min(n, rows))
+		requested, evicted := 0, 0
 		for lo := 0; lo < rows; lo += n {
 			hi := min(lo+n, rows)
-			if hi < rows {
-				a.prefetchRows(hi, min(hi+n, rows))
+			if want := min(hi+ahead, rows); want > requested {
+				a.prefetchRows(requested, want)
+				requested = want
 			}
 			ok := yield(lo, a.Rows(lo, hi))
-			a.evictRows(lo, hi, hi == rows)
+			if hi-evicted >= every || hi == rows || !ok {
+				a.evictRows(evicted, hi, hi == rows)
+				evicted = hi
+			}
 			if !ok {
 				return
 			}
