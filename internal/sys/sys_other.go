@@ -77,3 +77,6 @@ func FutexWake(*uint32, int) error { return unsupported("futex") }
 
 // Dup is not implemented on this operating system.
 func Dup(uintptr) (uintptr, error) { return 0, unsupported("dup") }
+
+// DiskFree is not implemented on this operating system.
+func DiskFree(string) (int64, error) { return 0, unsupported("statfs") }
