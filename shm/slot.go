@@ -157,7 +157,7 @@ func OpenSlot(r *mmap.Region, off int) (*Slot, error) {
 	s.stuck.Store(int64(DefaultStuckTimeout))
 	err := r.Do(func(b []byte) error {
 		if err := checkPlace(b, off, slotHeaderSize); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrNotSlot, err)
 		}
 		var h [16]byte // copy first: a peer may change the bytes while we check them
 		copy(h[:], b[off:])
