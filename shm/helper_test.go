@@ -234,6 +234,11 @@ func runHelper(name string, args []string) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return errors.New("stdin closed before the kill")
 
+	case "bench":
+		size, _ := strconv.Atoi(args[2])
+		n, _ := strconv.Atoi(args[3])
+		return benchChild(args[0], args[1], size, n, args[4:])
+
 	case "open":
 		// Try to attach; print the error.
 		mode := mmap.ReadOnly
