@@ -211,13 +211,6 @@ func startBenchChild(b *testing.B, role, kind string, size int, files []*os.File
 var benchTransports = []string{"queue-spin", "queue-futex", "slot-spin", "slot-futex", "pipe", "unix"}
 var benchSizes = []int{64, 1 << 10, 4 << 10, 64 << 10}
 
-func sizeName(n int) string {
-	if n >= 1<<10 {
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
-}
-
 // BenchmarkIPCPingPong: a message goes to the child and back; b.N round
 // trips. Reports p50/p99 of the round trip.
 func BenchmarkIPCPingPong(b *testing.B) {

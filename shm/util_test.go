@@ -1,6 +1,7 @@
 package shm_test
 
 import (
+	"fmt"
 	"hash/crc32"
 	"runtime"
 )
@@ -17,4 +18,11 @@ func copyPlain(dst, src []byte) {
 		dst[i] = src[i]
 	}
 	runtime.KeepAlive(src)
+}
+
+func sizeName(n int) string {
+	if n >= 1<<10 {
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
 }
