@@ -112,17 +112,29 @@ func allocAndMap(f *os.File, size int64) (*mmap.Region, error) {
 // exists: with mmap.ReadOnly the mapping has no write permission, so a bug in
 // a reader cannot corrupt the segment (writes return mmap.ErrReadOnly).
 // mmap.CopyOnWrite gives a private scratch copy. The size is the segment's
-// current size.
+// current size. A symbolic link in place of a segment is refused.
 func Open(name string, mode mmap.Mode) (*mmap.Region, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
-	r, err := mmap.Open(path(name), mode)
+	flag := os.O_RDONLY
+	if mode == mmap.ReadWrite {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(path(name), flag|noFollow, 0)
+	if err != nil {
+		if fi, lerr := os.Lstat(path(name)); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("shm: open %s: %w: it is a symbolic link, not a segment", name, ErrNotFound)
+		}
+		return nil, fmt.Errorf("shm: open %s %v: %w", name, mode, fsErr(err))
+	}
+	defer f.Close()
+	r, err := mmap.Map(f, mode, 0, 0)
 	if err != nil {
 		if errors.Is(err, mmap.ErrEmptyFile) {
 			return nil, fmt.Errorf("shm: open %s: %w: segment is empty (%w)", name, ErrBadSize, err)
 		}
-		return nil, fmt.Errorf("shm: open %s: %w", name, fsErr(err))
+		return nil, fmt.Errorf("shm: open %s: %w", name, err)
 	}
 	return r, nil
 }

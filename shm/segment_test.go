@@ -138,6 +138,14 @@ func TestSegmentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := segName(t)
+	link := segName(t)
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte("not yours"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(shm.Dir(), link)); err != nil {
+		t.Fatal(err)
+	}
 	huge := segName(t)
 
 	tests := []struct {
@@ -153,6 +161,8 @@ func TestSegmentErrors(t *testing.T) {
 		{"open missing", func() error { _, err := shm.Open(missing, mmap.ReadOnly); return err }, []error{shm.ErrNotFound, fs.ErrNotExist}},
 		{"open bad name", func() error { _, err := shm.Open("a/b", mmap.ReadOnly); return err }, []error{shm.ErrBadName}},
 		{"open empty", func() error { _, err := shm.Open(empty, mmap.ReadOnly); return err }, []error{shm.ErrBadSize, mmap.ErrEmptyFile}},
+		{"open symlink", func() error { _, err := shm.Open(link, mmap.ReadWrite); return err }, []error{shm.ErrNotFound}},
+		{"create over symlink", func() error { _, err := shm.Create(link, 10); return err }, []error{shm.ErrExists}},
 		{"unlink missing", func() error { return shm.Unlink(missing) }, []error{shm.ErrNotFound}},
 		{"unlink bad name", func() error { return shm.Unlink("..") }, []error{shm.ErrBadName}},
 	}
