@@ -52,13 +52,11 @@ func (e *fdEndpoint) close() {
 // slotEndpoint exchanges values through two Slots, one each way. It can
 // only carry a message when the previous one was consumed (ping-pong).
 type slotEndpoint struct {
-	seg        *mmap.Region
-	out, in    *shm.Slot
-	inSeq      uint64
-	spin       bool
-	ctx        context.Context
-	segName    string
-	ownSegment bool
+	seg     *mmap.Region
+	out, in *shm.Slot
+	inSeq   uint64
+	spin    bool
+	ctx     context.Context
 }
 
 func (e *slotEndpoint) send(p []byte) error { return e.out.Store(p) }
