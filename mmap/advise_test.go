@@ -216,3 +216,24 @@ func TestAdviseRangeWidensToPages(t *testing.T) {
 		}
 	}
 }
+
+// WithHugePages reaches the kernel as MADV_HUGEPAGE on the new mapping.
+func TestWithHugePagesAdvice(t *testing.T) {
+	pagingLinux(t)
+	r, err := mmap.Anonymous(4<<20, mmap.WithHugePages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if fl := adviseVmFlags(t, adviseAddr(t, r)); !adviseHas(fl, "hg") {
+		t.Fatalf("WithHugePages: VmFlags %v lack hg", fl)
+	}
+	plain, err := mmap.Anonymous(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if fl := adviseVmFlags(t, adviseAddr(t, plain)); adviseHas(fl, "hg") {
+		t.Fatalf("without WithHugePages: VmFlags %v have hg", fl)
+	}
+}
