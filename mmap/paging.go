@@ -18,12 +18,17 @@ var (
 	ErrPrivateMemory = errors.New("mmap: region holds private memory that eviction would discard")
 )
 
+// prefetchPopulate is false only in tests, to exercise the fallback.
+var prefetchPopulate = true
+
 // willNeedChunk is the size of one WillNeed request in Prefetch's fallback.
 // Linux reads at most max(read_ahead_kb, the device's max I/O size) per
 // madvise(MADV_WILLNEED) call and silently ignores the rest, so a large
 // range must be asked for in pieces no bigger than the smallest usual
 // read-ahead window (128 KiB).
-const willNeedChunk = 128 << 10
+var willNeedChunk = 128 << 10
+
+var errNoPopulate = fmt.Errorf("populate: %w", errors.ErrUnsupported)
 
 // Prefetch reads the pages of the bytes [off, off+n) into RAM and maps them,
 // so that touching them later takes no major fault. On Linux 5.14 and later
@@ -43,7 +48,10 @@ func (r *Region) Prefetch(off, n int64) error {
 		return nil
 	}
 	_, b := r.pages(off, n)
-	err := sys.Advise(b, sys.AdvPopulateRead)
+	err := errNoPopulate
+	if prefetchPopulate {
+		err = sys.Advise(b, sys.AdvPopulateRead)
+	}
 	if err == nil {
 		return nil
 	}
@@ -124,15 +132,25 @@ func (r *Region) Lock() error {
 	if !errors.Is(err, sys.ErrMemlock) {
 		return fmt.Errorf("mmap: lock %s (%d bytes) in RAM: %w", r.name(), len(b), err)
 	}
+	err = memlockError{err}
 	limit, lerr := sys.MemlockLimit()
 	switch {
 	case lerr != nil:
-		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, more than the process's quota allows: %w (%w)", r.name(), len(b), ErrMemlock, err)
+		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, more than the process's quota allows: %w", r.name(), len(b), err)
 	case limit < 0:
-		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, refused although RLIMIT_MEMLOCK is unlimited: %w (%w)", r.name(), len(b), ErrMemlock, err)
+		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, refused although RLIMIT_MEMLOCK is unlimited: %w", r.name(), len(b), err)
 	}
-	return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, RLIMIT_MEMLOCK is %d bytes for the whole process including memory already locked (raise it with ulimit -l or grant CAP_IPC_LOCK): %w (%w)", r.name(), len(b), limit, ErrMemlock, err)
+	return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, RLIMIT_MEMLOCK is %d bytes for the whole process including memory already locked (raise it with ulimit -l or grant CAP_IPC_LOCK): %w", r.name(), len(b), limit, err)
 }
+
+// memlockError is the OS's refusal to lock memory ("locked-memory limit too
+// small: cannot allocate memory"); it matches ErrMemlock and unwraps to the
+// OS error.
+type memlockError struct{ err error }
+
+func (e memlockError) Error() string        { return e.err.Error() }
+func (e memlockError) Unwrap() error        { return e.err }
+func (e memlockError) Is(target error) bool { return target == ErrMemlock }
 
 // Unlock undoes Lock: the pages may be paged out again.
 func (r *Region) Unlock() error {

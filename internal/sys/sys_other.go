@@ -78,5 +78,8 @@ func FutexWake(*uint32, int) error { return unsupported("futex") }
 // Dup is not implemented on this operating system.
 func Dup(uintptr) (uintptr, error) { return 0, unsupported("dup") }
 
+// DiskFree is not implemented on this operating system.
+func DiskFree(string) (int64, error) { return 0, unsupported("statfs") }
+
 // WritebackRange is not implemented on this operating system.
 func WritebackRange(uintptr, int64, int64) error { return unsupported("sync_file_range") }

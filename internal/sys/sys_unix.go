@@ -200,3 +200,13 @@ func Dup(fd uintptr) (uintptr, error) {
 	}
 	return uintptr(nfd), nil
 }
+
+// DiskFree returns the bytes available to an unprivileged user on the
+// filesystem holding path (statfs f_bavail * f_bsize).
+func DiskFree(path string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}

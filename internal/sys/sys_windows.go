@@ -193,5 +193,19 @@ func Dup(fd uintptr) (uintptr, error) {
 	return uintptr(h), nil
 }
 
+// DiskFree returns the bytes available to the caller on the volume holding
+// path (GetDiskFreeSpaceEx).
+func DiskFree(path string) (int64, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	var avail, total, free uint64
+	if err := windows.GetDiskFreeSpaceEx(p, &avail, &total, &free); err != nil {
+		return 0, err
+	}
+	return int64(avail), nil
+}
+
 // WritebackRange is not implemented on this operating system.
 func WritebackRange(uintptr, int64, int64) error { return unsupported("sync_file_range") }
