@@ -645,3 +645,15 @@ func TestBatchesBoundedResidency(t *testing.T) {
 	}
 	t.Logf("peak resident %d MiB of %d MiB", worst>>20, rows*rowBytes>>20)
 }
+
+func TestHeaderSurvivesClose(t *testing.T) {
+	a, err := CreateNPY[int8](filepath.Join(t.TempDir(), "h.npy"), 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Header()
+	a.Close()
+	if !equalInts(h.Shape, []int{2, 3}) || h.DataOffset != 128 || h.Descr != "|i1" {
+		t.Fatalf("header after Close: %+v", h)
+	}
+}

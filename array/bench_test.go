@@ -250,7 +250,10 @@ func BenchmarkOpenNPY(b *testing.B) {
 // BenchmarkSumWarm sums a 1 GiB float32 .npy that is already in the page
 // cache and mapped, through Data(), and compares with NumPy's arr.sum() on the
 // same file (np.load mmap_mode='r', best of 5 after a warm-up), reported as
-// the metric x-numpy (Go time / NumPy time: below 1 means Go is faster).
+// the metric x-numpy (Go's best time / NumPy's best time: below 1 means Go is
+// faster). reldiff-numpy is how far the sums differ, relative: a float32
+// accumulator drifts over 268M additions, NumPy's pairwise sum and a float64
+// accumulator do not.
 func BenchmarkSumWarm(b *testing.B) {
 	const cols = 256
 	rows := 1 << 30 / (cols * 4)
@@ -289,12 +292,18 @@ print(best, float(a.sum()))
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)) * 4)
 			var got float64
+			best := math.Inf(1)
 			for b.Loop() {
+				t0 := time.Now()
 				got = c.fn(data)
+				best = min(best, time.Since(t0).Seconds())
 			}
-			per := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(per/npSec, "x-numpy")
-			b.ReportMetric(npSec*1e3, "numpy-ms")
+			// NumPy's time is its best of 5; compare best with best, since
+			// this 2-core machine is shared and the mean mostly measures
+			// the neighbours.
+			b.ReportMetric(best*1e3, "best-ms")
+			b.ReportMetric(npSec*1e3, "numpy-best-ms")
+			b.ReportMetric(best/npSec, "x-numpy")
 			b.ReportMetric(math.Abs(got-npSum)/math.Abs(npSum), "reldiff-numpy")
 		})
 	}
