@@ -86,6 +86,11 @@ func shapeSize(shape []int, itemsize int) (int, error) {
 // without mapping anything. It checks that the file holds all the data the
 // header promises. Tools use it to learn the dtype, shape and order before
 // choosing a Go type for OpenNPY.
+//
+// The header must be a plain dict literal with exactly the keys descr,
+// fortran_order and shape. This is stricter than NumPy's ast.literal_eval in
+// a few ways no NumPy writer trips over: duplicate keys, arithmetic, non-decimal
+// or underscored integers, string prefixes and triple quotes are refused.
 func ReadNPYHeader(path string) (*Header, error) {
 	f, err := os.Open(path)
 	if err != nil {
