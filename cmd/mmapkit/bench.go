@@ -190,7 +190,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			create = false
 			size = fi.Size()
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	} else if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 		return benchUsageError(fmt.Errorf("--file %s: %w", path, err))
 	}
 	if block > size {
