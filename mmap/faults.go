@@ -34,6 +34,11 @@ func (f Faults) Sub(g Faults) Faults {
 	return Faults{Minor: f.Minor - g.Minor, Major: f.Major - g.Major}
 }
 
+// Add returns f + g, to total the faults of several intervals.
+func (f Faults) Add(g Faults) Faults {
+	return Faults{Minor: f.Minor + g.Minor, Major: f.Major + g.Major}
+}
+
 // String formats the counters as "N minor, M major".
 func (f Faults) String() string {
 	return fmt.Sprintf("%d minor, %d major", f.Minor, f.Major)

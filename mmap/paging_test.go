@@ -404,6 +404,9 @@ func TestFaultsSub(t *testing.T) {
 		if got := tc.a.Sub(tc.b); got != tc.want {
 			t.Errorf("%v.Sub(%v) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
+		if got := tc.want.Add(tc.b); got != tc.a {
+			t.Errorf("%v.Add(%v) = %v, want %v", tc.want, tc.b, got, tc.a)
+		}
 	}
 	if s := (mmap.Faults{Minor: 5, Major: 2}).String(); s != "5 minor, 2 major" {
 		t.Errorf("String = %q", s)
