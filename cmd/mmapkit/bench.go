@@ -321,10 +321,11 @@ func benchProgress(stderr io.Writer) func(done, total int, what string) {
 				progressbar.OptionClearOnFinish(),
 			)
 		}
-		bar.Describe(fmt.Sprintf("%-28s", what))
-		_ = bar.Set(done)
 		if done == total {
 			_ = bar.Finish()
+			return
 		}
+		_ = bar.Set(done)
+		bar.Describe(fmt.Sprintf("%-28s", what))
 	}
 }
