@@ -279,7 +279,9 @@ func (r *Reader) seqAt(pos, hint uint64) (uint64, bool) {
 
 // TryNext returns the next record, or ErrEmpty at once if there is none yet.
 // After ErrLapped (a *LappedError) the reader continues at the oldest record.
-// A record that fails its checksum gives ErrCorrupt and is skipped.
+// A frame that fails its checks (the torn tail of a ring cut by a power loss,
+// or damage) gives ErrCorrupt and the reader stays at it; a writer opening
+// the ring truncates there, and SeekSeq can move past it.
 func (r *Reader) TryNext() (Record, error) {
 	if r.closed {
 		return Record{}, ErrClosed
@@ -319,12 +321,14 @@ func (r *Reader) tryNext() (Record, error) {
 				return Record{}, r.jump()
 			}
 		}
+		if crcOf(p) != crc {
+			// The reader stays put: after a power loss this is the torn
+			// tail, which the next writer's recovery rewrites.
+			return Record{}, fmt.Errorf("ring: %s: record %d fails its checksum: %w", r.path, r.seq, ErrCorrupt)
+		}
 		rec := Record{Seq: r.seq, Data: p}
 		r.pos += uint64(frameSize(n))
 		r.seq++
-		if crcOf(p) != crc {
-			return Record{}, fmt.Errorf("ring: %s: record %d fails its checksum: %w", r.path, rec.Seq, ErrCorrupt)
-		}
 		return rec, nil
 	}
 	return Record{}, fmt.Errorf("ring: %s: padding frames in a row at position %d: %w", r.path, r.pos, ErrCorrupt)
@@ -393,9 +397,9 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 }
 
 // Follow yields every record from the reader's position on, waiting for new
-// ones, until ctx ends or the loop body stops. Errors (ErrLapped, ErrCorrupt)
-// are yielded too; reading continues after them. The iteration ends quietly
-// when ctx ends.
+// ones, until ctx ends or the loop body stops. ErrLapped is yielded and
+// reading continues; ErrCorrupt is yielded and ends the iteration. The
+// iteration ends quietly when ctx ends.
 func (r *Reader) Follow(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		for {
@@ -406,7 +410,7 @@ func (r *Reader) Follow(ctx context.Context) iter.Seq2[Record, error] {
 			if !yield(rec, err) {
 				return
 			}
-			if errors.Is(err, ErrClosed) {
+			if errors.Is(err, ErrClosed) || errors.Is(err, ErrCorrupt) {
 				return
 			}
 		}
@@ -414,12 +418,13 @@ func (r *Reader) Follow(ctx context.Context) iter.Seq2[Record, error] {
 }
 
 // Records yields the records available now, from the reader's position to
-// the newest one, without waiting.
+// the newest one, without waiting. ErrLapped is yielded and reading
+// continues; ErrCorrupt is yielded and ends the iteration.
 func (r *Reader) Records() iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		for {
 			rec, err := r.TryNext()
-			if err == ErrEmpty || !yield(rec, err) || errors.Is(err, ErrClosed) {
+			if err == ErrEmpty || !yield(rec, err) || errors.Is(err, ErrClosed) || errors.Is(err, ErrCorrupt) {
 				return
 			}
 		}
