@@ -323,7 +323,8 @@ class Ring:
         """Return (seq, payload) of the next record, or None if there is none yet.
 
         Raises Lapped (and moves to the oldest record) if the writer
-        overwrote records not yet read, FormatError for a corrupt record.
+        overwrote records not yet read, and FormatError for a corrupt frame
+        (the reader stays at it: reading again raises again).
         """
         mm = self._mm
         for _ in range(8):
@@ -349,11 +350,13 @@ class Ring:
             payload = mm[off + 16:off + 16 + n]
             if self._lapped(self.pos):
                 raise self._jump()
+            if zlib.crc32(payload) != crc:
+                # Stay at it, as the Go reader does: after a power loss this
+                # is the torn tail, which the next writer's recovery rewrites.
+                raise FormatError("record %d fails its checksum" % self.seq)
             seq = self.seq
             self.pos += _frame_size(n)
             self.seq += 1
-            if zlib.crc32(payload) != crc:
-                raise FormatError("record %d fails its checksum" % seq)
             return seq, payload
         raise FormatError("padding frames in a row at position %d" % self.pos)
 
