@@ -210,7 +210,7 @@ for path in sys.argv[1:]:
 		{"flags", patch(func(b []byte) { b[28] |= 4; fixRingCRC(b) }), "FormatError"},
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for i := range 200 {
+	for i := range 100 {
 		b := valid()
 		for range 1 + rng.IntN(6) {
 			// mostly the hot header words and the data area
