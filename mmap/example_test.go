@@ -23,7 +23,7 @@ func ExampleMap() {
 		log.Fatal(err)
 	}
 	r, err := mmap.Map(f, mmap.ReadWrite, 7, 0) // any offset; length 0 = to end of file
-	f.Close()                                    // the Region keeps its own descriptor
+	f.Close()                                   // the Region keeps its own descriptor
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -36,6 +36,9 @@ func TryLockFile(f *os.File, exclusive bool) (*FileLock, error) {
 // LockFile takes a lock on f, waiting until it is free or ctx is done (then it
 // returns ctx's error).
 func LockFile(ctx context.Context, f *os.File, exclusive bool) (*FileLock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+	}
 	l, err := newLock(f)
 	if err != nil {
 		return nil, err
@@ -66,7 +69,9 @@ func LockFile(ctx context.Context, f *os.File, exclusive bool) (*FileLock, error
 
 // A lock held through a descriptor of our own is independent of f: closing f
 // does not release it, and two FileLocks in one process on the same file
-// exclude each other the way two processes do.
+// exclude each other the way two processes do. The file is opened again by
+// name, so check it is still the same file: locking a file that replaced f's
+// (the usual write-and-rename update) would exclude nobody.
 func newLock(f *os.File) (*FileLock, error) {
 	if f == nil {
 		return nil, fmt.Errorf("mmap: lock: nil file")
@@ -74,6 +79,16 @@ func newLock(f *os.File) (*FileLock, error) {
 	g, err := os.Open(f.Name())
 	if err != nil {
 		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+	}
+	fi, err1 := f.Stat()
+	gi, err2 := g.Stat()
+	if err := errors.Join(err1, err2); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+	}
+	if !os.SameFile(fi, gi) {
+		g.Close()
+		return nil, fmt.Errorf("mmap: lock %s: the name now refers to another file (renamed or replaced since it was opened): %w", f.Name(), os.ErrNotExist)
 	}
 	return &FileLock{file: g}, nil
 }

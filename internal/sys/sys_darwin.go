@@ -9,8 +9,16 @@ import (
 // ru_maxrss is in bytes on darwin.
 const maxRSSUnit = 1
 
-// darwin has no MAP_POPULATE: Populate is applied by the caller with WillNeed.
+// darwin has no MAP_POPULATE: Map asks for the pages with WillNeed instead.
+const hasMapPopulate = false
+
 func mapFlags(Flags) int { return 0 }
+
+// newAdvice: darwin reports unknown advice through adviceValue, not EINVAL.
+func newAdvice(Advice) bool { return false }
+
+// WritebackRange: darwin has no sync_file_range (and no fadvise to use it for).
+func WritebackRange(uintptr, int64, int64) error { return unsupported("sync_file_range") }
 
 func adviceValue(a Advice) (int, bool) {
 	switch a {

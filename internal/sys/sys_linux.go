@@ -10,6 +10,9 @@ import (
 // ru_maxrss is in KiB on Linux.
 const maxRSSUnit = 1024
 
+// hasMapPopulate: mapFlags turns Populate into MAP_POPULATE.
+const hasMapPopulate = true
+
 func mapFlags(f Flags) int {
 	if f&Populate != 0 {
 		return unix.MAP_POPULATE
@@ -39,6 +42,29 @@ func adviceValue(a Advice) (int, bool) {
 		return 0, false
 	}
 	return linuxAdvice[a], true
+}
+
+// newAdvice reports whether adv is recent enough (Linux 5.4 and later) that
+// EINVAL from madvise most likely means the kernel does not know it.
+func newAdvice(adv Advice) bool {
+	switch adv {
+	case AdvCold, AdvPageOut, AdvPopulateRead, AdvPopulateWrite:
+		return true
+	}
+	return false
+}
+
+// WritebackRange writes the file's dirty pages in [off, off+n) to disk and
+// waits for them (sync_file_range), so that FadvDontNeed can drop them: the
+// kernel only drops clean pages. It needs no write access to the file.
+func WritebackRange(fd uintptr, off, n int64) error {
+	const how = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+	for {
+		err := unix.SyncFileRange(int(fd), off, n, how)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // CanRemap reports whether Remap can resize a mapping in the kernel.

@@ -81,3 +81,9 @@ func Dup(uintptr) (uintptr, error) { return 0, unsupported("dup") }
 // ProcessAlive cannot tell on this system and answers true, the safe guess
 // for callers that reclaim resources of dead processes.
 func ProcessAlive(int) bool { return true }
+
+// DiskFree is not implemented on this operating system.
+func DiskFree(string) (int64, error) { return 0, unsupported("statfs") }
+
+// WritebackRange is not implemented on this operating system.
+func WritebackRange(uintptr, int64, int64) error { return unsupported("sync_file_range") }

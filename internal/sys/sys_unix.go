@@ -3,6 +3,8 @@
 package sys
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"unsafe"
 
@@ -53,6 +55,7 @@ func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, er
 		ifd, off = -1, 0
 	}
 	f |= mapFlags(flags)
+	populate := flags&Populate != 0 && !hasMapPopulate
 	p, err := unix.MmapPtr(ifd, off, nil, uintptr(length), protBits(prot), f)
 	if err != nil {
 		return Mapping{}, err
@@ -62,6 +65,10 @@ func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, er
 		// Huge pages are a request: a kernel without THP for this kind of
 		// memory keeps the mapping in normal pages, which is still correct.
 		_ = m.advise(0, length, AdvHugePage)
+	}
+	if populate {
+		// No MAP_POPULATE here (darwin): ask for the pages to be read in.
+		_ = m.advise(0, length, AdvWillNeed)
 	}
 	return m, nil
 }
@@ -99,7 +106,14 @@ func Advise(b []byte, adv Advice) error {
 	if !ok {
 		return unsupported("madvise " + adv.String())
 	}
-	return unix.Madvise(b, v)
+	err := unix.Madvise(b, v)
+	if err == unix.EINVAL && newAdvice(adv) {
+		// A kernel older than the advice answers EINVAL, the same as for
+		// advice that does not apply to this kind of memory; for these
+		// values the first reading is by far the likelier one.
+		return fmt.Errorf("madvise %s: %w by this kernel (%w)", adv, errors.ErrUnsupported, err)
+	}
+	return err
 }
 
 func (m *Mapping) advise(off, n int, adv Advice) error {
@@ -111,7 +125,13 @@ func Lock(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return unix.Mlock(b)
+	err := unix.Mlock(b)
+	// ENOMEM: the limit is exceeded; EPERM: the limit is 0 and the caller
+	// lacks CAP_IPC_LOCK. Both mean "raise RLIMIT_MEMLOCK".
+	if err == unix.ENOMEM || err == unix.EPERM {
+		return fmt.Errorf("%w: %w", ErrMemlock, err)
+	}
+	return err
 }
 
 // Unlock undoes Lock.
@@ -190,4 +210,14 @@ func ProcessAlive(pid int) bool {
 	}
 	err := unix.Kill(pid, 0)
 	return err == nil || err == unix.EPERM
+}
+
+// DiskFree returns the bytes available to an unprivileged user on the
+// filesystem holding path (statfs f_bavail * f_bsize).
+func DiskFree(path string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }

@@ -1,6 +1,7 @@
 package sys
 
 import (
+	"fmt"
 	"os"
 	"time"
 	"unsafe"
@@ -120,7 +121,11 @@ func Lock(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return windows.VirtualLock(uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	err := windows.VirtualLock(uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if err == windows.ERROR_WORKING_SET_QUOTA {
+		return fmt.Errorf("%w: %w", ErrMemlock, err)
+	}
+	return err
 }
 
 // Unlock undoes Lock.
@@ -207,3 +212,20 @@ func ProcessAlive(pid int) bool {
 	const stillActive = 259
 	return code == stillActive
 }
+
+// DiskFree returns the bytes available to the caller on the volume holding
+// path (GetDiskFreeSpaceEx).
+func DiskFree(path string) (int64, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return 0, err
+	}
+	var avail, total, free uint64
+	if err := windows.GetDiskFreeSpaceEx(p, &avail, &total, &free); err != nil {
+		return 0, err
+	}
+	return int64(avail), nil
+}
+
+// WritebackRange is not implemented on this operating system.
+func WritebackRange(uintptr, int64, int64) error { return unsupported("sync_file_range") }

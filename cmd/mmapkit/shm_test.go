@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mmapkit/mmapkit/shm"
+)
+
+// shmRun runs the CLI with args and returns its output; flags go back to
+// their defaults afterwards, since cobra keeps them between runs.
+func shmRun(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	rootCmd.SetOut(&out)
+	rootCmd.SetErr(&out)
+	rootCmd.SetArgs(args)
+	err := rootCmd.Execute()
+	var reset func(c *cobra.Command)
+	reset = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { _ = f.Value.Set(f.DefValue); f.Changed = false })
+		for _, s := range c.Commands() {
+			reset(s)
+		}
+	}
+	reset(rootCmd)
+	return out.String(), err
+}
+
+func TestShmCLI(t *testing.T) {
+	slotName := fmt.Sprintf("mmapkit-cli-test-%d-slot", os.Getpid())
+	rawName := fmt.Sprintf("mmapkit-cli-test-%d-raw", os.Getpid())
+	t.Cleanup(func() { _ = shm.Unlink(slotName); _ = shm.Unlink(rawName) })
+
+	r, err := shm.Create(slotName, int64(shm.SlotSize(16)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := shm.NewSlot(r, 0, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store([]byte("latest")); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	r, err = shm.Create(rawName, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.WriteAt([]byte("hello"), 0); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+
+	tests := []struct {
+		args    []string
+		want    []string // substrings of the output
+		wantErr error
+	}{
+		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, "-rw-------"}, nil},
+		{[]string{"shm", "cat", slotName}, []string{"latest"}, nil},
+		{[]string{"shm", "cat", "--hex", slotName}, []string{"2 " + fmt.Sprintf("%x", "latest")}, nil},
+		{[]string{"shm", "cat", rawName}, []string{"hello"}, nil},
+		{[]string{"shm", "cat", "--hex", rawName}, []string{"68 65 6c 6c 6f"}, nil},
+		{[]string{"shm", "cat", "--raw", slotName}, []string{"MKSL"}, nil},
+		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, shm.ErrNotSlot},
+		{[]string{"shm", "cat", "--follow", rawName}, nil, shm.ErrNotSlot},
+		{[]string{"shm", "cat", "no-such-segment-" + slotName}, nil, shm.ErrNotFound},
+		{[]string{"shm", "cat", "../x"}, nil, shm.ErrBadName},
+		{[]string{"shm", "rm", slotName, "no-such-segment-" + slotName}, []string{"no such segment"}, shm.ErrNotFound},
+		{[]string{"shm", "rm", rawName}, nil, nil},
+	}
+	for _, tt := range tests {
+		out, err := shmRun(t, tt.args...)
+		if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+			t.Errorf("%v: error %v, want %v", tt.args, err, tt.wantErr)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output %q lacks %q", tt.args, out, w)
+			}
+		}
+	}
+	for _, n := range []string{slotName, rawName} {
+		if _, err := shm.Open(n, 0); !errors.Is(err, shm.ErrNotFound) {
+			t.Errorf("%s still exists after rm: %v", n, err)
+		}
+	}
+}

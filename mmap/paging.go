@@ -1,0 +1,166 @@
+package mmap
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
+)
+
+// Sentinel errors of paging control (see also the ones in errors.go).
+var (
+	// ErrMemlock: Lock asked for more locked memory than the process may
+	// have (RLIMIT_MEMLOCK on Unix, the working-set quota on Windows). The
+	// message says the limit and the size asked for.
+	ErrMemlock = errors.New("mmap: locked-memory limit too small")
+	// ErrPrivateMemory: Evict on anonymous or CopyOnWrite memory, whose pages
+	// exist nowhere else, so dropping them would lose their contents.
+	ErrPrivateMemory = errors.New("mmap: region holds private memory that eviction would discard")
+)
+
+// prefetchPopulate is false only in tests, to exercise the fallback.
+var prefetchPopulate = true
+
+// willNeedChunk is the size of one WillNeed request in Prefetch's fallback.
+// Linux reads at most max(read_ahead_kb, the device's max I/O size) per
+// madvise(MADV_WILLNEED) call and silently ignores the rest, so a large
+// range must be asked for in pieces no bigger than the smallest usual
+// read-ahead window (128 KiB).
+var willNeedChunk = 128 << 10
+
+var errNoPopulate = fmt.Errorf("populate: %w", errors.ErrUnsupported)
+
+// Prefetch reads the pages of the bytes [off, off+n) into RAM and maps them,
+// so that touching them later takes no major fault. On Linux 5.14 and later
+// it uses MADV_POPULATE_READ and returns when the pages are in; elsewhere it
+// falls back to MADV_WILLNEED in read-ahead sized pieces, which starts the
+// reads and may return before they finish. The range is widened to whole
+// pages.
+func (r *Region) Prefetch(off, n int64) error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.exit()
+	if err := r.checkRange("Prefetch", off, n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	_, b := r.pages(off, n)
+	err := errNoPopulate
+	if prefetchPopulate {
+		err = sys.Advise(b, sys.AdvPopulateRead)
+	}
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("mmap: prefetch %s offset %d length %d (the file may have been truncated under the mapping): %w", r.name(), off, n, err)
+	}
+	for lo := 0; lo < len(b); lo += willNeedChunk {
+		if err := sys.Advise(b[lo:min(lo+willNeedChunk, len(b))], sys.AdvWillNeed); err != nil {
+			return fmt.Errorf("mmap: prefetch %s offset %d length %d: %w", r.name(), off, n, err)
+		}
+	}
+	return nil
+}
+
+// Evict drops the pages of the bytes [off, off+n) from this mapping and from
+// the page cache, so the next access reads them from disk: the way to get a
+// cold cache without root. The range is widened to whole pages.
+//
+// Dirty pages are written back first (the kernel only drops clean pages), so
+// on a ReadWrite Region nothing is lost, but Evict may wait for the disk.
+// Pages that another process has mapped, or that are under I/O, stay in the
+// cache: check with Resident. Anonymous and CopyOnWrite Regions return
+// ErrPrivateMemory, since their pages exist nowhere else. Where the OS cannot
+// drop page-cache pages (darwin, Windows) the error matches
+// errors.ErrUnsupported.
+func (r *Region) Evict(off, n int64) error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.exit()
+	if err := r.checkRange("Evict", off, n); err != nil {
+		return err
+	}
+	if r.st.file == nil || r.mode == CopyOnWrite {
+		return fmt.Errorf("mmap: evict %s (%s): %w", r.name(), r.mode, ErrPrivateMemory)
+	}
+	if n == 0 {
+		return nil
+	}
+	start, b := r.pages(off, n)
+	// Unmap first: the page cache cannot drop a page while it is mapped.
+	// For a shared mapping MADV_DONTNEED only removes the page-table
+	// entries; a dirty page's state moves to the page cache, not lost.
+	if err := sys.Advise(b, sys.AdvDontNeed); err != nil {
+		return fmt.Errorf("mmap: evict %s offset %d length %d: %w", r.name(), off, n, err)
+	}
+	ps := int64(sys.PageSize())
+	fileOff := r.off - int64(r.delta) + int64(start)
+	length := (int64(len(b)) + ps - 1) / ps * ps
+	fd := r.st.file.Fd()
+	if err := sys.WritebackRange(fd, fileOff, length); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("mmap: evict %s offset %d length %d: write back dirty pages: %w", r.name(), off, n, err)
+	}
+	if err := sys.Fadvise(fd, fileOff, length, sys.FadvDontNeed); err != nil {
+		return fmt.Errorf("mmap: evict %s offset %d length %d: drop from the page cache: %w", r.name(), off, n, err)
+	}
+	return nil
+}
+
+// Lock pins the Region's pages in RAM (mlock), reading them in first, so
+// that accessing them never waits for the disk and they are never written
+// to swap. On a CopyOnWrite Region this makes a private copy of every page.
+//
+// An unprivileged process may lock only RLIMIT_MEMLOCK bytes in total
+// (`ulimit -l`); beyond that Lock returns an error matching ErrMemlock that
+// says the limit and the size asked for. A process with CAP_IPC_LOCK (root,
+// normally) is not limited.
+func (r *Region) Lock() error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.exit()
+	_, b := r.pages(0, int64(len(r.data)))
+	err := sys.Lock(b)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sys.ErrMemlock) {
+		return fmt.Errorf("mmap: lock %s (%d bytes) in RAM: %w", r.name(), len(b), err)
+	}
+	err = memlockError{err}
+	limit, lerr := sys.MemlockLimit()
+	switch {
+	case lerr != nil:
+		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, more than the process's quota allows: %w", r.name(), len(b), err)
+	case limit < 0:
+		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, refused although RLIMIT_MEMLOCK is unlimited: %w", r.name(), len(b), err)
+	}
+	return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, RLIMIT_MEMLOCK is %d bytes for the whole process including memory already locked (raise it with ulimit -l or grant CAP_IPC_LOCK): %w", r.name(), len(b), limit, err)
+}
+
+// memlockError is the OS's refusal to lock memory ("locked-memory limit too
+// small: cannot allocate memory"); it matches ErrMemlock and unwraps to the
+// OS error.
+type memlockError struct{ err error }
+
+func (e memlockError) Error() string        { return e.err.Error() }
+func (e memlockError) Unwrap() error        { return e.err }
+func (e memlockError) Is(target error) bool { return target == ErrMemlock }
+
+// Unlock undoes Lock: the pages may be paged out again.
+func (r *Region) Unlock() error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.exit()
+	_, b := r.pages(0, int64(len(r.data)))
+	if err := sys.Unlock(b); err != nil {
+		return fmt.Errorf("mmap: unlock %s: %w", r.name(), err)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package shm
+
+const noFollow = 0
