@@ -51,6 +51,10 @@ func TestHelperProcess(t *testing.T) {
 		err = helperWriter(path, maxRec, count)
 	case "burst-writer":
 		err = helperBurstWriter(path, maxRec)
+	case "bench-reader":
+		err = helperBenchReader(path, count)
+	case "latency-reader":
+		err = helperLatencyReader(path, count)
 	default:
 		err = fmt.Errorf("unknown helper %q", mode)
 	}
