@@ -2,10 +2,10 @@ package ring
 
 import (
 	"bufio"
-	"os"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -284,4 +284,3 @@ func helperLatencyReader(path string, count int) error {
 	fmt.Println(strings.TrimSpace(fmt.Sprintf("%.0f %.0f %.0f", q(0.5), q(0.99), q(0.999))))
 	return nil
 }
-
