@@ -69,6 +69,11 @@ type WriterOptions struct {
 	Interval time.Duration
 }
 
+// mark remembers where the first frame starting in a block of the data area
+// is, so that moving the oldest position never has to walk a whole lap of
+// frames (only those of one block).
+type mark struct{ pos, seq uint64 }
+
 // Recovery describes what OpenWriter found in the file.
 type Recovery struct {
 	Oldest, Next uint64 // sequence numbers of the oldest kept record and of the next one
@@ -97,6 +102,9 @@ type Writer struct {
 	limit         uint64 // may write below this position
 	oldest, oldSq uint64 // oldest retained frame and its sequence number
 	chunk         uint64 // how far limit moves ahead at once
+	marks         []mark // first frame starting in each block of the data area
+	markShift     uint   // log2 of the block size
+	lastBlock     uint64 // block of the last frame start recorded (+1; 0 = none)
 	resPos        uint64
 	resN          int
 	reserving     atomic.Bool
@@ -277,6 +285,8 @@ func openWriter(ctx context.Context, path string, opts WriterOptions, wait, fres
 		resN: -1,
 	}
 	w.chunk = max(g.capacity/16, 4096)
+	w.markShift = uint(max(6, min(12, int(g.shift)-8))) // 64 B .. 4 KiB blocks, at most capacity/256 of them
+	w.marks = make([]mark, g.capacity>>w.markShift)
 	if err := w.recover(); err != nil {
 		reg.Close()
 		return fail(err)
@@ -488,6 +498,7 @@ func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
 		}
 	}
 	if pad != 0 {
+		w.mark(w.pos)
 		binary.LittleEndian.PutUint32(w.data[off+8:], uint32(w.seq))
 		binary.LittleEndian.PutUint32(w.data[off+12:], 0)
 		store64(w.data, int(off), commitWord(kindPadding, int(pad-frameHdrSize), w.g.lap(w.pos)))
@@ -495,6 +506,7 @@ func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
 		off = 0
 	}
 	binary.LittleEndian.PutUint32(w.data[off+8:], uint32(w.seq))
+	w.mark(w.pos)
 	w.resPos = w.pos
 	w.resN = n
 	return w.data[off+frameHdrSize : off+frameHdrSize+uint64(n) : off+frameHdrSize+uint64(n)], nil
@@ -584,6 +596,19 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 // after target (or the ring is empty).
 func (w *Writer) advanceOldest(target uint64) {
 	g := w.g
+	if w.oldest >= target {
+		return
+	}
+	// Jump to the first frame of target's block if this writer wrote it
+	// (an abandoned reservation records a mark but no frame: the walk
+	// below then finds no valid frame there and the jump is not taken).
+	if b := target >> w.markShift; b > 0 {
+		if m := w.marks[b&uint64(len(w.marks)-1)]; m.pos>>w.markShift == b && m.pos > w.oldest && m.pos <= target && m.pos < w.pos {
+			if _, _, tag := decodeCommit(load64(w.data, int(m.pos&g.mask))); tag == uint32(g.lap(m.pos)+1) {
+				w.oldest, w.oldSq = m.pos, m.seq
+			}
+		}
+	}
 	for w.oldest < target && w.oldest < w.pos {
 		// These frames are our own and were validated when written or when
 		// the ring was recovered: the commit word alone gives their size.
@@ -606,6 +631,15 @@ func (w *Writer) advanceOldest(target uint64) {
 			return
 		}
 		w.oldest += size
+	}
+}
+
+// mark records the frame about to start at pos if it is the first in its
+// block.
+func (w *Writer) mark(pos uint64) {
+	if b := pos>>w.markShift + 1; b != w.lastBlock {
+		w.lastBlock = b
+		w.marks[(b-1)&uint64(len(w.marks)-1)] = mark{pos, w.seq}
 	}
 }
 

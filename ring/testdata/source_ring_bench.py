@@ -1,7 +1,7 @@
 """The source's "production" MmapRingBuffer, verbatim, timed on this machine.
 
 Usage: python3 source_ring_bench.py DIR RECORD_SIZE SECONDS
-Prints one line: "<records appended> <seconds>" for a steady-state run
+Prints one line: "<records appended> <seconds> <CPU seconds>" for a steady-state run
 (a first lap fills the file so that its pages are mapped, as the Go
 benchmark's ring is pre-faulted at creation).
 """
@@ -54,6 +54,7 @@ def main():
     for _ in range(capacity):  # first lap: map every page
         rb.write(rec)
     n = 0
+    cpu0 = time.process_time()
     start = time.perf_counter()
     deadline = start + seconds
     while True:
@@ -63,7 +64,7 @@ def main():
         now = time.perf_counter()
         if now >= deadline:
             break
-    print(n, now - start)
+    print(n, now - start, time.process_time() - cpu0)
     rb.close()
     os.remove(path)
 
