@@ -51,6 +51,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperWriter(path, maxRec, count)
 	case "burst-writer":
 		err = helperBurstWriter(path, maxRec)
+	case "idle-reader":
+		err = helperIdleReader(path)
 	case "bench-reader":
 		err = helperBenchReader(path, count)
 	case "latency-reader":
@@ -389,4 +391,74 @@ func TestCrossProcessOverwriteLapped(t *testing.T) {
 	}
 	<-done
 	t.Logf("read %d, missed %d, appended %d", read, missed, appended)
+}
+
+// TestDeadReaderSlotReclaimed: a registered reader process dies without
+// closing; the Block writer reclaims its slot instead of waiting forever.
+func TestDeadReaderSlotReclaimed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dead.ring")
+	w, err := Create(path, Config{Capacity: 4096, MaxRecord: 100, Policy: Block}, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := helperCmd(t, "idle-reader", path)
+	stdout, _ := cmd.StdoutPipe()
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("reader: %q", lines.Text())
+	}
+	info, err := Stat(path)
+	if err != nil || len(info.Readers) != 1 || info.Readers[0].PID != cmd.Process.Pid {
+		t.Fatalf("stat: %+v %v", info.Readers, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	// A new consumer takes over; the dead one's slot must not hold the
+	// writer back for ever.
+	r := openReader(t, path, ReaderOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 500 // many laps
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			rec, err := r.Next(ctx)
+			if err == nil && rec.Seq != uint64(i) {
+				err = fmt.Errorf("got %d, want %d", rec.Seq, i)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		if _, err := w.AppendContext(ctx, payload(uint64(i), 100)); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if info, err := Stat(path); err != nil || len(info.Readers) != 1 || info.Readers[0].PID != os.Getpid() {
+		t.Fatalf("readers after the reclaim: %+v %v", info.Readers, err)
+	}
+}
+
+// helperIdleReader registers on a Block ring and waits to be killed.
+func helperIdleReader(path string) error {
+	r, err := OpenReader(path, ReaderOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return r.Close()
 }

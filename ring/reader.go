@@ -71,7 +71,7 @@ type Reader struct {
 	canWait   bool // the header is writable: futex handshakes are possible
 	spin      time.Duration
 	closed    bool
-	fence     atomic.Uint64
+	fenceWord atomic.Uint64 // target of fence's read-modify-write where one is needed
 }
 
 // OpenReader opens a ring for reading. The data area is always mapped
@@ -237,9 +237,8 @@ func (r *Reader) wakeWriter() {
 // writer may write anywhere below its published limit, which covers the
 // bytes of position pos once limit > pos + capacity.
 func (r *Reader) lapped(pos uint64) bool {
-	// A full barrier where the hardware needs one, so the limit is read
-	// after the copied bytes (Agrona's validate()).
-	r.fence.Add(1)
+	// The limit must be read after the copied bytes (Agrona's validate()).
+	r.fence()
 	lim := load64(r.hdr, offLimit)
 	return lim > r.g.capacity && pos < lim-r.g.capacity
 }
