@@ -279,7 +279,15 @@ func TestReserveCommitAbort(t *testing.T) {
 	if _, err := r.TryNext(); !errors.Is(err, ErrEmpty) {
 		t.Fatalf("after Abort: %v, want ErrEmpty", err)
 	}
-	for i := range 300 { // several laps of reservations
+	for i := range 300 { // several laps of reservations, some abandoned
+		if i%7 == 3 {
+			if _, err := w.Reserve(100 - i%50); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Abort(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		b, err := w.Reserve(len(payload(uint64(i), 100)))
 		if err != nil {
 			t.Fatal(err)
@@ -362,6 +370,16 @@ func TestSeek(t *testing.T) {
 			}
 			checkPayload(t, rec, maxRec)
 		})
+	}
+	// Every record still in the ring can be found, including those right
+	// after a padding frame.
+	for seq := oldest; seq < n; seq++ {
+		if err := r.SeekSeq(seq); err != nil {
+			t.Fatalf("SeekSeq(%d): %v", seq, err)
+		}
+		if rec, err := r.TryNext(); err != nil || rec.Seq != seq {
+			t.Fatalf("after SeekSeq(%d): %d %v", seq, rec.Seq, err)
+		}
 	}
 	// FromEnd readers see only new records.
 	r2 := openReader(t, path, ReaderOptions{Start: FromEnd})
@@ -670,5 +688,28 @@ func TestStat(t *testing.T) {
 	w.Close()
 	if info, err = Stat(path); err != nil || info.WriterPID != 0 {
 		t.Fatalf("stat without a writer: %+v %v", info, err)
+	}
+}
+
+func TestCloseReleasesBlockedAppend(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	_ = openReader(t, path, ReaderOptions{}) // registered, never reads
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := w.Append(make([]byte, 100)); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for load32(w.hdr, offWrWait) == 0 { // the writer is asleep waiting for room
+		time.Sleep(100 * time.Microsecond)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrClosed) {
+		t.Fatalf("blocked append after Close: %v", err)
 	}
 }

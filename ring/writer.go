@@ -108,6 +108,7 @@ type Writer struct {
 	resPos        uint64
 	resN          int
 	reserving     atomic.Bool
+	closing       atomic.Bool // Close was called: a Block append waiting for room gives up
 	closed        bool
 	rec           Recovery
 
@@ -700,6 +701,9 @@ func (w *Writer) waitRoom(ctx context.Context, end uint64) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("ring: append to %s: waiting for readers: %w", w.path, err)
 		}
+		if w.closing.Load() {
+			return fmt.Errorf("ring: append to %s: %w", w.path, ErrClosed)
+		}
 		v := atomic.LoadUint32(word)
 		store32(w.hdr, offWrWait, 1)
 		if end <= w.minReader()+c {
@@ -781,10 +785,21 @@ func (w *Writer) syncLoop() {
 
 // Close publishes the writer's position, syncs if a Durability other than
 // None was asked for, unmaps the ring and releases the writer lock. A pending
-// reservation is dropped.
+// reservation is dropped, and an append waiting for room on a Block ring
+// returns ErrClosed.
 func (w *Writer) Close() error {
 	if w.reserving.Load() {
 		_ = w.Abort()
+	}
+	// An append waiting for room on a Block ring holds the lock: make it
+	// give up. (The wake-up is in the mapping, which stays valid until the
+	// lock is ours.)
+	if !w.closing.Swap(true) {
+		word := u32(w.hdr, offSpaceFtx)
+		atomic.AddUint32(word, 1)
+		if sys.CanFutex {
+			_ = sys.FutexWake(word, math.MaxInt32)
+		}
 	}
 	w.mu.Lock()
 	if w.closed {
