@@ -51,6 +51,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperWriter(path, maxRec, count)
 	case "burst-writer":
 		err = helperBurstWriter(path, maxRec)
+	case "idle-writer":
+		err = helperIdleWriter(path)
 	case "idle-reader":
 		err = helperIdleReader(path)
 	case "bench-reader":
@@ -461,4 +463,59 @@ func helperIdleReader(path string) error {
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	return r.Close()
+}
+
+// TestSecondWriterProcessRefused: a writer in another process holds the
+// ring; this one is refused, Stat names the holder, and once the holder is
+// killed the kernel's release of the flock lets a new writer in.
+func TestSecondWriterProcessRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "two.ring")
+	w, err := Create(path, Config{Capacity: 4096}, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	cmd := helperCmd(t, "idle-writer", path)
+	stdout, _ := cmd.StdoutPipe()
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("writer: %q", lines.Text())
+	}
+	if _, err := OpenWriter(path, WriterOptions{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second writer: %v, want ErrLocked", err)
+	}
+	if info, err := Stat(path); err != nil || info.WriterPID != cmd.Process.Pid {
+		t.Fatalf("stat: writer %d, want %d (%v)", info.WriterPID, cmd.Process.Pid, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w, err = OpenWriterWait(ctx, path, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if seq, err := w.Append([]byte("after")); err != nil || seq != 1 {
+		t.Fatalf("append: %d %v", seq, err)
+	}
+}
+
+// helperIdleWriter holds the writer lock (after one append) until killed.
+func helperIdleWriter(path string) error {
+	w, err := OpenWriter(path, WriterOptions{})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Append([]byte("held")); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return w.Close()
 }
