@@ -213,49 +213,56 @@ func BenchmarkCrossProcess(b *testing.B) {
 }
 
 // BenchmarkLatency: append-to-read latency of 64-byte records between two
-// processes, the reader spinning on TryNext. The writer paces its appends
-// (one per ~20µs, by spinning) so the reader is never backlogged; each record
-// carries its append time, and the reader reports percentiles.
+// processes. "spin": the reader polls TryNext without pause; "futex": the
+// reader sleeps in Next (1µs of polling, then a futex wait) and the writer
+// wakes it. The writer paces its appends (one per ~20µs, by spinning) so the
+// reader is never backlogged; each record carries its append time
+// (CLOCK_REALTIME, shared by the processes), and the reader reports
+// percentiles.
 func BenchmarkLatency(b *testing.B) {
-	path := filepath.Join(benchDir(b), "lat.ring")
-	w, err := Create(path, Config{Capacity: 16 << 20}, WriterOptions{})
-	if err != nil {
-		b.Fatal(err)
+	for _, mode := range []string{"spin", "futex"} {
+		b.Run(mode, func(b *testing.B) {
+			path := filepath.Join(benchDir(b), "lat.ring")
+			w, err := Create(path, Config{Capacity: 16 << 20}, WriterOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			n := max(b.N, 1000)
+			cmd := helperCmd(b, "latency-reader", path, envCount+"="+strconv.Itoa(n), "MMAPKIT_RING_WAIT="+mode)
+			stdout, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			lines := bufio.NewScanner(stdout)
+			if !lines.Scan() || lines.Text() != "ready" {
+				b.Fatalf("reader: %q", lines.Text())
+			}
+			p := make([]byte, 64)
+			b.ResetTimer()
+			for range n {
+				t0 := time.Now()
+				for time.Since(t0) < 20*time.Microsecond {
+				}
+				binary.LittleEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+				if _, err := w.Append(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if !lines.Scan() {
+				b.Fatal("reader died")
+			}
+			b.StopTimer()
+			var p50, p99, p999 float64
+			if _, err := fmt.Sscan(lines.Text(), &p50, &p99, &p999); err != nil {
+				b.Fatalf("reader: %q", lines.Text())
+			}
+			cmd.Wait()
+			b.ReportMetric(p50, "p50-ns")
+			b.ReportMetric(p99, "p99-ns")
+			b.ReportMetric(p999, "p99.9-ns")
+		})
 	}
-	defer w.Close()
-	n := max(b.N, 1000)
-	cmd := helperCmd(b, "latency-reader", path, envCount+"="+strconv.Itoa(n))
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "ready" {
-		b.Fatalf("reader: %q", lines.Text())
-	}
-	p := make([]byte, 64)
-	b.ResetTimer()
-	for range n {
-		t0 := time.Now()
-		for time.Since(t0) < 20*time.Microsecond {
-		}
-		binary.LittleEndian.PutUint64(p, uint64(time.Now().UnixNano()))
-		if _, err := w.Append(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if !lines.Scan() {
-		b.Fatal("reader died")
-	}
-	b.StopTimer()
-	var p50, p99, p999 float64
-	if _, err := fmt.Sscan(lines.Text(), &p50, &p99, &p999); err != nil {
-		b.Fatalf("reader: %q", lines.Text())
-	}
-	cmd.Wait()
-	b.ReportMetric(p50, "p50-ns")
-	b.ReportMetric(p99, "p99-ns")
-	b.ReportMetric(p999, "p99.9-ns")
 }
 
 // helperBenchReader reads count records, checking their order, then says
@@ -281,20 +288,28 @@ func helperBenchReader(path string, count int) error {
 	return nil
 }
 
-// helperLatencyReader spins on TryNext and reports p50, p99 and p99.9 of
-// (read time - append time) in nanoseconds.
+// helperLatencyReader reads with TryNext in a loop (spin) or with Next
+// (futex) and reports p50, p99 and p99.9 of (read time - append time) in
+// nanoseconds.
 func helperLatencyReader(path string, count int) error {
-	r, err := OpenReader(path, ReaderOptions{})
+	spin := os.Getenv("MMAPKIT_RING_WAIT") != "futex"
+	r, err := OpenReader(path, ReaderOptions{Spin: time.Microsecond})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 	fmt.Println("ready")
 	lat := make([]float64, 0, count)
+	ctx := context.Background()
 	for len(lat) < count {
-		rec, err := r.TryNext()
-		if err == ErrEmpty {
-			continue
+		var rec Record
+		if spin {
+			rec, err = r.TryNext()
+			if err == ErrEmpty {
+				continue
+			}
+		} else {
+			rec, err = r.Next(ctx)
 		}
 		now := time.Now().UnixNano()
 		if err != nil {
