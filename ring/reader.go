@@ -324,6 +324,9 @@ func (r *Reader) tryNext() (Record, error) {
 			}
 		}
 		if crcOf(p) != crc {
+			if r.copyOut && r.lapped(r.pos) {
+				return Record{}, r.jump()
+			}
 			// The reader stays put: after a power loss this is the torn
 			// tail, which the next writer's recovery rewrites.
 			return Record{}, fmt.Errorf("ring: %s: record %d fails its checksum: %w", r.path, r.seq, ErrCorrupt)

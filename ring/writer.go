@@ -580,7 +580,10 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 	// copy is intact.
 	store64(w.hdr, offOldest, w.oldest)
 	store64(w.hdr, offOldSeq, w.oldSq)
-	store64(w.hdr, offLimit, newLimit)
+	// A swap, not a store: on arm64 a store-release lets later stores (the
+	// overwriting of old frames) become visible before it; a swap is
+	// acquire-release and keeps them after. On amd64 both are XCHG.
+	atomic.SwapUint64(u64(w.hdr, offLimit), newLimit)
 	w.limit = newLimit
 	w.publishTail()
 	if w.opts.Durability != None {
