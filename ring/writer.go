@@ -204,7 +204,7 @@ func Create(path string, cfg Config, opts WriterOptions) (*Writer, error) {
 	if err := os.Link(tmpName, path); err != nil {
 		return nil, fmt.Errorf("ring: create %s: %w", path, err)
 	}
-	w, err := openWriter(context.Background(), path, opts, false, true)
+	w, err := openWriter(context.Background(), path, opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -220,16 +220,16 @@ func Create(path string, cfg Config, opts WriterOptions) (*Writer, error) {
 // modified), walks the records from the oldest one, keeps every intact record
 // and invalidates whatever follows the last one (a record torn by a crash).
 func OpenWriter(path string, opts WriterOptions) (*Writer, error) {
-	return openWriter(context.Background(), path, opts, false, false)
+	return openWriter(context.Background(), path, opts, false)
 }
 
 // OpenWriterWait is OpenWriter that waits for the current writer to go away
 // (or ctx to end) instead of failing with ErrLocked.
 func OpenWriterWait(ctx context.Context, path string, opts WriterOptions) (*Writer, error) {
-	return openWriter(ctx, path, opts, true, false)
+	return openWriter(ctx, path, opts, true)
 }
 
-func openWriter(ctx context.Context, path string, opts WriterOptions, wait, fresh bool) (*Writer, error) {
+func openWriter(ctx context.Context, path string, opts WriterOptions, wait bool) (*Writer, error) {
 	if opts.Durability < None || opts.Durability > EveryAppend {
 		return nil, fmt.Errorf("ring: open %s: unknown durability %d", path, int(opts.Durability))
 	}
@@ -286,7 +286,7 @@ func openWriter(ctx context.Context, path string, opts WriterOptions, wait, fres
 		resN: -1,
 	}
 	w.chunk = max(g.capacity/16, 4096)
-	w.markShift = uint(max(6, min(12, int(g.shift)-8))) // 64 B .. 4 KiB blocks, at most capacity/256 of them
+	w.markShift = uint(max(6, int(g.shift)-14)) // at most 16384 marks (256 KiB), blocks of at least 64 B
 	w.marks = make([]mark, g.capacity>>w.markShift)
 	if err := w.recover(); err != nil {
 		reg.Close()
@@ -294,9 +294,10 @@ func openWriter(ctx context.Context, path string, opts WriterOptions, wait, fres
 	}
 	// Fault every data page in writable now, so appends never take a write
 	// fault (50-100x slower than a steady append on this kind of machine).
-	// Unsupported advice (older kernels, other systems) only costs speed.
+	// On a disk file system this marks the whole ring dirty once (written
+	// back by the kernel in the background). Unsupported advice (older
+	// kernels, other systems) only costs speed.
 	_ = reg.AdviseRange(headerSize, int64(g.capacity), mmap.PopulateWrite)
-	_ = fresh
 	store32(w.hdr, offWriterPid, uint32(os.Getpid()))
 	w.publishTail()
 	if opts.Durability != None {
