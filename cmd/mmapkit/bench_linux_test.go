@@ -164,6 +164,7 @@ func TestBenchBadInput(t *testing.T) {
 		{"size with a foreign file", []string{"--file", foreign, "--size", "1MiB"}, "not a mmapkit data file"},
 		{"size too small", []string{"--size", "1KiB"}, "at least"},
 		{"reads zero", []string{"--size", "1MiB", "--reads", "0"}, "--reads 0"},
+		{"repeat zero", []string{"--size", "1MiB", "--repeat", "0"}, "--repeat 0"},
 		{"file cannot be created", []string{"--file", filepath.Join(notDir, "data.bin"), "--size", "1MiB"}, "cannot create"},
 		{"file in a read-only place", []string{"--file", "/proc/mmapkit-bench.dat", "--size", "1MiB"}, "cannot create the data file"},
 		{"not enough disk", []string{"--size", "1000TiB"}, "not enough free disk space"},

@@ -363,3 +363,34 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+func TestMedian(t *testing.T) {
+	r := func(total Seconds) Result { return Result{Method: "m", Total: total} }
+	tests := []struct {
+		name          string
+		runs          []Result
+		want          Seconds
+		min, max      Seconds
+		wantError     bool
+		wantRunsCount int
+	}{
+		{"one run", []Result{r(2)}, 2, 2, 2, false, 1},
+		{"odd", []Result{r(3), r(1), r(2)}, 2, 1, 3, false, 3},
+		{"even takes the lower middle", []Result{r(4), r(1), r(3), r(2)}, 2, 1, 4, false, 4},
+		{"a failed run is reported", []Result{r(1), {Method: "m", Error: "boom"}}, 0, 0, 0, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := median(tc.runs)
+			if tc.wantError {
+				if got.Error == "" {
+					t.Fatalf("median = %+v, want the failed run", got)
+				}
+				return
+			}
+			if got.Total != tc.want || got.MinTotal != tc.min || got.MaxTotal != tc.max || got.Runs != tc.wantRunsCount {
+				t.Fatalf("median = total %v min %v max %v runs %d; want %v %v %v %d", got.Total, got.MinTotal, got.MaxTotal, got.Runs, tc.want, tc.min, tc.max, tc.wantRunsCount)
+			}
+		})
+	}
+}
