@@ -216,6 +216,9 @@ func TestRawOpen(t *testing.T) {
 		if !errors.Is(err, mmap.ErrNotRegular) {
 			t.Fatal(err)
 		}
+		if _, err := ReadNPYHeader(dir); !errors.Is(err, mmap.ErrNotRegular) {
+			t.Fatal(err)
+		}
 	})
 }
 
