@@ -222,6 +222,17 @@ func Dup(fd uintptr) (uintptr, error) {
 	return uintptr(nfd), nil
 }
 
+// ProcessAlive reports whether a process with this pid exists (it may belong
+// to another user). A pid can be reused after its process dies, so a true
+// answer is a hint, not a proof.
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
+}
+
 // DiskFree returns the bytes available to an unprivileged user on the
 // filesystem holding path (statfs f_bavail * f_bsize).
 func DiskFree(path string) (int64, error) {
