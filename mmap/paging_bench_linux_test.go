@@ -21,6 +21,7 @@ import (
 //
 // (one round runs every variant once, so that ratios compare runs made close
 // together on a shared, noisy disk).
+//
 // Besides time, they report major faults per scan and how much of the file
 // ended up resident, which is what explains the times.
 
