@@ -181,7 +181,7 @@ func benchChild(role, kind string, size, n int, args []string) error {
 	return nil
 }
 
-func startBenchChild(b *testing.B, role, kind string, size int, files []*os.File, args []string) *exec.Cmd {
+func startBenchChild(b *testing.B, e endpoint, role, kind string, size int, files []*os.File, args []string) *exec.Cmd {
 	b.Helper()
 	cmd := exec.Command(os.Args[0])
 	all := append([]string{role, kind, strconv.Itoa(size), strconv.Itoa(b.N)}, args...)
@@ -202,9 +202,18 @@ func startBenchChild(b *testing.B, role, kind string, size int, files []*os.File
 	if !sc.Scan() || sc.Text() != "ready" {
 		b.Fatalf("bench child did not start: %q %v", sc.Text(), sc.Err())
 	}
+	if h, ok := e.(readyHook); ok {
+		if err := h.childReady(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	return cmd
 }
+
+// readyHook is an endpoint that must finish its setup once the child has
+// attached.
+type readyHook interface{ childReady() error }
 
 var benchTransports = []string{"queue-spin", "queue-futex", "slot-spin", "slot-futex", "pipe", "unix"}
 var benchSizes = []int{64, 1 << 10, 4 << 10, 64 << 10}
@@ -220,7 +229,7 @@ func BenchmarkIPCPingPong(b *testing.B) {
 			b.Run(sizeName(size)+"/"+kind, func(b *testing.B) {
 				e, files, args := parentEndpoint(b, kind)
 				defer e.close()
-				cmd := startBenchChild(b, "echo", kind, size, files, args)
+				cmd := startBenchChild(b, e, "echo", kind, size, files, args)
 				msg := make([]byte, size)
 				buf := make([]byte, size)
 				rtt := make([]time.Duration, b.N)
@@ -262,7 +271,7 @@ func BenchmarkIPCStream(b *testing.B) {
 			b.Run(sizeName(size)+"/"+kind, func(b *testing.B) {
 				e, files, args := parentEndpoint(b, kind)
 				defer e.close()
-				cmd := startBenchChild(b, "sink", kind, size, files, args)
+				cmd := startBenchChild(b, e, "sink", kind, size, files, args)
 				msg := make([]byte, size)
 				b.SetBytes(int64(size))
 				b.ResetTimer()

@@ -32,6 +32,17 @@
 // every length and header field read from the shared memory is validated.
 // FORMAT.md documents the layout byte by byte.
 //
+// # Queue
+//
+// A Queue is a message queue between processes: a ring (package ring) with
+// the Block policy in a named segment. CreateQueue makes it and returns the
+// first receiving end (so a receiver exists before anyone can send);
+// OpenQueue attaches a Sender (one at a time) or more Receivers (each gets
+// every message). Send waits while the queue is full, Receive while it is
+// empty, both honouring a context; messages arrive whole, in order, checked
+// by a CRC. Since the segment is a ring file, python/mmapkit.py's Ring can
+// follow it too.
+//
 // Shared words are accessed with sync/atomic. Those atomics are hardware
 // instructions on the physical page, which is what makes them work between
 // processes; the Go memory model itself speaks only of goroutines, and the

@@ -107,3 +107,39 @@ func ExampleCreate() {
 	// create again: true
 	// unlink: <nil>
 }
+
+// A queue between processes: the receiver creates it, a sender attaches.
+func ExampleQueue() {
+	name := fmt.Sprintf("example-queue-%d", os.Getpid())
+	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 64 << 10}, shm.QueueOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer rx.Close()
+
+	// in another process:
+	tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Close()
+	ctx := context.Background()
+	for _, m := range []string{"hello", "from", "another process"} {
+		if err := tx.Send(ctx, []byte(m)); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	for range 3 {
+		m, err := rx.Receive(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(string(m))
+	}
+	// Output:
+	// hello
+	// from
+	// another process
+}

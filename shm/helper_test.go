@@ -234,6 +234,9 @@ func runHelper(name string, args []string) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return errors.New("stdin closed before the kill")
 
+	case "queue-send", "queue-receive":
+		return queueHelper(name, args)
+
 	case "bench":
 		size, _ := strconv.Atoi(args[2])
 		n, _ := strconv.Atoi(args[3])

@@ -209,7 +209,7 @@ func sniff(p string) string {
 	switch {
 	case string(b[:4]) == slotMagic:
 		return "slot"
-	case string(b[:4]) == ringMagicPrefix:
+	case string(b[:]) == ringMagic:
 		return "ring"
 	}
 	return ""
@@ -235,3 +235,6 @@ func fsErr(err error) error {
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// ringMagic starts a ring file (FORMAT.md, "Ring file"); a Queue is one.
+const ringMagic = "MMKRING\x00"

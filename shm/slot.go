@@ -58,9 +58,6 @@ const (
 	DefaultStuckTimeout = time.Second
 )
 
-// placeholder until the ring format lands
-const ringMagicPrefix = "\x00\x00\x00\x00"
-
 // SlotSize returns the bytes a Slot of the given capacity occupies: a
 // 128-byte header and the value area, rounded up to 8 bytes.
 func SlotSize(capacity int) int { return slotHeaderSize + roundUp8(capacity) }

@@ -78,6 +78,10 @@ func FutexWake(*uint32, int) error { return unsupported("futex") }
 // Dup is not implemented on this operating system.
 func Dup(uintptr) (uintptr, error) { return 0, unsupported("dup") }
 
+// ProcessAlive cannot tell on this system and answers true, the safe guess
+// for callers that reclaim resources of dead processes.
+func ProcessAlive(int) bool { return true }
+
 // DiskFree is not implemented on this operating system.
 func DiskFree(string) (int64, error) { return 0, unsupported("statfs") }
 

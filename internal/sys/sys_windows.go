@@ -193,6 +193,26 @@ func Dup(fd uintptr) (uintptr, error) {
 	return uintptr(h), nil
 }
 
+// ProcessAlive reports whether a process with this pid is still running. A pid
+// can be reused after its process dies, so a true answer is a hint.
+func ProcessAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
+	if err != nil {
+		// Access denied means the process exists but belongs to someone else.
+		return err == windows.ERROR_ACCESS_DENIED
+	}
+	defer windows.CloseHandle(h)
+	var code uint32
+	if err := windows.GetExitCodeProcess(h, &code); err != nil {
+		return true
+	}
+	const stillActive = 259
+	return code == stillActive
+}
+
 // DiskFree returns the bytes available to the caller on the volume holding
 // path (GetDiskFreeSpaceEx).
 func DiskFree(path string) (int64, error) {

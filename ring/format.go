@@ -1,0 +1,210 @@
+package ring
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math/bits"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The file layout is documented byte by byte in FORMAT.md at the repository
+// root; the constants here are the single source of truth for this package.
+const (
+	headerSize   = 4096 // the header page; the data area starts right after it
+	formatV1     = 1
+	frameAlign   = 16 // every frame starts on a 16-byte boundary, so a padding header always fits
+	frameHdrSize = 16 // commit word (8) + seq32 (4) + crc (4)
+
+	// MinCapacity and MaxCapacity bound the data area's size.
+	MinCapacity = 4096
+	MaxCapacity = 1 << 40
+	// MaxRecordLimit is the largest MaxRecord the commit word can describe.
+	MaxRecordLimit = 1<<28 - 1
+
+	numSlots = 16 // reader slots in the header
+)
+
+var magic = [8]byte{'M', 'M', 'K', 'R', 'I', 'N', 'G', 0}
+
+// Header offsets. The static part (0..63) is written once at creation and
+// covered by a CRC; each group of hot words lives on its own 128-byte block
+// (two cache lines, so the adjacent-line prefetcher does not couple them).
+const (
+	offMagic     = 0
+	offVersion   = 8
+	offHdrSize   = 12
+	offCapacity  = 16
+	offMaxRecord = 24
+	offFlags     = 28
+	offCreated   = 32
+	offSlots     = 40
+	offAlign     = 44
+	offStaticCRC = 60
+	staticLen    = 60
+
+	offTailPos   = 128 // hint: a committed position (lower bound of the true tail)
+	offTailSeq   = 136 // sequence number of the record at offTailPos
+	offLimit     = 256 // the writer never writes at or beyond this position
+	offOldest    = 264 // position of the oldest retained frame
+	offOldSeq    = 272 // sequence number of the first record at or after offOldest
+	offDurable   = 384 // position up to which data has been msync'ed
+	offDurSeq    = 392 // sequence number at offDurable
+	offDataFtx   = 512 // u32: bumped by the writer to wake readers
+	offRdrWait   = 516 // u32: non-zero when a reader may be sleeping on offDataFtx
+	offSpaceFtx  = 640 // u32: bumped by readers to wake a blocked writer
+	offWrWait    = 644 // u32: non-zero when the writer may be sleeping on offSpaceFtx
+	offWriterPid = 768 // u32: pid of the last writer (informational)
+	offSlot0     = 2048
+	slotSize     = 128
+	// within a slot
+	slotOwner = 0  // u64: 0 = free, else pid<<32 | nonce
+	slotPos   = 8  // u64: next position this reader will read (everything before is consumed)
+	slotSeq   = 16 // u64: next sequence number this reader will read (informational)
+)
+
+// Flags in the static header.
+const (
+	flagBlock  = 1 << 0
+	knownFlags = flagBlock
+)
+
+// Frame kinds, in bits 28..31 of the commit word's low half.
+const (
+	kindData    = 1
+	kindPadding = 2
+	lenMask     = 1<<28 - 1
+)
+
+// commitWord packs a frame's kind, payload length and lap tag. The lap tag is
+// lap+1 (mod 2^32), so a frame left over from an earlier lap never matches the
+// lap a reader expects at that position, and an all-zero word is never valid
+// (kind 0 does not exist).
+func commitWord(kind uint32, n int, lap uint64) uint64 {
+	return uint64(uint32(lap+1))<<32 | uint64(kind)<<28 | uint64(n)
+}
+
+func decodeCommit(w uint64) (kind uint32, n int, lapTag uint32) {
+	return uint32(w>>28) & 0xF, int(w & lenMask), uint32(w >> 32)
+}
+
+func align(n int) int { return (n + frameAlign - 1) &^ (frameAlign - 1) }
+
+// frameSize is the bytes a record of n payload bytes occupies.
+func frameSize(n int) int { return align(frameHdrSize + n) }
+
+func crcOf(p []byte) uint32 { return crc32.ChecksumIEEE(p) }
+
+// u64 and u32 return pointers to words inside mapped memory. Offsets are
+// always 8- (or 4-) byte aligned and mappings are page aligned, so the
+// pointers are aligned, which the atomic instructions need.
+func u64(b []byte, off int) *uint64 { return (*uint64)(unsafe.Pointer(&b[off])) }
+func u32(b []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+
+func load64(b []byte, off int) uint64     { return atomic.LoadUint64(u64(b, off)) }
+func store64(b []byte, off int, v uint64) { atomic.StoreUint64(u64(b, off), v) }
+func load32(b []byte, off int) uint32     { return atomic.LoadUint32(u32(b, off)) }
+func store32(b []byte, off int, v uint32) { atomic.StoreUint32(u32(b, off), v) }
+
+// Policy says what Append does when the ring is full.
+type Policy int
+
+const (
+	// Overwrite makes the ring a bounded log: the oldest records are
+	// overwritten; a reader that falls a whole lap behind gets ErrLapped with
+	// the number of records it missed.
+	Overwrite Policy = iota
+	// Block makes the ring a queue: Append waits until every registered reader
+	// has consumed enough to make room. No record is lost.
+	Block
+)
+
+func (p Policy) String() string {
+	switch p {
+	case Overwrite:
+		return "overwrite"
+	case Block:
+		return "block"
+	}
+	return fmt.Sprintf("policy(%d)", int(p))
+}
+
+// geometry is what the static header says about a ring.
+type geometry struct {
+	capacity  uint64
+	mask      uint64
+	shift     uint
+	maxRecord int
+	policy    Policy
+	created   int64
+	slots     int
+}
+
+func (g *geometry) lap(pos uint64) uint64 { return pos >> g.shift }
+
+// encodeStatic writes the static header into h (len ≥ headerSize).
+func encodeStatic(h []byte, g *geometry) {
+	le := binary.LittleEndian
+	copy(h[offMagic:], magic[:])
+	le.PutUint32(h[offVersion:], formatV1)
+	le.PutUint32(h[offHdrSize:], headerSize)
+	le.PutUint64(h[offCapacity:], g.capacity)
+	le.PutUint32(h[offMaxRecord:], uint32(g.maxRecord))
+	var flags uint32
+	if g.policy == Block {
+		flags |= flagBlock
+	}
+	le.PutUint32(h[offFlags:], flags)
+	le.PutUint64(h[offCreated:], uint64(g.created))
+	le.PutUint32(h[offSlots:], uint32(g.slots))
+	le.PutUint32(h[offAlign:], frameAlign)
+	le.PutUint32(h[offStaticCRC:], crc32.ChecksumIEEE(h[:staticLen]))
+}
+
+// decodeStatic validates the static header and returns the geometry. It
+// reads only; every field is checked before it is used.
+func decodeStatic(h []byte, fileSize int64) (*geometry, error) {
+	le := binary.LittleEndian
+	if len(h) < headerSize || fileSize < headerSize {
+		return nil, fmt.Errorf("file is %d bytes, shorter than a ring header: %w", fileSize, ErrNotRing)
+	}
+	if [8]byte(h[offMagic:offMagic+8]) != magic {
+		return nil, fmt.Errorf("bad magic %q: %w", h[offMagic:offMagic+8], ErrNotRing)
+	}
+	if v := le.Uint32(h[offVersion:]); v != formatV1 {
+		return nil, fmt.Errorf("format version %d, this package reads version %d: %w", v, formatV1, ErrVersion)
+	}
+	if got, want := le.Uint32(h[offStaticCRC:]), crc32.ChecksumIEEE(h[:staticLen]); got != want {
+		return nil, fmt.Errorf("header checksum %#08x, computed %#08x: %w", got, want, ErrBadHeader)
+	}
+	g := &geometry{
+		capacity:  le.Uint64(h[offCapacity:]),
+		maxRecord: int(le.Uint32(h[offMaxRecord:])),
+		created:   int64(le.Uint64(h[offCreated:])),
+		slots:     int(le.Uint32(h[offSlots:])),
+	}
+	flags := le.Uint32(h[offFlags:])
+	switch {
+	case le.Uint32(h[offHdrSize:]) != headerSize:
+		return nil, fmt.Errorf("header size %d, want %d: %w", le.Uint32(h[offHdrSize:]), headerSize, ErrBadHeader)
+	case le.Uint32(h[offAlign:]) != frameAlign:
+		return nil, fmt.Errorf("frame alignment %d, want %d: %w", le.Uint32(h[offAlign:]), frameAlign, ErrBadHeader)
+	case flags&^knownFlags != 0:
+		return nil, fmt.Errorf("unknown flags %#x: %w", flags&^knownFlags, ErrVersion)
+	case g.capacity < MinCapacity || g.capacity > MaxCapacity || g.capacity&(g.capacity-1) != 0:
+		return nil, fmt.Errorf("capacity %d is not a power of two in [%d, %d]: %w", g.capacity, MinCapacity, uint64(MaxCapacity), ErrBadHeader)
+	case g.maxRecord < 1 || uint64(frameSize(g.maxRecord)) > g.capacity/2:
+		return nil, fmt.Errorf("max record %d does not fit capacity %d: %w", g.maxRecord, g.capacity, ErrBadHeader)
+	case g.slots != numSlots:
+		return nil, fmt.Errorf("%d reader slots, want %d: %w", g.slots, numSlots, ErrBadHeader)
+	case uint64(fileSize) != headerSize+g.capacity:
+		return nil, fmt.Errorf("file is %d bytes, header says %d: %w", fileSize, headerSize+g.capacity, ErrBadHeader)
+	}
+	if flags&flagBlock != 0 {
+		g.policy = Block
+	}
+	g.mask = g.capacity - 1
+	g.shift = uint(bits.TrailingZeros64(g.capacity))
+	return g, nil
+}

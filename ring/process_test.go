@@ -1,0 +1,388 @@
+package ring
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Multi-process tests re-execute the test binary: TestHelperProcess does the
+// child's part when MMAPKIT_RING_HELPER names one.
+
+const (
+	envHelper = "MMAPKIT_RING_HELPER"
+	envPath   = "MMAPKIT_RING_PATH"
+	envMaxRec = "MMAPKIT_RING_MAXREC"
+	envCount  = "MMAPKIT_RING_COUNT"
+)
+
+func helperCmd(t testing.TB, mode, path string, extra ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.timeout=120s")
+	cmd.Env = append(os.Environ(), envHelper+"="+mode, envPath+"="+path)
+	cmd.Env = append(cmd.Env, extra...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func TestHelperProcess(t *testing.T) {
+	mode := os.Getenv(envHelper)
+	if mode == "" {
+		t.Skip("helper for the multi-process tests")
+	}
+	path := os.Getenv(envPath)
+	maxRec, _ := strconv.Atoi(os.Getenv(envMaxRec))
+	count, _ := strconv.Atoi(os.Getenv(envCount))
+	var err error
+	switch mode {
+	case "crash-writer":
+		err = helperCrashWriter(path, maxRec)
+	case "writer":
+		err = helperWriter(path, maxRec, count)
+	case "burst-writer":
+		err = helperBurstWriter(path, maxRec)
+	default:
+		err = fmt.Errorf("unknown helper %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// helperCrashWriter appends as fast as it can and reports, through fd 3, the
+// sequence numbers of records whose Append has returned, until it is killed.
+func helperCrashWriter(path string, maxRec int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w, err := OpenWriterWait(ctx, path, WriterOptions{})
+	if err != nil {
+		return err
+	}
+	report := os.NewFile(3, "report")
+	var buf [8 * 16]byte
+	k := 0
+	for seq := w.Next(); ; seq++ {
+		got, err := w.Append(payload(seq, maxRec))
+		if err != nil {
+			return err
+		}
+		if got != seq {
+			return fmt.Errorf("appended %d, expected %d", got, seq)
+		}
+		binary.LittleEndian.PutUint64(buf[8*k:], seq)
+		if k++; k == 16 {
+			if _, err := report.Write(buf[:]); err != nil {
+				return err
+			}
+			k = 0
+		}
+	}
+}
+
+func helperWriter(path string, maxRec, count int) error {
+	w, err := OpenWriter(path, WriterOptions{})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for i := range count {
+		if _, err := w.Append(payload(uint64(i), maxRec)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// helperBurstWriter appends bursts of records on command: a line with a
+// count on stdin, "ok" on stdout when done.
+func helperBurstWriter(path string, maxRec int) error {
+	w, err := OpenWriter(path, WriterOptions{})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	in := bufio.NewScanner(os.Stdin)
+	seq := uint64(0)
+	for in.Scan() {
+		n, err := strconv.Atoi(in.Text())
+		if err != nil {
+			return err
+		}
+		for range n {
+			if _, err := w.Append(payload(seq, maxRec)); err != nil {
+				return err
+			}
+			seq++
+		}
+		fmt.Println("ok")
+	}
+	return in.Err()
+}
+
+// TestCrashKill9 kills a writer process with SIGKILL at random moments while
+// it appends as fast as it can, then checks the ring after each kill.
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns hundreds of processes")
+	}
+	kills := 200
+	if os.Getenv("MMAPKIT_RING_LONG") != "" {
+		kills = 2000
+	}
+	const maxRec = 300
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d, %d kills", seed, kills)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	path := filepath.Join(t.TempDir(), "crash.ring")
+	w, err := Create(path, Config{Capacity: 64 << 10, MaxRecord: maxRec}, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	next := uint64(0) // the sequence number the next writer must continue at
+	var totalReported, totalAppended uint64
+	for it := range kills {
+		cmd := helperCmd(t, "crash-writer", path, envMaxRec+"="+strconv.Itoa(maxRec))
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.ExtraFiles = []*os.File{pw}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		var maxReported, minReported atomic.Uint64
+		minReported.Store(^uint64(0))
+		first := make(chan struct{})
+		eof := make(chan int)
+		go func() {
+			var b [8]byte
+			n := 0
+			for {
+				if _, err := io.ReadFull(pr, b[:]); err != nil {
+					eof <- n
+					return
+				}
+				s := binary.LittleEndian.Uint64(b[:])
+				if n == 0 {
+					minReported.Store(s)
+					close(first)
+				}
+				maxReported.Store(s)
+				n++
+			}
+		}()
+		select {
+		case <-first:
+		case n := <-eof:
+			cmd.Wait()
+			t.Fatalf("kill %d: writer exited before appending (%d reports)", it, n)
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("kill %d: writer did not start", it)
+		}
+		// The random moment: anywhere in the first few milliseconds of
+		// appending, which spans many laps of this small ring.
+		time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		reports := <-eof
+		pr.Close()
+		if minReported.Load() != next {
+			t.Fatalf("kill %d: new writer started at %d, want %d (right after the last intact record)", it, minReported.Load(), next)
+		}
+		hi := maxReported.Load()
+		// Read-only check first: a reader sees contiguous intact records up
+		// to at least the last reported one.
+		r, err := OpenReader(path, ReaderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldest, last, n := r.Seq(), uint64(0), 0
+		for rec, err := range r.Records() {
+			if err != nil {
+				t.Fatalf("kill %d: %v", it, err)
+			}
+			if rec.Seq != oldest+uint64(n) {
+				t.Fatalf("kill %d: sequence %d after %d records from %d", it, rec.Seq, n, oldest)
+			}
+			checkPayload(t, rec, maxRec)
+			last = rec.Seq
+			n++
+		}
+		r.Close()
+		if n == 0 || last < hi {
+			t.Fatalf("kill %d: newest record %d (of %d read), but the writer reported %d as appended", it, last, n, hi)
+		}
+		if oldest > hi {
+			t.Fatalf("kill %d: oldest %d newer than last reported %d: nothing reported survived", it, oldest, hi)
+		}
+		// Recovery agrees with the reader.
+		w, err := OpenWriter(path, WriterOptions{})
+		if err != nil {
+			t.Fatalf("kill %d: %v", it, err)
+		}
+		rec := w.Recovery()
+		w.Close()
+		if rec.Oldest != oldest || rec.Next != last+1 {
+			t.Fatalf("kill %d: recovery %+v, reader saw %d..%d", it, rec, oldest, last)
+		}
+		totalReported += uint64(reports)
+		totalAppended += last + 1 - next
+		next = last + 1
+	}
+	t.Logf("%d kills: %d records appended in total, %d reported before the kills", kills, totalAppended, totalReported)
+	// A new writer continues after the last kill.
+	w, err = OpenWriter(path, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := w.Append(payload(next, maxRec)); err != nil || seq != next {
+		t.Fatalf("final append: %d %v, want %d", seq, err, next)
+	}
+	w.Close()
+}
+
+// TestCrossProcessBlockNoLoss: a writer process fills a small Block ring
+// through hundreds of wraps while this process reads; nothing is lost.
+func TestCrossProcessBlockNoLoss(t *testing.T) {
+	const maxRec, count = 200, 200000
+	path := filepath.Join(t.TempDir(), "q.ring")
+	w, err := Create(path, Config{Capacity: 64 << 10, MaxRecord: maxRec, Policy: Block}, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r := openReader(t, path, ReaderOptions{})
+	cmd := helperCmd(t, "writer", path, envMaxRec+"="+strconv.Itoa(maxRec), envCount+"="+strconv.Itoa(count))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range count {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			cmd.Process.Kill()
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if rec.Seq != uint64(i) {
+			t.Fatalf("got sequence %d, want %d", rec.Seq, i)
+		}
+		checkPayload(t, rec, maxRec)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if r.pos < 100*r.g.capacity {
+		t.Fatalf("only %d bytes went through a %d-byte ring", r.pos, r.g.capacity)
+	}
+}
+
+// TestCrossProcessOverwriteLapped: a writer process laps this reader in
+// bursts; every ErrLapped counts exactly the records that were overwritten.
+func TestCrossProcessOverwriteLapped(t *testing.T) {
+	const maxRec = 200
+	path := filepath.Join(t.TempDir(), "log.ring")
+	w, err := Create(path, Config{Capacity: 64 << 10, MaxRecord: maxRec}, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r := openReader(t, path, ReaderOptions{})
+	cmd := helperCmd(t, "burst-writer", path, envMaxRec+"="+strconv.Itoa(maxRec))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	acks := bufio.NewScanner(stdout)
+	burst := func(n int) {
+		t.Helper()
+		fmt.Fprintln(stdin, n)
+		if !acks.Scan() || acks.Text() != "ok" {
+			t.Fatalf("writer did not finish its burst: %q %v", acks.Text(), acks.Err())
+		}
+	}
+	hdrOldest := func() uint64 { return load64(r.hdr, offOldSeq) }
+	var appended, read, missed uint64
+	for round := range 10 {
+		n := 2000 + 1000*round // each burst is several laps
+		burst(n)
+		appended += uint64(n)
+		// Read a few records: the first read must report the exact loss.
+		for k := 0; k < 50; k++ {
+			rec, err := r.TryNext()
+			var le *LappedError
+			if errors.As(err, &le) {
+				if k != 0 {
+					t.Fatalf("round %d: lapped after %d reads with the writer idle", round, k)
+				}
+				if want := hdrOldest() - (read + missed); le.Missed != want {
+					t.Fatalf("round %d: missed %d, want %d", round, le.Missed, want)
+				}
+				missed += le.Missed
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Seq != read+missed {
+				t.Fatalf("round %d: sequence %d, want %d", round, rec.Seq, read+missed)
+			}
+			checkPayload(t, rec, maxRec)
+			read++
+		}
+		if missed == 0 {
+			t.Fatalf("round %d: a burst of %d records did not lap the reader", round, n)
+		}
+	}
+	// Now read while the writer writes: whatever happens, every record is
+	// either read intact or counted as missed.
+	done := make(chan struct{})
+	go func() {
+		burst(100000)
+		close(done)
+	}()
+	appended += 100000
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for read+missed < appended {
+		rec, err := r.Next(ctx)
+		var le *LappedError
+		if errors.As(err, &le) {
+			if le.Next != read+missed+le.Missed {
+				t.Fatalf("lapped: next %d, missed %d, read+missed so far %d", le.Next, le.Missed, read+missed)
+			}
+			missed += le.Missed
+			continue
+		}
+		if err != nil {
+			t.Fatalf("after %d read and %d missed of %d: %v", read, missed, appended, err)
+		}
+		if rec.Seq != read+missed {
+			t.Fatalf("sequence %d, want %d", rec.Seq, read+missed)
+		}
+		checkPayload(t, rec, maxRec)
+		read++
+	}
+	<-done
+	t.Logf("read %d, missed %d, appended %d", read, missed, appended)
+}

@@ -1,0 +1,644 @@
+package ring
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// payload is the deterministic content of record seq, of 1..maxLen bytes, so
+// any reader can check a record without being told what was written.
+func payload(seq uint64, maxLen int) []byte {
+	n := 1 + int((seq*7919)%uint64(maxLen))
+	p := make([]byte, n)
+	if n >= 8 {
+		binary.LittleEndian.PutUint64(p, seq)
+	} else {
+		for i := range p {
+			p[i] = byte(seq >> (8 * i))
+		}
+	}
+	for i := 8; i < n; i++ {
+		p[i] = byte(seq) ^ byte(i*31)
+	}
+	return p
+}
+
+func checkPayload(t testing.TB, rec Record, maxLen int) {
+	t.Helper()
+	if want := payload(rec.Seq, maxLen); !bytes.Equal(rec.Data, want) {
+		t.Fatalf("record %d: got %d bytes %x, want %d bytes %x", rec.Seq, len(rec.Data), rec.Data[:min(16, len(rec.Data))], len(want), want[:min(16, len(want))])
+	}
+}
+
+func newRing(t testing.TB, cfg Config) (string, *Writer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "test.ring")
+	w, err := Create(path, cfg, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return path, w
+}
+
+func openReader(t testing.TB, path string, opts ReaderOptions) *Reader {
+	t.Helper()
+	r, err := OpenReader(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestAppendAndReadThroughWraps(t *testing.T) {
+	cases := []struct {
+		name     string
+		capacity int64
+		maxRec   int
+		policy   Policy
+		records  int
+		batch    int // appends between reads
+	}{
+		{"overwrite-4K-tiny", 4096, 8, Overwrite, 5000, 1},
+		{"overwrite-4K-max", 4096, 2048 - 16, Overwrite, 2000, 1},
+		{"overwrite-64K", 64 << 10, 1000, Overwrite, 20000, 7},
+		{"block-4K", 4096, 100, Block, 5000, 3},
+		{"block-64K-big", 64 << 10, 32<<10 - 16, Block, 1000, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path, w := newRing(t, Config{Capacity: tc.capacity, MaxRecord: tc.maxRec, Policy: tc.policy})
+			r := openReader(t, path, ReaderOptions{})
+			next := uint64(0)
+			for i := 0; i < tc.records; {
+				for j := 0; j < tc.batch && i < tc.records; j++ {
+					seq, err := w.Append(payload(uint64(i), tc.maxRec))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if seq != uint64(i) {
+						t.Fatalf("append %d got sequence %d", i, seq)
+					}
+					i++
+				}
+				for {
+					rec, err := r.TryNext()
+					if errors.Is(err, ErrEmpty) {
+						break
+					}
+					if err != nil {
+						t.Fatalf("read after %d appends: %v", i, err)
+					}
+					if rec.Seq != next {
+						t.Fatalf("read sequence %d, want %d", rec.Seq, next)
+					}
+					checkPayload(t, rec, tc.maxRec)
+					next++
+				}
+			}
+			if next != uint64(tc.records) {
+				t.Fatalf("read %d records, want %d", next, tc.records)
+			}
+			if w.g.capacity*3 > w.pos {
+				t.Fatalf("test wrote only %d bytes into a %d-byte ring: not enough laps", w.pos, w.g.capacity)
+			}
+		})
+	}
+}
+
+func TestOverwriteLappedCountsExactly(t *testing.T) {
+	cases := []struct {
+		name     string
+		read     int // records read before the writer laps the reader
+		appended int
+	}{
+		{"lapped-from-start", 0, 3000},
+		{"lapped-midway", 100, 5000},
+		{"lapped-many-times", 10, 50000},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			const maxRec = 60
+			path, w := newRing(t, Config{Capacity: 8192, MaxRecord: maxRec})
+			r := openReader(t, path, ReaderOptions{})
+			for i := range tc.appended {
+				if _, err := w.Append(payload(uint64(i), maxRec)); err != nil {
+					t.Fatal(err)
+				}
+				if i < tc.read {
+					rec, err := r.TryNext()
+					if err != nil || rec.Seq != uint64(i) {
+						t.Fatalf("read %d: %v %v", i, rec.Seq, err)
+					}
+				}
+			}
+			_, err := r.TryNext()
+			var le *LappedError
+			if !errors.As(err, &le) || !errors.Is(err, ErrLapped) {
+				t.Fatalf("got %v, want a *LappedError", err)
+			}
+			oldest := load64(w.hdr, offOldSeq)
+			if le.Missed != oldest-uint64(tc.read) || le.Next != oldest {
+				t.Fatalf("missed %d next %d; oldest retained is %d and the reader had read %d", le.Missed, le.Next, oldest, tc.read)
+			}
+			got := uint64(0)
+			for rec, err := range r.Records() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec.Seq != le.Next+got {
+					t.Fatalf("after the lap: sequence %d, want %d", rec.Seq, le.Next+got)
+				}
+				checkPayload(t, rec, maxRec)
+				got++
+			}
+			if uint64(tc.read)+le.Missed+got != uint64(tc.appended) {
+				t.Fatalf("read %d + missed %d + after %d != appended %d", tc.read, le.Missed, got, tc.appended)
+			}
+		})
+	}
+}
+
+func TestBlockWriterWaitsForReader(t *testing.T) {
+	const maxRec, n = 200, 20000
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: maxRec, Policy: Block})
+	r := openReader(t, path, ReaderOptions{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var werr error
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			if _, err := w.Append(payload(uint64(i), maxRec)); err != nil {
+				werr = err
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if rec.Seq != uint64(i) {
+			t.Fatalf("got sequence %d, want %d", rec.Seq, i)
+		}
+		checkPayload(t, rec, maxRec)
+	}
+	wg.Wait()
+	if werr != nil {
+		t.Fatal(werr)
+	}
+}
+
+func TestBlockAppendHonoursContext(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	_ = openReader(t, path, ReaderOptions{}) // registered, never reads
+	p := make([]byte, 100)
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err = w.AppendContext(ctx, p)
+		cancel()
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's deadline once the ring is full", err)
+	}
+	// An observer does not hold the writer back.
+	obs := openReader(t, path, ReaderOptions{Observe: true})
+	if obs.slot >= 0 {
+		t.Fatal("observer took a slot")
+	}
+}
+
+func TestBlockWithoutReadersKeepsData(t *testing.T) {
+	// A queue with no consumer yet keeps what it has and blocks when full.
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	var n int
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		_, err := w.AppendContext(ctx, payload(uint64(n), 100))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	r := openReader(t, path, ReaderOptions{})
+	got := 0
+	for rec, err := range r.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPayload(t, rec, 100)
+		got++
+	}
+	if got != n || n == 0 {
+		t.Fatalf("read %d of %d records", got, n)
+	}
+}
+
+func TestReserveCommitAbort(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100})
+	r := openReader(t, path, ReaderOptions{})
+	if _, err := w.Commit(); !errors.Is(err, ErrNoReservation) {
+		t.Fatalf("Commit without Reserve: %v", err)
+	}
+	if err := w.Abort(); !errors.Is(err, ErrNoReservation) {
+		t.Fatalf("Abort without Reserve: %v", err)
+	}
+	if _, err := w.Reserve(101); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Reserve(101): %v", err)
+	}
+	if _, err := w.Append(make([]byte, 101)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Append(101 bytes): %v", err)
+	}
+	b, err := w.Reserve(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(b, "dropd")
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.TryNext(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("after Abort: %v, want ErrEmpty", err)
+	}
+	for i := range 300 { // several laps of reservations
+		b, err := w.Reserve(len(payload(uint64(i), 100)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(b, payload(uint64(i), 100))
+		if seq, err := w.Commit(); err != nil || seq != uint64(i) {
+			t.Fatalf("commit %d: %d %v", i, seq, err)
+		}
+		rec, err := r.TryNext()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPayload(t, rec, 100)
+	}
+	if _, err := w.Append(nil); err != nil { // empty records are records
+		t.Fatal(err)
+	}
+	if rec, err := r.TryNext(); err != nil || len(rec.Data) != 0 || rec.Seq != 300 {
+		t.Fatalf("empty record: %+v %v", rec, err)
+	}
+}
+
+func TestSeek(t *testing.T) {
+	const maxRec = 50
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: maxRec})
+	r := openReader(t, path, ReaderOptions{})
+	if err := r.SeekNewest(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.TryNext(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("empty ring: %v", err)
+	}
+	const n = 1000 // several laps: the oldest records are gone
+	for i := range n {
+		if _, err := w.Append(payload(uint64(i), maxRec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldest := load64(w.hdr, offOldSeq)
+	if oldest == 0 {
+		t.Fatal("ring did not wrap")
+	}
+	tests := []struct {
+		name    string
+		seek    func() error
+		want    uint64 // sequence of the next record, or n for "none"
+		wantErr error
+	}{
+		{"oldest", r.SeekOldest, oldest, nil},
+		{"newest", r.SeekNewest, n - 1, nil},
+		{"end", r.SeekEnd, n, nil},
+		{"seq-oldest", func() error { return r.SeekSeq(oldest) }, oldest, nil},
+		{"seq-middle", func() error { return r.SeekSeq(oldest + 7) }, oldest + 7, nil},
+		{"seq-newest", func() error { return r.SeekSeq(n - 1) }, n - 1, nil},
+		{"seq-next", func() error { return r.SeekSeq(n) }, n, nil},
+		{"seq-too-old", func() error { return r.SeekSeq(oldest - 1) }, 0, ErrNotFound},
+		{"seq-future", func() error { return r.SeekSeq(n + 1) }, 0, ErrNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.seek()
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("got %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := r.TryNext()
+			if tc.want == n {
+				if !errors.Is(err, ErrEmpty) {
+					t.Fatalf("got %v %v, want ErrEmpty", rec.Seq, err)
+				}
+				return
+			}
+			if err != nil || rec.Seq != tc.want {
+				t.Fatalf("got %d %v, want %d", rec.Seq, err, tc.want)
+			}
+			checkPayload(t, rec, maxRec)
+		})
+	}
+	// FromEnd readers see only new records.
+	r2 := openReader(t, path, ReaderOptions{Start: FromEnd})
+	if _, err := w.Append(payload(n, maxRec)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := r2.TryNext(); err != nil || rec.Seq != n {
+		t.Fatalf("FromEnd: %d %v", rec.Seq, err)
+	}
+}
+
+func TestNextWaitsAndWakes(t *testing.T) {
+	for _, pol := range []Policy{Overwrite, Block} {
+		t.Run(pol.String(), func(t *testing.T) {
+			path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: pol})
+			r := openReader(t, path, ReaderOptions{Spin: time.Microsecond})
+			got := make(chan Record, 1)
+			errc := make(chan error, 1)
+			go func() {
+				rec, err := r.Next(context.Background())
+				if err != nil {
+					errc <- err
+					return
+				}
+				got <- Record{Seq: rec.Seq, Data: bytes.Clone(rec.Data)}
+			}()
+			// Wait until the reader is asleep on the futex (it sets the
+			// flag), so the wake-up path is what delivers the record.
+			for load32(w.hdr, offRdrWait) == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			if _, err := w.Append([]byte("wake")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case rec := <-got:
+				if string(rec.Data) != "wake" {
+					t.Fatalf("got %q", rec.Data)
+				}
+			case err := <-errc:
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				for load32(w.hdr, offRdrWait) == 0 {
+					time.Sleep(100 * time.Microsecond)
+				}
+				cancel()
+			}()
+			if _, err := r.Next(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled Next: %v", err)
+			}
+		})
+	}
+}
+
+func TestFollow(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100})
+	r := openReader(t, path, ReaderOptions{})
+	go func() {
+		for i := range 500 {
+			if _, err := w.Append(payload(uint64(i), 100)); err != nil {
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond) // let the reader catch up and sleep
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var next, missed uint64
+	for rec, err := range r.Follow(ctx) {
+		var le *LappedError
+		if errors.As(err, &le) {
+			missed += le.Missed
+			next = le.Next
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Seq != next {
+			t.Fatalf("got %d, want %d", rec.Seq, next)
+		}
+		checkPayload(t, rec, 100)
+		next++
+		if next == 500 {
+			break
+		}
+	}
+	if next != 500 {
+		t.Fatalf("followed to %d (%v)", next, ctx.Err())
+	}
+}
+
+func TestSecondWriterIsRefused(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096})
+	if _, err := OpenWriter(path, WriterOptions{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second writer: %v, want ErrLocked", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := OpenWriterWait(ctx, path, WriterOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting second writer: %v, want DeadlineExceeded", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		w2, err := OpenWriterWait(context.Background(), path, WriterOptions{})
+		if err == nil {
+			_, err = w2.Append([]byte("second"))
+			w2.Close()
+		}
+		done <- err
+	}()
+	if _, err := w.Append([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r := openReader(t, path, ReaderOptions{})
+	var got []string
+	for rec, err := range r.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(rec.Data))
+	}
+	if len(got) != 2 || got[0] != "first" || got[1] != "second" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestCreateRefusesExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x")
+	if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(path, Config{Capacity: 4096}, WriterOptions{}); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("got %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "precious" {
+		t.Fatal("file changed")
+	}
+	bad := []Config{
+		{Capacity: 1000}, {Capacity: 2048}, {Capacity: 4096, MaxRecord: 4096}, {Capacity: 4096, MaxRecord: -1},
+		{Capacity: 4096, Policy: 7},
+	}
+	for _, c := range bad {
+		if _, err := Create(filepath.Join(t.TempDir(), "y"), c, WriterOptions{}); err == nil {
+			t.Fatalf("config %+v accepted", c)
+		}
+	}
+}
+
+// ringBytes returns a valid small ring file's bytes with n records.
+func ringBytes(t testing.TB, n int, policy Policy) []byte {
+	path := filepath.Join(t.TempDir(), "src.ring")
+	w, err := Create(path, Config{Capacity: 4096, MaxRecord: 100, Policy: policy}, WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := w.Append(payload(uint64(i), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
+	good := ringBytes(t, 10, Overwrite)
+	le := binary.LittleEndian
+	resum := func(b []byte) { le.PutUint32(b[offStaticCRC:], crc32.ChecksumIEEE(b[:staticLen])) }
+	cases := []struct {
+		name   string
+		damage func([]byte) []byte
+		want   error
+	}{
+		{"empty", func(b []byte) []byte { return nil }, ErrNotRing},
+		{"short", func(b []byte) []byte { return b[:100] }, ErrNotRing},
+		{"text", func(b []byte) []byte { return bytes.Repeat([]byte("hello\n"), 2000) }, ErrNotRing},
+		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrNotRing},
+		{"version", func(b []byte) []byte { le.PutUint32(b[offVersion:], 2); resum(b); return b }, ErrVersion},
+		{"flags", func(b []byte) []byte { le.PutUint32(b[offFlags:], 1<<5); resum(b); return b }, ErrVersion},
+		{"checksum", func(b []byte) []byte { b[offCapacity] ^= 1; return b }, ErrBadHeader},
+		{"capacity", func(b []byte) []byte { le.PutUint64(b[offCapacity:], 5000); resum(b); return b }, ErrBadHeader},
+		{"max-record", func(b []byte) []byte { le.PutUint32(b[offMaxRecord:], 4000); resum(b); return b }, ErrBadHeader},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-4096] }, ErrBadHeader},
+		{"extended", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, ErrBadHeader},
+		{"hot-words", func(b []byte) []byte { le.PutUint64(b[offOldest:], 1<<40); return b }, ErrBadHeader},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.damage(bytes.Clone(good))
+			path := filepath.Join(t.TempDir(), "bad.ring")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			before := sha256.Sum256(b)
+			_, err := OpenWriter(path, WriterOptions{})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("OpenWriter: %v, want %v", err, tc.want)
+			}
+			if tc.name != "hot-words" { // readers do not look at the writer's words at open
+				if _, err := OpenReader(path, ReaderOptions{}); !errors.Is(err, tc.want) {
+					t.Fatalf("OpenReader: %v, want %v", err, tc.want)
+				}
+			}
+			after, _ := os.ReadFile(path)
+			if sha256.Sum256(after) != before {
+				t.Fatal("the refused file was modified")
+			}
+		})
+	}
+}
+
+func TestRecoveryDropsTornTail(t *testing.T) {
+	cases := []struct {
+		name string
+		tear func(b []byte, lastOff int) // damage the last record
+		kept int
+	}{
+		{"intact", func([]byte, int) {}, 20},
+		{"uncommitted", func(b []byte, off int) { clear(b[off : off+8]) }, 19},
+		{"bad-crc", func(b []byte, off int) { b[off+frameHdrSize] ^= 0xFF }, 19},
+		{"wrong-lap", func(b []byte, off int) { b[off+4] ^= 0x40 }, 19},
+		{"wrong-seq", func(b []byte, off int) { b[off+8]++ }, 19},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := ringBytes(t, 20, Overwrite)
+			// find the last frame
+			pos := uint64(0)
+			last := 0
+			for i := range 20 {
+				last = int(pos)
+				pos += uint64(frameSize(len(payload(uint64(i), 100))))
+			}
+			tc.tear(b[headerSize:], last)
+			path := filepath.Join(t.TempDir(), "torn.ring")
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			w, err := OpenWriter(path, WriterOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if rec := w.Recovery(); rec.Records != uint64(tc.kept) || rec.Next != uint64(tc.kept) {
+				t.Fatalf("recovery %+v, want %d records", rec, tc.kept)
+			}
+			// The writer continues right after the last intact record.
+			if seq, err := w.Append(payload(uint64(tc.kept), 100)); err != nil || seq != uint64(tc.kept) {
+				t.Fatalf("append after recovery: %d %v", seq, err)
+			}
+			r := openReader(t, path, ReaderOptions{})
+			n := 0
+			for rec, err := range r.Records() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkPayload(t, rec, 100)
+				n++
+			}
+			if n != tc.kept+1 {
+				t.Fatalf("read %d records, want %d", n, tc.kept+1)
+			}
+		})
+	}
+}

@@ -1,0 +1,205 @@
+package shm_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mmapkit/mmapkit/ring"
+	"github.com/mmapkit/mmapkit/shm"
+)
+
+// message i: its number, then a pattern of a length that varies with i.
+func queueMsg(i int) []byte {
+	n := 8 + (i*37)%300
+	b := make([]byte, n)
+	binary.LittleEndian.PutUint64(b, uint64(i))
+	for j := 8; j < n; j++ {
+		b[j] = byte(i + j)
+	}
+	return b
+}
+
+func TestQueueInProcess(t *testing.T) {
+	name := segName(t)
+	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 4096}, shm.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx, cancel := testContext(t)
+	defer cancel()
+	// 2000 messages of up to 300 bytes through 4 KiB: the sender waits for
+	// the receiver many times over, and nothing is lost.
+	const n = 2000
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if err := tx.Send(ctx, queueMsg(i)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		m, err := rx.Receive(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(m, queueMsg(i)) {
+			t.Fatalf("message %d: got %d bytes starting %x", i, len(m), m[:min(len(m), 8)])
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQueueErrors(t *testing.T) {
+	name := segName(t)
+	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 4096}, shm.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx := context.Background()
+
+	if _, err := shm.CreateQueue(name, shm.QueueConfig{}, shm.QueueOptions{}); !errors.Is(err, shm.ErrExists) {
+		t.Errorf("create existing queue: %v, want ErrExists", err)
+	}
+	if _, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{}); !errors.Is(err, ring.ErrLocked) {
+		t.Errorf("second sender: %v, want ErrLocked", err)
+	}
+	if _, err := shm.OpenQueue("no-such-queue-"+name, shm.Receiver, shm.QueueOptions{}); !errors.Is(err, shm.ErrNotFound) {
+		t.Errorf("open missing queue: %v, want ErrNotFound", err)
+	}
+	if _, err := shm.OpenQueue("../x", shm.Receiver, shm.QueueOptions{}); !errors.Is(err, shm.ErrBadName) {
+		t.Errorf("open bad name: %v, want ErrBadName", err)
+	}
+	if _, err := shm.CreateQueue(segName(t), shm.QueueConfig{Capacity: 5000}, shm.QueueOptions{}); err == nil {
+		t.Error("capacity 5000 (not a power of two) accepted")
+	}
+	if err := rx.Send(ctx, []byte("x")); !errors.Is(err, shm.ErrWrongEnd) {
+		t.Errorf("send on receiver: %v, want ErrWrongEnd", err)
+	}
+	if _, err := tx.Receive(ctx); !errors.Is(err, shm.ErrWrongEnd) {
+		t.Errorf("receive on sender: %v, want ErrWrongEnd", err)
+	}
+	if err := tx.Send(ctx, make([]byte, 4096)); !errors.Is(err, ring.ErrTooLarge) {
+		t.Errorf("oversized message: %v, want ErrTooLarge", err)
+	}
+
+	// A context that ends: Receive on an empty queue, Send on a full one.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := rx.Receive(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("receive on empty queue: %v, want DeadlineExceeded", err)
+	}
+	full, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	var sent int
+	for sent = 0; sent < 1000; sent++ {
+		if err = tx.Send(full, make([]byte, 100)); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || sent == 0 || sent >= 1000 {
+		t.Errorf("send into a full queue: %d sent, then %v; want DeadlineExceeded", sent, err)
+	}
+	// everything sent before the deadline is there
+	for i := range sent {
+		if m, err := rx.Receive(ctx); err != nil || len(m) != 100 {
+			t.Fatalf("message %d of %d: %d bytes, %v", i, sent, len(m), err)
+		}
+	}
+}
+
+// A sender process and a receiver process besides this one: every receiver
+// gets every message, in order, whole.
+func TestQueueAcrossProcesses(t *testing.T) {
+	n := 200_000
+	if testing.Short() || raceEnabled {
+		n = 20_000
+	}
+	name := segName(t)
+	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 64 << 10}, shm.QueueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	other := startHelper(t, "queue-receive", name, strconv.Itoa(n))
+	if got := other.line(t); got != "ready" {
+		t.Fatalf("receiver said %q", got)
+	}
+	sender := startHelper(t, "queue-send", name, strconv.Itoa(n))
+	ctx, cancel := testContext(t)
+	defer cancel()
+	for i := range n {
+		m, err := rx.Receive(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(m, queueMsg(i)) {
+			t.Fatalf("message %d: got %d bytes starting %x", i, len(m), m[:min(len(m), 8)])
+		}
+	}
+	sender.wait(t)
+	if got, want := other.line(t), fmt.Sprintf("received %d", n); got != want {
+		t.Errorf("other receiver: %q, want %q", got, want)
+	}
+	other.wait(t)
+}
+
+func queueHelper(name string, args []string) error {
+	ctx := context.Background()
+	n, _ := strconv.Atoi(args[1])
+	switch name {
+	case "queue-send":
+		q, err := shm.OpenQueue(args[0], shm.Sender, shm.QueueOptions{})
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		for i := range n {
+			if err := q.Send(ctx, queueMsg(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "queue-receive":
+		q, err := shm.OpenQueue(args[0], shm.Receiver, shm.QueueOptions{})
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		fmt.Println("ready")
+		for i := range n {
+			m, err := q.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(m, queueMsg(i)) {
+				return fmt.Errorf("message %d: got %d bytes starting %x", i, len(m), m[:min(len(m), 8)])
+			}
+		}
+		fmt.Println("received", n)
+		return nil
+	}
+	return fmt.Errorf("unknown helper %q", name)
+}
