@@ -2,6 +2,7 @@ package array
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -215,6 +216,9 @@ func TestRawOpen(t *testing.T) {
 		if !errors.Is(err, mmap.ErrNotRegular) {
 			t.Fatal(err)
 		}
+		if _, err := ReadNPYHeader(dir); !errors.Is(err, mmap.ErrNotRegular) {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -366,10 +370,13 @@ func TestScalarAndZeroSize(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := 0
-			for range z.Batches(2) {
+			for _, rows := range z.Batches(2) {
+				if len(rows) != 0 {
+					t.Fatalf("%v: a batch of %d elements", shape, len(rows))
+				}
 				n++
 			}
-			if z.Len() != shape[0] || z.Size() != 0 || n != 0 {
+			if z.Len() != shape[0] || z.Size() != 0 || n != (shape[0]+1)/2 {
 				t.Fatalf("%v: Len %d Size %d batches %d", shape, z.Len(), z.Size(), n)
 			}
 			z.Close()
@@ -655,5 +662,37 @@ func TestHeaderSurvivesClose(t *testing.T) {
 	a.Close()
 	if !equalInts(h.Shape, []int{2, 3}) || h.DataOffset != 128 || h.Descr != "|i1" {
 		t.Fatalf("header after Close: %+v", h)
+	}
+}
+
+func TestOpenNPYAny(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range allTypes {
+		p := filepath.Join(dir, c.dtype.String()+".npy")
+		c.write(t, p, NPYOptions{}, []int{2, 3})
+		u, err := OpenNPYAny(p, ReadOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Dtype() != c.dtype || !equalInts(u.Shape(), []int{2, 3}) {
+			t.Fatalf("%s: dtype %s shape %v", p, u.Dtype(), u.Shape())
+		}
+		if got := fmt.Sprint(u.Value(1, 2)); got == "" {
+			t.Fatal("no value")
+		}
+		u.Close()
+	}
+	u, err := OpenNPYAny(filepath.Join(dir, "float32.npy"), ReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	f, ok := u.(*Array[float32])
+	if !ok || f.At(1, 2) != val[float32](5) || u.Value(1, 2) != any(val[float32](5)) {
+		t.Fatalf("type assertion: %T", u)
+	}
+	bad := writeFile(t, dir, "bad.npy", []byte("nope"))
+	if _, err := OpenNPYAny(bad, ReadOnly); !errors.Is(err, ErrNotNPY) {
+		t.Fatal(err)
 	}
 }

@@ -49,7 +49,7 @@ func (a *Array[T]) Batches(n int) iter.Seq2[int, []T] {
 	every := max(n, evictBytes/rowBytes)     // finished rows to drop at once
 	return func(yield func(int, []T) bool) {
 		rows := a.Len()
-		if rows == 0 || rowElems == 0 {
+		if rows == 0 {
 			return
 		}
 		pf := a.startPrefetcher()
