@@ -159,9 +159,18 @@ func TestGroupCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var syncs atomic.Int64
-	w.beforeSync = func() { syncs.Add(1) }
 	const goroutines, each = 4, 50
+	var syncs atomic.Int64
+	w.beforeSync = func() {
+		// Hold the first msync until every goroutine has a record waiting,
+		// so the test does not depend on how the scheduler interleaves them.
+		if syncs.Add(1) == 1 {
+			deadline := time.Now().Add(10 * time.Second)
+			for w.Next() < goroutines && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for range goroutines {
 		wg.Go(func() {
@@ -201,7 +210,9 @@ func TestIntervalDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 	synced := make(chan struct{}, 1)
-	w.mu.Lock()
+	// The background loop reads the hook under syncMu (makeRoom, which also
+	// flushes, is not reached by one small append).
+	w.syncMu.Lock()
 	w.flushed = func(off, n int64) {
 		if off == 0 {
 			select {
@@ -210,7 +221,7 @@ func TestIntervalDurability(t *testing.T) {
 			}
 		}
 	}
-	w.mu.Unlock()
+	w.syncMu.Unlock()
 	if _, err := w.Append([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
