@@ -437,6 +437,10 @@ func (r *Reader) Records() iter.Seq2[Record, error] {
 }
 
 // SeekOldest moves to the oldest record in the ring.
+//
+// The Seek methods work on every Reader. On a registered reader of a Block
+// ring, moving backwards is allowed but records the writer reused after this
+// reader consumed them are gone: they are reported with ErrLapped.
 func (r *Reader) SeekOldest() error {
 	if r.closed {
 		return ErrClosed
@@ -454,7 +458,9 @@ func (r *Reader) SeekOldest() error {
 }
 
 // setPos moves the reader; a registered reader publishes at once, since its
-// slot must never claim more than it has consumed.
+// slot must never claim more than it has consumed. (Moving a registered
+// reader backwards cannot un-consume records: those the writer has already
+// overwritten are reported with ErrLapped like on an Overwrite ring.)
 func (r *Reader) setPos(pos, seq uint64) {
 	r.pos, r.seq = pos, seq
 	if r.slot >= 0 {
