@@ -50,10 +50,11 @@ type ReaderOptions struct {
 // use.
 //
 // Records are zero-copy views into the mapping when the writer cannot
-// overwrite them before the next call (a registered reader of a Block ring);
-// otherwise (Overwrite rings, observers) each record is copied once into a
-// buffer the Reader reuses, and validated after the copy, because the writer
-// may be overwriting it at that very moment.
+// overwrite them before the next call (a registered reader of a Block ring,
+// from its second lap on); otherwise (Overwrite rings, observers, a
+// registered reader's first lap) each record is copied once into a buffer the
+// Reader reuses, and validated after the copy, because the writer may be
+// overwriting it at that very moment.
 type Reader struct {
 	path      string
 	hreg      *mmap.Region // header page: read-write when the file allows it
@@ -63,6 +64,7 @@ type Reader struct {
 	g         *geometry
 	pos, seq  uint64
 	copyOut   bool
+	copyUntil uint64 // a registered reader copies and validates below this position
 	buf       []byte
 	slot      int // registered slot, or -1
 	owner     uint64
@@ -316,7 +318,8 @@ func (r *Reader) tryNext() (Record, error) {
 		}
 		crc := binary.LittleEndian.Uint32(r.data[off+12:])
 		p := r.data[off+frameHdrSize : off+frameHdrSize+n : off+frameHdrSize+n]
-		if r.copyOut {
+		copyOut := r.copyOut || r.pos < r.copyUntil
+		if copyOut {
 			r.buf = append(r.buf[:0], p...)
 			p = r.buf
 			if r.lapped(r.pos) {
@@ -324,7 +327,7 @@ func (r *Reader) tryNext() (Record, error) {
 			}
 		}
 		if crcOf(p) != crc {
-			if r.copyOut && r.lapped(r.pos) {
+			if copyOut && r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
 			// The reader stays put: after a power loss this is the torn
@@ -440,7 +443,9 @@ func (r *Reader) Records() iter.Seq2[Record, error] {
 //
 // The Seek methods work on every Reader. On a registered reader of a Block
 // ring, moving backwards is allowed but records the writer reused after this
-// reader consumed them are gone: they are reported with ErrLapped.
+// reader consumed them are gone: they are reported with ErrLapped. For one
+// lap after opening or seeking, a registered reader copies records like an
+// observer (the writer may still act on a position it published before).
 func (r *Reader) SeekOldest() error {
 	if r.closed {
 		return ErrClosed
@@ -464,6 +469,10 @@ func (r *Reader) SeekOldest() error {
 func (r *Reader) setPos(pos, seq uint64) {
 	r.pos, r.seq = pos, seq
 	if r.slot >= 0 {
+		// For one lap after registering or seeking, the writer may still act
+		// on a scan of the slots made before this position was published:
+		// copy and validate, as on an Overwrite ring, until then.
+		r.copyUntil = pos + r.g.capacity
 		s := offSlot0 + r.slot*slotSize
 		store64(r.hdr, s+slotSeq, seq)
 		store64(r.hdr, s+slotPos, pos)

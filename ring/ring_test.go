@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // payload is the deterministic content of record seq, of 1..maxLen bytes, so
@@ -711,5 +712,44 @@ func TestCloseReleasesBlockedAppend(t *testing.T) {
 	}
 	if err := <-errc; !errors.Is(err, ErrClosed) {
 		t.Fatalf("blocked append after Close: %v", err)
+	}
+}
+
+// TestZeroCopyViews: a registered reader of a Block ring gets views into the
+// mapping once past its first lap; readers of an Overwrite ring get copies.
+func TestZeroCopyViews(t *testing.T) {
+	for _, pol := range []Policy{Block, Overwrite} {
+		t.Run(pol.String(), func(t *testing.T) {
+			path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: pol})
+			r := openReader(t, path, ReaderOptions{})
+			inMapping := func(b []byte) bool {
+				base := uintptr(unsafe.Pointer(unsafe.SliceData(r.data)))
+				p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+				return p >= base && p < base+uintptr(len(r.data))
+			}
+			var views int
+			for i := range 400 { // several laps
+				if _, err := w.Append(payload(uint64(i), 100)); err != nil {
+					t.Fatal(err)
+				}
+				rec, err := r.TryNext()
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkPayload(t, rec, 100)
+				if inMapping(rec.Data) {
+					views++
+					if r.pos <= r.copyUntil {
+						t.Fatal("view during the first lap")
+					}
+				}
+			}
+			if pol == Block && views == 0 {
+				t.Fatal("no zero-copy views")
+			}
+			if pol == Overwrite && views != 0 {
+				t.Fatalf("%d views into an Overwrite ring", views)
+			}
+		})
 	}
 }
