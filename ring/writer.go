@@ -329,6 +329,14 @@ func (w *Writer) recover() error {
 	}
 	durable := load64(w.hdr, offDurable)
 	durSeq := load64(w.hdr, offDurSeq)
+	// The oldest position and its sequence number are two stores: a writer
+	// killed between them leaves the new position with the old number. The
+	// frame at the position carries the low 32 bits of the right one.
+	off := int(oldest & g.mask)
+	if kind, _, tag := decodeCommit(load64(w.data, off)); tag == uint32(g.lap(oldest)+1) && (kind == kindData || kind == kindPadding) {
+		s32 := load32(w.data, off+8)
+		oldSeq += uint64(int64(int32(s32 - uint32(oldSeq))))
+	}
 	v := view{hdr: w.hdr, data: w.data, g: g}
 	pos, seq := oldest, oldSeq
 	var records uint64
