@@ -188,6 +188,7 @@ func startBenchChild(b *testing.B, e endpoint, role, kind string, size int, file
 	cmd.Env = append(os.Environ(), helperEnv+"=bench", helperEnv+"_ARGS="+strings.Join(all, " "))
 	cmd.ExtraFiles = files
 	cmd.Stderr = os.Stderr
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
