@@ -120,6 +120,7 @@ func parentEndpoint(b *testing.B, kind string) (endpoint, []*os.File, []string) 
 		if err != nil {
 			b.Fatal(err)
 		}
+		c.SetSpin(0) // like the queue's futex mode: sleep after a few polls
 		return &slotEndpoint{seg: seg, out: a, in: c, spin: kind == "slot-spin", ctx: context.Background()}, nil, []string{name}
 	}
 	if e, files, args := parentQueueEndpoint(b, kind); e != nil {
@@ -150,6 +151,7 @@ func childEndpoint(kind string, args []string) (endpoint, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.SetSpin(0)
 		return &slotEndpoint{seg: seg, out: c, in: a, spin: kind == "slot-spin", ctx: context.Background()}, nil
 	}
 	return childQueueEndpoint(kind, args)
