@@ -209,7 +209,7 @@ func mapArray[T Element](f *os.File, path string, mode Mode, size, offset int64,
 	if al := alignOf[T](); offset%al != 0 {
 		return nil, fmt.Errorf("array: open %s: %w: %s needs %d-byte alignment, the data starts at offset %d", path, ErrMisaligned, dt, al, offset)
 	}
-	a := &Array[T]{shape: shape, fortran: fortran, mode: mode, path: path, offset: offset, header: h}
+	a := &Array[T]{shape: cloneShape(shape), fortran: fortran, mode: mode, path: path, offset: offset, header: h}
 	a.strides = strides(shape, fortran)
 	if nbytes == 0 {
 		// mmap cannot map zero bytes, and there is nothing to map.

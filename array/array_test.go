@@ -2,6 +2,7 @@ package array
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -215,6 +216,9 @@ func TestRawOpen(t *testing.T) {
 		if !errors.Is(err, mmap.ErrNotRegular) {
 			t.Fatal(err)
 		}
+		if _, err := ReadNPYHeader(dir); !errors.Is(err, mmap.ErrNotRegular) {
+			t.Fatal(err)
+		}
 	})
 }
 
@@ -366,10 +370,13 @@ func TestScalarAndZeroSize(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := 0
-			for range z.Batches(2) {
+			for _, rows := range z.Batches(2) {
+				if len(rows) != 0 {
+					t.Fatalf("%v: a batch of %d elements", shape, len(rows))
+				}
 				n++
 			}
-			if z.Len() != shape[0] || z.Size() != 0 || n != 0 {
+			if z.Len() != shape[0] || z.Size() != 0 || n != (shape[0]+1)/2 {
 				t.Fatalf("%v: Len %d Size %d batches %d", shape, z.Len(), z.Size(), n)
 			}
 			z.Close()
@@ -576,5 +583,116 @@ func TestParseDescr(t *testing.T) {
 		if _, err := ParseDescr(descr); !errors.Is(err, want) && !(want == nil && err == nil) {
 			t.Errorf("ParseDescr(%q): %v, want %v", descr, err, want)
 		}
+	}
+}
+
+// Batches keeps the file's resident pages bounded: while scanning a 192 MiB
+// file, at most the read-ahead window, the eviction span, two batches and the
+// kernel's own read-ahead are in the page cache, rows well behind the loop
+// are gone, and after the loop nothing of the scanned part stays.
+func TestBatchesBoundedResidency(t *testing.T) {
+	const cols = 128
+	const rows = 192 << 20 / (cols * 4)
+	path := filepath.Join(t.TempDir(), "big.npy")
+	w, err := CreateNPY[float32](path, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range w.Data() {
+		w.Data()[i] = 1
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	a, err := OpenNPY[float32](path, ReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Evict(0, rows); errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("this OS cannot drop pages from the page cache")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 2048 // 1 MiB
+	const rowBytes = cols * 4
+	const bound = (readAheadBytes + evictBytes + 2*batch*rowBytes + 16<<20 /* the kernel's read-ahead: one window plus the async one */ + 16<<20) // slack
+	var sum float32
+	worst := 0
+	for first, b := range a.Batches(batch) {
+		sum += sum4(b)
+		res, err := a.Region().Resident()
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = max(worst, res.Resident*res.PageSize)
+		if res.Resident*res.PageSize > bound {
+			t.Fatalf("at row %d: %d MiB resident, bound %d MiB", first, res.Resident*res.PageSize>>20, bound>>20)
+		}
+		if behind := first - (evictBytes/rowBytes + 2*batch); behind > 0 {
+			old, err := a.Region().ResidentRange(0, int64(behind)*rowBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old.Resident > 0 {
+				t.Fatalf("at row %d: %d pages of rows [0, %d) still resident", first, old.Resident, behind)
+			}
+		}
+	}
+	if sum != float32(rows*cols) && sum < 1e6 {
+		t.Fatalf("sum %g", sum)
+	}
+	res, err := a.Region().Resident()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resident != 0 {
+		t.Fatalf("%d pages resident after the loop", res.Resident)
+	}
+	t.Logf("peak resident %d MiB of %d MiB", worst>>20, rows*rowBytes>>20)
+}
+
+func TestHeaderSurvivesClose(t *testing.T) {
+	a, err := CreateNPY[int8](filepath.Join(t.TempDir(), "h.npy"), 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Header()
+	a.Close()
+	if !equalInts(h.Shape, []int{2, 3}) || h.DataOffset != 128 || h.Descr != "|i1" {
+		t.Fatalf("header after Close: %+v", h)
+	}
+}
+
+func TestOpenNPYAny(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range allTypes {
+		p := filepath.Join(dir, c.dtype.String()+".npy")
+		c.write(t, p, NPYOptions{}, []int{2, 3})
+		u, err := OpenNPYAny(p, ReadOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Dtype() != c.dtype || !equalInts(u.Shape(), []int{2, 3}) {
+			t.Fatalf("%s: dtype %s shape %v", p, u.Dtype(), u.Shape())
+		}
+		if got := fmt.Sprint(u.Value(1, 2)); got == "" {
+			t.Fatal("no value")
+		}
+		u.Close()
+	}
+	u, err := OpenNPYAny(filepath.Join(dir, "float32.npy"), ReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	f, ok := u.(*Array[float32])
+	if !ok || f.At(1, 2) != val[float32](5) || u.Value(1, 2) != any(val[float32](5)) {
+		t.Fatalf("type assertion: %T", u)
+	}
+	bad := writeFile(t, dir, "bad.npy", []byte("nope"))
+	if _, err := OpenNPYAny(bad, ReadOnly); !errors.Is(err, ErrNotNPY) {
+		t.Fatal(err)
 	}
 }

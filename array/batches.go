@@ -3,15 +3,12 @@ package array
 import (
 	"iter"
 	"os"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mmapkit/mmapkit/mmap"
 )
-
-// prefetchChunk is the size of one read-ahead request. Linux reads at most
-// one read-ahead window per madvise(MADV_WILLNEED) call and ignores the rest,
-// so a batch is asked for in pieces no bigger than the smallest usual window.
-const prefetchChunk = 128 << 10
 
 // Batches keeps readAheadBytes of rows requested ahead of the batch the loop
 // is on, and drops finished rows evictBytes at a time: dropping pages from
@@ -26,17 +23,19 @@ const (
 // Batches returns an iterator over the rows of a C-order array in batches of
 // n rows: it yields the index of the first row and the rows as one zero-copy
 // slice (the last batch may be shorter). It is the way to scan an array
-// larger than RAM: it keeps the kernel reading ahead of the loop (the next
-// batch, and at least 16 MiB), and drops the pages of finished batches from
-// the mapping and the page cache (Region.Evict, every 32 MiB or every batch
-// if batches are larger), so the resident memory stays around two batches
-// plus 48 MiB whatever the file's size.
+// larger than RAM. While the loop body works on one batch, a goroutine reads
+// the next rows into memory (at least the next batch and 16 MiB: see
+// Region.Prefetch), and the pages of finished batches are dropped from the
+// mapping and the page cache (Region.Evict, 32 MiB at a time, or every batch
+// if batches are larger). The resident memory stays around two batches plus
+// 48 MiB whatever the file's size. When the loop ends, by a break too, the
+// goroutine is stopped and the rows it read are dropped.
 //
-// A slice must not be used after its iteration ends: its pages are evicted,
+// A slice must not be used after its iteration: its pages may be evicted,
 // and touching them again reads them back from disk (correct, but slow, and
-// not bounded). Modified pages of a ReadWrite array are written back before
-// they are dropped. A CopyOnWrite array is never evicted (its modified pages
-// exist nowhere else), so its memory is not bounded.
+// no longer bounded). Modified pages of a ReadWrite array are written back
+// before they are dropped. A CopyOnWrite array is never evicted (its modified
+// pages exist nowhere else), so its memory is not bounded.
 //
 // Batches panics if n < 1, for a 0-d array and for a Fortran-order array of
 // more than one dimension, like Rows.
@@ -50,38 +49,124 @@ func (a *Array[T]) Batches(n int) iter.Seq2[int, []T] {
 	every := max(n, evictBytes/rowBytes)     // finished rows to drop at once
 	return func(yield func(int, []T) bool) {
 		rows := a.Len()
-		if rows == 0 || rowElems == 0 {
+		if rows == 0 {
 			return
 		}
+		pf := a.startPrefetcher()
 		requested, evicted := 0, 0
+		defer func() {
+			// Also on a break or a panic in the loop body: stop the
+			// goroutine, then drop what was finished or read ahead.
+			pf.stop()
+			a.evictRows(evicted, requested, requested == rows)
+		}()
 		for lo := 0; lo < rows; lo += n {
 			hi := min(lo+n, rows)
 			if want := min(hi+ahead, rows); want > requested {
-				a.prefetchRows(requested, want)
+				pf.request(requested, want)
 				requested = want
 			}
-			ok := yield(lo, a.Rows(lo, hi))
-			if hi-evicted >= every || hi == rows || !ok {
-				a.evictRows(evicted, hi, hi == rows)
-				evicted = hi
-			}
-			if !ok {
+			if !yield(lo, a.Rows(lo, hi)) {
 				return
+			}
+			if hi-evicted >= every && hi < rows {
+				pf.evict(evicted, hi)
+				evicted = hi
 			}
 		}
 	}
 }
 
-// prefetchRows starts reading rows [lo, hi) without waiting for the reads.
-func (a *Array[T]) prefetchRows(lo, hi int) {
-	off, n, err := a.rowBytes(lo, hi)
-	if err != nil || a.r == nil {
+// prefetcher reads rows ahead of a Batches loop in a goroutine with
+// Region.Prefetch (MADV_POPULATE_READ where the OS has it, which reads and
+// maps the pages; WillNeed elsewhere), so the disk works while the loop body
+// computes, and the body finds the pages mapped.
+type prefetcher struct {
+	reqs chan [2]int // row ranges, in order
+	done chan struct{}
+	// mu orders prefetching against eviction: a range is never read back in
+	// after the loop has dropped it, which would leave it resident for good.
+	mu       sync.Mutex
+	dropped  int // rows before this are finished and evicted
+	stopped  atomic.Bool
+	prefetch func(lo, hi int)
+	evictFn  func(lo, hi int)
+}
+
+func (a *Array[T]) startPrefetcher() *prefetcher {
+	p := &prefetcher{
+		reqs:     make(chan [2]int, 64),
+		done:     make(chan struct{}),
+		prefetch: a.prefetchRows,
+		evictFn:  func(lo, hi int) { a.evictRows(lo, hi, false) },
+	}
+	if a.r == nil {
+		close(p.done)
+		return p
+	}
+	go func() {
+		defer close(p.done)
+		for rg := range p.reqs {
+			if p.stopped.Load() {
+				continue
+			}
+			p.mu.Lock()
+			if lo := max(rg[0], p.dropped); lo < rg[1] {
+				p.prefetch(lo, rg[1])
+			}
+			p.mu.Unlock()
+		}
+	}()
+	return p
+}
+
+// request queues rows [lo, hi) in pieces of about prefetchPiece bytes, so
+// the goroutine stays only a little ahead of the loop.
+func (p *prefetcher) request(lo, hi int) {
+	if p.stopped.Load() {
 		return
 	}
-	for end := off + n; off < end; off += prefetchChunk {
-		// Advice: an error (an OS without WillNeed) only costs speed.
-		_ = a.r.AdviseRange(off, min(prefetchChunk, end-off), mmap.WillNeed)
+	step := max(1, (hi-lo)/max(1, readAheadBytes/prefetchPiece))
+	for ; lo < hi; lo += step {
+		select {
+		case p.reqs <- [2]int{lo, min(lo+step, hi)}:
+		case <-p.done:
+			return
+		}
 	}
+}
+
+// evict drops finished rows [lo, hi), after any prefetch in progress.
+func (p *prefetcher) evict(lo, hi int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.evictFn(lo, hi)
+	p.dropped = hi
+}
+
+// stop ends the goroutine, skipping requests not yet started.
+func (p *prefetcher) stop() {
+	if p.stopped.Swap(true) {
+		return
+	}
+	if p.reqs != nil {
+		close(p.reqs)
+	}
+	<-p.done
+}
+
+// prefetchPiece is the size of one Prefetch call of the read-ahead goroutine.
+const prefetchPiece = 2 << 20
+
+// prefetchRows reads rows [lo, hi) into memory (Region.Prefetch).
+func (a *Array[T]) prefetchRows(lo, hi int) {
+	off, n, err := a.rowBytes(lo, hi)
+	if err != nil || a.r == nil || n == 0 {
+		return
+	}
+	// Advice: an error (such as a file truncated under the mapping) shows
+	// up when the loop body touches the pages, as a fault.
+	_ = a.r.Prefetch(off, n)
 }
 
 // evictRows drops the whole pages of rows [lo, hi). The page that the last row

@@ -16,7 +16,8 @@
 // complex128, bool and Float16 (NumPy's float16, converted with Float32 and
 // Float16From). Each maps to one NumPy dtype; opening a .npy file as another
 // type is an error naming both (ErrDtypeMismatch). ReadNPYHeader tells a tool
-// the dtype, shape and order before it picks T.
+// the dtype, shape and order before it picks T; OpenNPYAny picks T from the
+// header and returns an Untyped array.
 //
 // A Go bool must hold 0 or 1; any other byte is undefined behaviour. So a bool
 // array is checked when it is opened (one pass over the data: O(n) for bool

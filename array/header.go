@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -86,17 +85,18 @@ func shapeSize(shape []int, itemsize int) (int, error) {
 // without mapping anything. It checks that the file holds all the data the
 // header promises. Tools use it to learn the dtype, shape and order before
 // choosing a Go type for OpenNPY.
+//
+// The header must be a plain dict literal with exactly the keys descr,
+// fortran_order and shape. This is stricter than NumPy's ast.literal_eval in
+// a few ways no NumPy writer trips over: duplicate keys, arithmetic, non-decimal
+// or underscored integers, string prefixes and triple quotes are refused.
 func ReadNPYHeader(path string) (*Header, error) {
-	f, err := os.Open(path)
+	f, size, err := openFile(path, ReadOnly)
 	if err != nil {
-		return nil, fmt.Errorf("array: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("array: %w", err)
-	}
-	h, err := readHeader(f, fi.Size())
+	h, err := readHeader(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("array: %s: %w", path, err)
 	}

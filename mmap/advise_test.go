@@ -95,10 +95,12 @@ func TestAdviceReachesKernel(t *testing.T) {
 		{adv: mmap.Free, anon: true},
 		{adv: mmap.Cold},
 		{adv: mmap.PageOut, effect: func(t *testing.T, r *mmap.Region) {
-			// PAGEOUT reclaims the clean file pages this process alone maps.
-			if s, err := r.Resident(); err != nil || s.Resident != 0 {
-				t.Errorf("after PageOut %d of %d pages resident, %v; want 0", s.Resident, s.Pages, err)
-			}
+			// PAGEOUT reclaims the clean file pages this process alone maps,
+			// but only those already on an LRU list: pages faulted in moments
+			// ago may still sit in another CPU's per-CPU batch and stay. So
+			// the effect is logged, not asserted.
+			s, err := r.Resident()
+			t.Logf("after PageOut %d of %d pages resident (%v)", s.Resident, s.Pages, err)
 		}},
 		{adv: mmap.PopulateRead, effect: func(t *testing.T, r *mmap.Region) {
 			if s, err := r.Resident(); err != nil || s.Resident != s.Pages {
@@ -214,5 +216,26 @@ func TestAdviseRangeWidensToPages(t *testing.T) {
 		if got := adviseHas(adviseVmFlags(t, base+uintptr(page)*ps), "rr"); got != want {
 			t.Errorf("page %d: Random advice %v, want %v", page, got, want)
 		}
+	}
+}
+
+// WithHugePages reaches the kernel as MADV_HUGEPAGE on the new mapping.
+func TestWithHugePagesAdvice(t *testing.T) {
+	pagingLinux(t)
+	r, err := mmap.Anonymous(4<<20, mmap.WithHugePages())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if fl := adviseVmFlags(t, adviseAddr(t, r)); !adviseHas(fl, "hg") {
+		t.Fatalf("WithHugePages: VmFlags %v lack hg", fl)
+	}
+	plain, err := mmap.Anonymous(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if fl := adviseVmFlags(t, adviseAddr(t, plain)); adviseHas(fl, "hg") {
+		t.Fatalf("without WithHugePages: VmFlags %v have hg", fl)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +30,7 @@ var benchFile = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	benchDir.Store(&dir)
 	path := filepath.Join(dir, "bench.bin")
 	f, err := os.Create(path)
 	if err != nil {
@@ -44,10 +46,15 @@ var benchFile = sync.OnceValues(func() (string, error) {
 	return path, nil
 })
 
+// benchDir is the benchmark file's directory once benchFile has made it.
+// TestMain must not call benchFile itself: that would write the file at the
+// end of every test run (and of every helper child process) just to delete it.
+var benchDir atomic.Pointer[string]
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if path, err := benchFile(); err == nil && path != "" {
-		os.RemoveAll(filepath.Dir(path))
+	if dir := benchDir.Load(); dir != nil {
+		os.RemoveAll(*dir)
 	}
 	os.Exit(code)
 }

@@ -190,7 +190,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			create = false
 			size = fi.Size()
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	} else if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 		return benchUsageError(fmt.Errorf("--file %s: %w", path, err))
 	}
 	if block > size {
@@ -321,10 +321,11 @@ func benchProgress(stderr io.Writer) func(done, total int, what string) {
 				progressbar.OptionClearOnFinish(),
 			)
 		}
-		bar.Describe(fmt.Sprintf("%-28s", what))
-		_ = bar.Set(done)
 		if done == total {
 			_ = bar.Finish()
+			return
 		}
+		_ = bar.Set(done)
+		bar.Describe(fmt.Sprintf("%-28s", what))
 	}
 }

@@ -49,6 +49,9 @@ func benchPlot(rep *bench.Report, path string) error {
 		maxMethods = max(maxMethods, len(names))
 		p := plot.New()
 		p.Title.Text = sr.Label
+		if rep.Python != "" && len(rows) == 0 {
+			p.Title.Text += "\nblue: Go (mmapkit), orange: Python"
+		}
 		p.Title.TextStyle.Font.Size = vg.Points(10)
 		p.X.Label.Text = "seconds (lower is better)"
 		p.X.Min = 0
@@ -56,8 +59,7 @@ func benchPlot(rep *bench.Report, path string) error {
 		for _, set := range []struct {
 			vals plotter.Values
 			c    color.Color
-			name string
-		}{{goVals, color.RGBA{R: 31, G: 119, B: 180, A: 255}, "Go (mmapkit)"}, {pyVals, color.RGBA{R: 255, G: 127, B: 14, A: 255}, "Python"}} {
+		}{{goVals, color.RGBA{R: 31, G: 119, B: 180, A: 255}}, {pyVals, color.RGBA{R: 255, G: 127, B: 14, A: 255}}} {
 			b, err := plotter.NewBarChart(set.vals, w)
 			if err != nil {
 				return err
@@ -66,11 +68,7 @@ func benchPlot(rep *bench.Report, path string) error {
 			b.Color = set.c
 			b.LineStyle.Width = 0
 			p.Add(b)
-			if rep.Python != "" {
-				p.Legend.Add(set.name, b)
-			}
 		}
-		p.Legend.Left = false
 		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
 		if err != nil {
 			return err

@@ -155,53 +155,18 @@ func npyHead(out io.Writer, path string, rows, cols int) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s: %s %s %s-order\n", path, h.Dtype, npyShape(h.Shape), h.Order())
-	switch h.Dtype {
-	case array.Bool:
-		return npyHeadOf[bool](out, path, rows, cols)
-	case array.Int8:
-		return npyHeadOf[int8](out, path, rows, cols)
-	case array.Int16:
-		return npyHeadOf[int16](out, path, rows, cols)
-	case array.Int32:
-		return npyHeadOf[int32](out, path, rows, cols)
-	case array.Int64:
-		return npyHeadOf[int64](out, path, rows, cols)
-	case array.Uint8:
-		return npyHeadOf[uint8](out, path, rows, cols)
-	case array.Uint16:
-		return npyHeadOf[uint16](out, path, rows, cols)
-	case array.Uint32:
-		return npyHeadOf[uint32](out, path, rows, cols)
-	case array.Uint64:
-		return npyHeadOf[uint64](out, path, rows, cols)
-	case array.Float16Type:
-		return npyHeadOf[array.Float16](out, path, rows, cols)
-	case array.Float32:
-		return npyHeadOf[float32](out, path, rows, cols)
-	case array.Float64:
-		return npyHeadOf[float64](out, path, rows, cols)
-	case array.Complex64:
-		return npyHeadOf[complex64](out, path, rows, cols)
-	case array.Complex128:
-		return npyHeadOf[complex128](out, path, rows, cols)
-	}
-	return fmt.Errorf("npy head: %s: no Go type for dtype %s", path, h.Dtype)
-}
-
-func npyHeadOf[T array.Element](out io.Writer, path string, rows, cols int) error {
-	a, err := array.OpenNPY[T](path, array.ReadOnly)
+	a, err := array.OpenNPYAny(path, array.ReadOnly)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	shape := a.Shape()
 	if len(shape) == 0 {
-		fmt.Fprintln(out, npyFormat(a.At()))
+		fmt.Fprintln(out, npyFormat(a.Value()))
 		return nil
 	}
-	rowShape := shape[1:]
 	perRow := 1
-	for _, d := range rowShape {
+	for _, d := range shape[1:] {
 		perRow *= d
 	}
 	width := len(strconv.Itoa(max(shape[0]-1, 0)))
@@ -210,13 +175,13 @@ func npyHeadOf[T array.Element](out io.Writer, path string, rows, cols int) erro
 		idx[0] = i
 		var b strings.Builder
 		fmt.Fprintf(&b, "[%*d]", width, i)
-		// Walk the rest of the indices in C order; At handles Fortran files.
+		// Walk the rest of the indices in C order; Value handles Fortran files.
 		for k := range idx[1:] {
 			idx[1+k] = 0
 		}
 		for k := 0; k < min(perRow, cols); k++ {
 			b.WriteByte(' ')
-			b.WriteString(npyFormat(a.At(idx...)))
+			b.WriteString(npyFormat(a.Value(idx...)))
 			for d := len(idx) - 1; d >= 1; d-- {
 				idx[d]++
 				if idx[d] < shape[d] {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
@@ -116,8 +117,8 @@ func fillChunk(b []byte, off int64, h DataHeader) {
 func CheckDataFile(path string, h DataHeader) (bool, error) {
 	got, err := ReadHeader(path)
 	if err != nil {
-		if errors.Is(err, ErrNotDataFile) || errors.Is(err, os.ErrNotExist) {
-			return false, nil
+		if errors.Is(err, ErrNotDataFile) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return false, nil // to be created (which reports why it cannot be)
 		}
 		return false, err
 	}
