@@ -72,7 +72,7 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 // between processes through a mapped Region. It is a seqlock:
 //
 //   - the writer makes the sequence word odd, writes the length and the
-//     bytes, then makes it even again (one more than before + 1);
+//     bytes, then makes it even again (two more than before);
 //   - a reader reads the sequence, copies the value, and reads the sequence
 //     again: if it was odd or changed, the copy may be torn and the reader
 //     retries. So Load never returns a half-old, half-new value, and the
@@ -85,9 +85,14 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 // makes them work between processes (the Go memory model itself speaks only
 // of goroutines).
 //
-// Wait blocks until the value changes, sleeping in the kernel (a futex on the
-// sequence word) instead of spinning, and the writer pays for a wake-up
-// system call only when a reader is actually asleep.
+// Wait blocks until the value changes: after a short spin it sleeps in the
+// kernel (a futex on the sequence word) instead of burning a CPU, and the
+// writer pays for a wake-up system call only when a reader is actually
+// asleep.
+//
+// A Slot is for small values: the per-word atomics make a store cost about
+// 10 ns per 8 bytes on amd64 (an XCHG each). For a stream of messages, or
+// large ones, use a Queue.
 //
 // A Slot has one writer at a time: a second concurrent Store fails with
 // ErrBusy rather than interleaving. A writer that dies mid-store leaves the
