@@ -1,8 +1,8 @@
 package shm_test
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"os"
 	"strings"
 	"testing"
