@@ -3,6 +3,7 @@ package mmap
 import (
 	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
@@ -35,7 +36,8 @@ var errNoPopulate = fmt.Errorf("populate: %w", errors.ErrUnsupported)
 // it uses MADV_POPULATE_READ and returns when the pages are in; elsewhere it
 // falls back to MADV_WILLNEED in read-ahead sized pieces, which starts the
 // reads and may return before they finish. The range is widened to whole
-// pages.
+// pages. If a page cannot be read in (the file was truncated under the
+// mapping, or an I/O error) the error matches ErrFault.
 func (r *Region) Prefetch(off, n int64) error {
 	if err := r.enter(); err != nil {
 		return err
@@ -55,8 +57,13 @@ func (r *Region) Prefetch(off, n int64) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, syscall.EFAULT) {
+		// The kernel could not read some page in: past the end of a file
+		// truncated under the mapping, or an I/O error.
+		return fmt.Errorf("mmap: prefetch %s offset %d length %d: %w (%w)", r.name(), off, n, ErrFault, err)
+	}
 	if !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("mmap: prefetch %s offset %d length %d (the file may have been truncated under the mapping): %w", r.name(), off, n, err)
+		return fmt.Errorf("mmap: prefetch %s offset %d length %d: %w", r.name(), off, n, err)
 	}
 	for lo := 0; lo < len(b); lo += willNeedChunk {
 		if err := sys.Advise(b[lo:min(lo+willNeedChunk, len(b))], sys.AdvWillNeed); err != nil {

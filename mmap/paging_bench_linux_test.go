@@ -14,10 +14,13 @@ import (
 // evicting the benchmark file (Region.Evict: no root needed) with the timer
 // stopped, so each timed scan reads from the disk. They use the shared
 // benchmark file (benchFile, MMAPKIT_BENCH_SIZE bytes, 1 GiB by default);
-// the README numbers come from
+// the numbers in docs/paging.md come from five rounds of
 //
 //	MMAPKIT_BENCH_SIZE=4294967296 go test ./mmap -run '^$' \
-//	    -bench 'BenchmarkCold' -benchtime 1x -count 5
+//	    -bench 'BenchmarkCold(SequentialScan|Random4K)' -benchtime 1x -count 1
+//
+// (one round runs every variant once, so that ratios compare runs made close
+// together on a shared, noisy disk).
 //
 // Besides time, they report major faults per scan and how much of the file
 // ended up resident, which is what explains the times.

@@ -87,7 +87,7 @@ func pagingLinux(t *testing.T) {
 // touched pages are a subset of the resident ones.
 func TestResidencyAfterEvictReadPrefetch(t *testing.T) {
 	pagingLinux(t)
-	const pages = 4096 + 3 // 16 MiB and a bit, so the last page is partial
+	const pages = 1024 + 3 // 4 MiB and a bit, so the last page is partial
 	path := pagingFile(t, pages*pagingPS-100)
 	for _, tc := range []struct {
 		name  string

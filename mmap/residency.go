@@ -53,8 +53,9 @@ func (r *Region) Resident() (Residency, error) {
 const mincoreChunk = 1 << 16
 
 // ResidentRange reports which pages of the bytes [off, off+n) are in RAM.
-// The range must lie inside the Region (ErrOutOfRange otherwise). On systems
-// without mincore (Windows) the error matches errors.ErrUnsupported.
+// The range must lie inside the Region (ErrOutOfRange otherwise). Where
+// mincore is not available (Windows; darwin is not wired up) the error
+// matches errors.ErrUnsupported.
 func (r *Region) ResidentRange(off, n int64) (Residency, error) {
 	if err := r.enter(); err != nil {
 		return Residency{}, err

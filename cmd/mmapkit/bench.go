@@ -23,7 +23,7 @@ import (
 // benchFlags are the options shared by `bench` and `bench seq`.
 type benchFlags struct {
 	file, size, block string
-	reads             int
+	reads, repeat     int
 	seed              uint64
 	json              bool
 	plot              string
@@ -99,6 +99,7 @@ func benchAddFlags(cmd *cobra.Command, f *benchFlags, block string, random bool)
 		fl.StringVar(&f.states, "states", "warm-seq,cold", "cache states to run, comma-separated")
 	}
 	fl.StringVar(&f.methods, "methods", "", "run only these methods, comma-separated (default: all)")
+	fl.IntVar(&f.repeat, "repeat", 1, "run each method this many times per cache state and report the median (for noisy machines)")
 }
 
 // benchParseSize parses "4GiB", "512M", "4096", "1.5GB".
@@ -143,6 +144,9 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	}
 	if kind == bench.Random && f.reads < 1 {
 		return benchUsageError(fmt.Errorf("--reads %d: must be at least 1: %w", f.reads, bench.ErrBadSize))
+	}
+	if f.repeat < 1 {
+		return benchUsageError(fmt.Errorf("--repeat %d: must be at least 1", f.repeat))
 	}
 	states := benchSplit(f.states)
 	for _, s := range states {
@@ -244,7 +248,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	}
 	cfg := bench.Config{
 		File: path, Block: block, Reads: f.reads, Seed: f.seed,
-		Methods: names, States: states, Python: py, Script: script, TempDir: tmp,
+		Methods: names, States: states, Python: py, Script: script, TempDir: tmp, Repeat: f.repeat,
 		Runner:   &bench.Runner{Exe: exe, Args: []string{"bench-child"}},
 		Progress: benchProgress(stderr),
 	}

@@ -164,6 +164,7 @@ func TestBenchBadInput(t *testing.T) {
 		{"size with a foreign file", []string{"--file", foreign, "--size", "1MiB"}, "not a mmapkit data file"},
 		{"size too small", []string{"--size", "1KiB"}, "at least"},
 		{"reads zero", []string{"--size", "1MiB", "--reads", "0"}, "--reads 0"},
+		{"repeat zero", []string{"--size", "1MiB", "--repeat", "0"}, "--repeat 0"},
 		{"file cannot be created", []string{"--file", filepath.Join(notDir, "data.bin"), "--size", "1MiB"}, "cannot create"},
 		{"file in a read-only place", []string{"--file", "/proc/mmapkit-bench.dat", "--size", "1MiB"}, "cannot create the data file"},
 		{"not enough disk", []string{"--size", "1000TiB"}, "not enough free disk space"},
@@ -197,7 +198,11 @@ func TestBenchBadInput(t *testing.T) {
 // Ctrl-C while the data file is being written removes the partial file.
 func TestBenchInterruptRemovesPartialFile(t *testing.T) {
 	home := t.TempDir()
-	cmd := exec.Command(benchBinary(t), "bench", "--size", "3GiB")
+	// Big enough that writing it takes a while; the space is reserved up front.
+	if err := bench.CheckSpace(home, 2<<30); err != nil {
+		t.Skipf("needs 2 GiB of free disk: %v", err)
+	}
+	cmd := exec.Command(benchBinary(t), "bench", "--size", "1GiB")
 	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
 	var errb bytes.Buffer
 	cmd.Stderr = &errb

@@ -37,8 +37,8 @@ func methodHeap200(s Spec, offs []int64) (*work, error) {
 	access := w.access
 	w.access = func() error {
 		heapSink = make([]byte, 200<<20)
-		for i := range heapSink {
-			heapSink[i] = byte(i)
+		for i := 0; i < len(heapSink); i += 4096 { // every page becomes resident
+			heapSink[i] = byte(i>>12) | 1
 		}
 		return access()
 	}
@@ -93,7 +93,7 @@ func expected(t *testing.T, path string, offs []int64, block int64) Checksums {
 }
 
 func TestEveryMethodReadsTheSameBytes(t *testing.T) {
-	const size, block, reads = 4 << 20, 4096, 3000
+	const size, block, reads = 4 << 20, 4096, 1000
 	path := testDataFile(t, size)
 	want := expected(t, path, Offsets(size, block, reads, 7), block)
 	states := []string{StateCold, StateWarmSeq, StateWarmRandom}
@@ -362,4 +362,35 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatal("impossible")
 		}
 	})
+}
+
+func TestMedian(t *testing.T) {
+	r := func(total Seconds) Result { return Result{Method: "m", Total: total} }
+	tests := []struct {
+		name          string
+		runs          []Result
+		want          Seconds
+		min, max      Seconds
+		wantError     bool
+		wantRunsCount int
+	}{
+		{"one run", []Result{r(2)}, 2, 2, 2, false, 1},
+		{"odd", []Result{r(3), r(1), r(2)}, 2, 1, 3, false, 3},
+		{"even takes the lower middle", []Result{r(4), r(1), r(3), r(2)}, 2, 1, 4, false, 4},
+		{"a failed run is reported", []Result{r(1), {Method: "m", Error: "boom"}}, 0, 0, 0, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := median(tc.runs)
+			if tc.wantError {
+				if got.Error == "" {
+					t.Fatalf("median = %+v, want the failed run", got)
+				}
+				return
+			}
+			if got.Total != tc.want || got.MinTotal != tc.min || got.MaxTotal != tc.max || got.Runs != tc.wantRunsCount {
+				t.Fatalf("median = total %v min %v max %v runs %d; want %v %v %v %d", got.Total, got.MinTotal, got.MaxTotal, got.Runs, tc.want, tc.min, tc.max, tc.wantRunsCount)
+			}
+		})
+	}
 }

@@ -42,8 +42,13 @@ type Result struct {
 	// (pread time / this time).
 	ChecksumOK   bool    `json:"checksum_ok"`
 	SpeedVsPread float64 `json:"speed_vs_pread,omitempty"`
-	Skipped      string  `json:"skipped,omitempty"`
-	Error        string  `json:"error,omitempty"`
+	// With repeated runs the result is the median run; Runs, MinTotal and
+	// MaxTotal say how many there were and how far apart.
+	Runs     int     `json:"runs,omitempty"`
+	MinTotal Seconds `json:"min_total_s,omitempty"`
+	MaxTotal Seconds `json:"max_total_s,omitempty"`
+	Skipped  string  `json:"skipped,omitempty"`
+	Error    string  `json:"error,omitempty"`
 }
 
 // Seconds is a duration that marshals as seconds.

@@ -111,14 +111,18 @@ func (rep *Report) WriteText(w io.Writer) error {
 		if rep.Kind == "sequential" {
 			per = "GB/s"
 		}
-		fmt.Fprintf(tw, "method\ttotal s\tsetup s\taccess s\t%s\tRssAnon\tRssFile\tminor flt\tmajor flt\tvs pread\tchecksum\t\n", per)
+		spread := ""
+		if rep.Repeat > 1 {
+			spread = fmt.Sprintf("\tmin-max of %d", rep.Repeat)
+		}
+		fmt.Fprintf(tw, "method\ttotal s%s\tsetup s\taccess s\t%s\tRssAnon\tRssFile\tminor flt\tmajor flt\tvs pread\tchecksum\t\n", spread, per)
 		for _, r := range sr.Results {
 			if r.Skipped != "" {
-				fmt.Fprintf(tw, "%s\tskipped: %s\t\t\t\t\t\t\t\t\t\t\n", r.Method, r.Skipped)
+				fmt.Fprintf(tw, "%s\tskipped: %s\t\n", r.Method, r.Skipped)
 				continue
 			}
 			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\tfailed: %s\t\t\t\t\t\t\t\t\t\t\n", r.Method, r.Error)
+				fmt.Fprintf(tw, "%s\tfailed: %s\t\n", r.Method, r.Error)
 				continue
 			}
 			rate := fmt.Sprintf("%.0f", r.NsPerOp)
@@ -134,7 +138,11 @@ func (rep *Report) WriteText(w io.Writer) error {
 			} else {
 				sum += " MISMATCH"
 			}
-			fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%s\t%s\t%s\t%d\t%d\t%.2fx\t%s\t\n", r.Method, float64(r.Total), float64(r.Setup), float64(r.Access), rate,
+			mm := ""
+			if rep.Repeat > 1 {
+				mm = fmt.Sprintf("\t%.3f-%.3f", float64(r.MinTotal), float64(r.MaxTotal))
+			}
+			fmt.Fprintf(tw, "%s\t%.3f%s\t%.3f\t%.3f\t%s\t%s\t%s\t%d\t%d\t%.2fx\t%s\t\n", r.Method, float64(r.Total), mm, float64(r.Setup), float64(r.Access), rate,
 				FormatBytes(r.Peak.RssAnon), FormatBytes(r.Peak.RssFile), r.Faults.Minor, r.Faults.Major, r.SpeedVsPread, sum)
 		}
 		if err := tw.Flush(); err != nil {

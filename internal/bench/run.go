@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -46,6 +47,7 @@ type Config struct {
 	Script  string // path of the Python script
 	TempDir string // for the offsets file
 	Runner  *Runner
+	Repeat  int // runs of each method per state; the median (by total time) is reported
 	// Progress, if set, is called before each method run and once at the end
 	// with done == total.
 	Progress func(done, total int, what string)
@@ -71,6 +73,7 @@ type Report struct {
 	Machine Machine       `json:"machine"`
 	States  []StateReport `json:"states"`
 	Python  string        `json:"python,omitempty"`
+	Repeat  int           `json:"repeat"`
 	Started time.Time     `json:"started"`
 	Elapsed Seconds       `json:"elapsed_s"`
 }
@@ -153,46 +156,60 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Python != "" {
 		rep.Python = cfg.Python
 	}
-	total := len(cfg.States) * len(cfg.Methods)
+	repeat := max(cfg.Repeat, 1)
+	rep.Repeat = repeat
+	total := len(cfg.States) * len(cfg.Methods) * repeat
 	done := 0
 	for _, state := range cfg.States {
 		sr := StateReport{State: state, Label: StateLabel(state)}
 		notes := map[string]bool{}
-		for i, name := range cfg.Methods {
-			if cfg.Progress != nil {
-				cfg.Progress(done, total, state+": "+name)
-			}
-			done++
-			res := Result{Method: name, State: state, Lang: "go"}
-			if methods[name].Kind == Python {
-				res.Lang = "python"
-			}
-			if strings.HasSuffix(name, "readall") {
-				if avail, err := MemAvailable(); err == nil && avail < size+(512<<20) {
-					res.Skipped = fmt.Sprintf("the file (%s) does not fit in available RAM (%s)", FormatBytes(size), FormatBytes(avail))
-					sr.Results = append(sr.Results, res)
-					continue
+		runs := make([][]Result, len(cfg.Methods))
+		// Round-robin over the methods, so that a noisy moment on a shared
+		// machine spreads over all of them rather than hitting one.
+		for k := range repeat {
+			for i, name := range cfg.Methods {
+				if cfg.Progress != nil {
+					what := state + ": " + name
+					if repeat > 1 {
+						what += fmt.Sprintf(" (run %d/%d)", k+1, repeat)
+					}
+					cfg.Progress(done, total, what)
 				}
+				done++
+				res := Result{Method: name, State: state, Lang: "go"}
+				if methods[name].Kind == Python {
+					res.Lang = "python"
+				}
+				if strings.HasSuffix(name, "readall") {
+					if avail, err := MemAvailable(); err == nil && avail < size+(512<<20) {
+						res.Skipped = fmt.Sprintf("the file (%s) does not fit in available RAM (%s)", FormatBytes(size), FormatBytes(avail))
+						runs[i] = append(runs[i], res)
+						continue
+					}
+				}
+				note, err := prepareState(ctx, state, cfg.File, offs, cfg.Block, i == 0 && k == 0)
+				if err != nil {
+					return nil, err
+				}
+				if note != "" && !notes[note] {
+					notes[note] = true
+					sr.Notes = append(sr.Notes, note)
+				}
+				spec := Spec{Method: name, File: cfg.File, Offsets: offPath, Block: cfg.Block, Python: cfg.Python, Script: cfg.Script}
+				r, err := cfg.Runner.Run(ctx, spec)
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if err != nil && r.Method == "" {
+					r = res
+					r.Error = err.Error()
+				}
+				r.State, r.Lang = state, res.Lang
+				runs[i] = append(runs[i], r)
 			}
-			note, err := prepareState(ctx, state, cfg.File, offs, cfg.Block, i == 0)
-			if err != nil {
-				return nil, err
-			}
-			if note != "" && !notes[note] {
-				notes[note] = true
-				sr.Notes = append(sr.Notes, note)
-			}
-			spec := Spec{Method: name, File: cfg.File, Offsets: offPath, Block: cfg.Block, Python: cfg.Python, Script: cfg.Script}
-			r, err := cfg.Runner.Run(ctx, spec)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if err != nil && r.Method == "" {
-				r = res
-				r.Error = err.Error()
-			}
-			r.State, r.Lang = state, res.Lang
-			sr.Results = append(sr.Results, r)
+		}
+		for _, rs := range runs {
+			sr.Results = append(sr.Results, median(rs))
 		}
 		finishState(&sr)
 		rep.States = append(rep.States, sr)
@@ -202,6 +219,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Elapsed = secs(time.Since(start))
 	return rep, nil
+}
+
+// median returns the run with the median total time, with the number of
+// runs and their range. A failed or skipped run is returned as it is.
+func median(rs []Result) Result {
+	var ok []Result
+	for _, r := range rs {
+		if r.Error != "" || r.Skipped != "" {
+			return r
+		}
+		ok = append(ok, r)
+	}
+	sort.Slice(ok, func(i, j int) bool { return ok[i].Total < ok[j].Total })
+	m := ok[(len(ok)-1)/2]
+	m.Runs = len(ok)
+	m.MinTotal, m.MaxTotal = ok[0].Total, ok[len(ok)-1].Total
+	return m
 }
 
 // prepareState puts the file's page cache into state and returns a note for

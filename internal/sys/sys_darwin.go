@@ -38,6 +38,9 @@ func adviceValue(a Advice) (int, bool) {
 	return 0, false
 }
 
+// hasCapIPCLock: darwin has no capabilities; root is limited like anyone.
+func hasCapIPCLock() bool { return false }
+
 // CanRemap reports whether Remap can resize a mapping in the kernel.
 const CanRemap = false
 

@@ -67,6 +67,17 @@ func WritebackRange(fd uintptr, off, n int64) error {
 	}
 }
 
+// hasCapIPCLock reports whether the calling thread may lock memory beyond
+// RLIMIT_MEMLOCK.
+func hasCapIPCLock() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_IPC_LOCK) != 0
+}
+
 // CanRemap reports whether Remap can resize a mapping in the kernel.
 const CanRemap = true
 

@@ -126,12 +126,33 @@ func Lock(b []byte) error {
 		return nil
 	}
 	err := unix.Mlock(b)
-	// ENOMEM: the limit is exceeded; EPERM: the limit is 0 and the caller
-	// lacks CAP_IPC_LOCK. Both mean "raise RLIMIT_MEMLOCK".
-	if err == unix.ENOMEM || err == unix.EPERM {
+	if err == nil {
+		return nil
+	}
+	// A failed mlock can leave the range marked locked (Linux sets the flag
+	// before reading the pages in), and a locked range refuses
+	// MADV_DONTNEED: undo it.
+	_ = unix.Munlock(b)
+	// EPERM: the limit is 0 and the caller lacks CAP_IPC_LOCK. ENOMEM is
+	// either the limit or pages that could not be read in (a file truncated
+	// under the mapping); only a process the limit applies to can have hit it.
+	if err == unix.EPERM || err == unix.ENOMEM && memlockLimited() {
 		return fmt.Errorf("%w: %w", ErrMemlock, err)
 	}
+	if err == unix.ENOMEM {
+		return fmt.Errorf("some pages could not be read in (file truncated under the mapping?): %w", err)
+	}
 	return err
+}
+
+// memlockLimited reports whether RLIMIT_MEMLOCK applies to this process: it
+// is finite and (on Linux) the process lacks CAP_IPC_LOCK.
+func memlockLimited() bool {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err == nil && rl.Cur == unix.RLIM_INFINITY {
+		return false
+	}
+	return !hasCapIPCLock()
 }
 
 // Unlock undoes Lock.
