@@ -10,29 +10,29 @@ import "errors"
 var (
 	// ErrNotNPY: the file does not start with the .npy magic \x93NUMPY (it may
 	// be empty, an .npz archive, a pickle or something else).
-	ErrNotNPY = errors.New("array: not a .npy file")
+	ErrNotNPY = errors.New("not a .npy file")
 	// ErrVersion: a .npy format version other than 1.0, 2.0 or 3.0.
-	ErrVersion = errors.New("array: unsupported .npy format version")
+	ErrVersion = errors.New("unsupported .npy format version")
 	// ErrHeader: the .npy header is malformed: its length runs past the end of
 	// the file, it is not a plain Python dict literal, it lacks or adds keys,
 	// or a value has the wrong type.
-	ErrHeader = errors.New("array: malformed .npy header")
+	ErrHeader = errors.New("malformed .npy header")
 	// ErrUnsupportedDtype: a dtype this package cannot map as a Go type:
 	// object, structured, string, bytes, void, datetime/timedelta, long double.
-	ErrUnsupportedDtype = errors.New("array: unsupported dtype")
+	ErrUnsupportedDtype = errors.New("unsupported dtype")
 	// ErrByteOrder: the data is stored in the other byte order than this
 	// machine's (big-endian data on a little-endian machine).
-	ErrByteOrder = errors.New("array: data is not in this machine's byte order")
+	ErrByteOrder = errors.New("data is not in this machine's byte order")
 	// ErrDtypeMismatch: the file's element type is not the Go type asked for.
-	ErrDtypeMismatch = errors.New("array: dtype does not match the Go element type")
+	ErrDtypeMismatch = errors.New("dtype does not match the Go element type")
 	// ErrShape: a negative dimension, a shape whose size overflows, a missing
 	// shape, or a file size that is not a whole number of elements.
-	ErrShape = errors.New("array: invalid shape")
+	ErrShape = errors.New("invalid shape")
 	// ErrTruncated: the file is shorter than its header, offset and shape say.
-	ErrTruncated = errors.New("array: file is shorter than the array")
+	ErrTruncated = errors.New("file is shorter than the array")
 	// ErrMisaligned: the data does not start at a multiple of the element
 	// type's alignment, so it cannot be viewed as a Go slice of that type.
-	ErrMisaligned = errors.New("array: data offset is not aligned for the element type")
+	ErrMisaligned = errors.New("data offset is not aligned for the element type")
 	// ErrInvalidBool: a byte other than 0 or 1 in a bool array.
-	ErrInvalidBool = errors.New("array: bool array holds a byte other than 0 or 1")
+	ErrInvalidBool = errors.New("bool array holds a byte other than 0 or 1")
 )

@@ -11,24 +11,24 @@ import (
 // or call was involved.
 var (
 	// ErrReadOnly: a write, Move or Resize on a mapping that does not allow it.
-	ErrReadOnly = errors.New("mmap: region is read-only")
+	ErrReadOnly = errors.New("region is read-only")
 	// ErrClosed: the Region was closed (possibly while the call was waiting).
 	ErrClosed = errors.New("mmap: region is closed")
 	// ErrFault: touching mapped memory faulted (SIGBUS or SIGSEGV), typically
 	// because the file was truncated under the mapping or a page could not be
 	// read from disk. The concrete error is a *FaultError with the offset.
-	ErrFault = errors.New("mmap: fault touching mapped memory")
+	ErrFault = errors.New("fault touching mapped memory")
 	// ErrEmptyFile: the file has no bytes to map.
-	ErrEmptyFile = errors.New("mmap: cannot map an empty file")
+	ErrEmptyFile = errors.New("cannot map an empty file")
 	// ErrOutOfRange: an offset or length outside the file or the Region.
-	ErrOutOfRange = errors.New("mmap: offset or length out of range")
+	ErrOutOfRange = errors.New("offset or length out of range")
 	// ErrNotRegular: the path is a directory, device or other non-regular file.
-	ErrNotRegular = errors.New("mmap: not a regular file")
+	ErrNotRegular = errors.New("not a regular file")
 	// ErrExported: the operation would move or unmap memory whose raw bytes were
 	// handed out by Bytes, which would leave those slices dangling.
-	ErrExported = errors.New("mmap: raw bytes of the region were handed out")
+	ErrExported = errors.New("raw bytes of the region were handed out")
 	// ErrLocked: a file lock is held by another process (TryLockFile).
-	ErrLocked = errors.New("mmap: file is locked by another process")
+	ErrLocked = errors.New("file is locked by another process")
 )
 
 // FaultError reports a memory fault inside a Region. It matches ErrFault.

@@ -13,10 +13,10 @@ var (
 	// ErrMemlock: Lock asked for more locked memory than the process may
 	// have (RLIMIT_MEMLOCK on Unix, the working-set quota on Windows). The
 	// message says the limit and the size asked for.
-	ErrMemlock = errors.New("mmap: locked-memory limit too small")
+	ErrMemlock = errors.New("locked-memory limit too small")
 	// ErrPrivateMemory: Evict on anonymous or CopyOnWrite memory, whose pages
 	// exist nowhere else, so dropping them would lose their contents.
-	ErrPrivateMemory = errors.New("mmap: region holds private memory that eviction would discard")
+	ErrPrivateMemory = errors.New("region holds private memory that eviction would discard")
 )
 
 // prefetchPopulate is false only in tests, to exercise the fallback.

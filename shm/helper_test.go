@@ -51,6 +51,7 @@ func startHelperCmd(t *testing.T, cmd *exec.Cmd, name string, args ...string) *h
 	t.Helper()
 	cmd.Env = append(os.Environ(), helperEnv+"="+name, helperEnv+"_ARGS="+strings.Join(args, " "))
 	cmd.Stderr = os.Stderr
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,9 @@
 package shm_test
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"testing"
 
 	"github.com/mmapkit/mmapkit/mmap"
@@ -36,5 +39,44 @@ func BenchmarkSlot(b *testing.B) {
 			}
 		})
 		r.Close()
+	}
+}
+
+// In-process cost of a message through a Queue: batches of 64 sends, then
+// 64 receives, in one goroutine (no cross-core traffic, no waiting): the CPU
+// cost per message that bounds the cross-process stream.
+func BenchmarkQueueInProcess(b *testing.B) {
+	for _, size := range []int{64, 1 << 10, 4 << 10, 64 << 10} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			name := fmt.Sprintf("mmapkit-bench-%d-%d", os.Getpid(), nameSeq.Add(1))
+			defer shm.Unlink(name)
+			rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 8 << 20, MaxMessage: 64 << 10}, shm.QueueOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rx.Close()
+			tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer tx.Close()
+			ctx := context.Background()
+			msg := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for i := 0; i < b.N; i += 64 {
+				k := min(64, b.N-i)
+				for range k {
+					if err := tx.Send(ctx, msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range k {
+					if _, err := rx.Receive(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }

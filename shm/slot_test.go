@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -453,5 +455,35 @@ func TestSlotWaitWithoutWriteAccess(t *testing.T) {
 				t.Errorf("waiters word %d: a %v attach wrote it", n, mode)
 			}
 		})
+	}
+}
+
+// A peer that truncates the segment under the mapping: the reader and the
+// writer get ErrFault (the SIGBUS turned into an error), not a crash.
+func TestSlotSegmentTruncated(t *testing.T) {
+	name := segName(t)
+	r, err := shm.Create(name, 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := shm.NewSlot(r, 4096, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store([]byte("value")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(shm.Dir(), name), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Load(make([]byte, 64)); !errors.Is(err, mmap.ErrFault) {
+		t.Errorf("Load: %v, want ErrFault", err)
+	}
+	if err := s.Store([]byte("x")); !errors.Is(err, mmap.ErrFault) {
+		t.Errorf("Store: %v, want ErrFault", err)
+	}
+	if _, err := s.Wait(context.Background(), 2); !errors.Is(err, mmap.ErrFault) {
+		t.Errorf("Wait: %v, want ErrFault", err)
 	}
 }

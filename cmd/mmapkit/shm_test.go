@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -94,4 +97,56 @@ func TestShmCLI(t *testing.T) {
 			t.Errorf("%s still exists after rm: %v", n, err)
 		}
 	}
+}
+
+// cat --follow prints every value a writer stores until cancelled.
+func TestShmCatFollow(t *testing.T) {
+	name := fmt.Sprintf("mmapkit-cli-test-%d-follow", os.Getpid())
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	r, err := shm.Create(name, int64(shm.SlotSize(8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, err := shm.NewSlot(r, 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store([]byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	rootCmd.SetOut(pw)
+	rootCmd.SetArgs([]string{"shm", "cat", "--follow", name})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	// cobra hands the root's context to a subcommand only if it has none
+	// yet, and earlier tests ran this one: set it directly.
+	cat, _, err := rootCmd.Find([]string{"shm", "cat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat.SetContext(ctx)
+	go func() { done <- rootCmd.ExecuteContext(ctx); pw.Close() }()
+	sc := bufio.NewScanner(pr)
+	for i := 1; i <= 5; i++ {
+		if !sc.Scan() {
+			t.Fatalf("cat stopped: %v", <-done)
+		}
+		want := fmt.Sprintf("%d %x", 2*i, fmt.Sprintf("v%d", i))
+		if sc.Text() != want {
+			t.Fatalf("line %d: %q, want %q", i, sc.Text(), want)
+		}
+		// the next value only after cat printed this one, so none is skipped
+		if err := s.Store([]byte(fmt.Sprintf("v%d", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if err := <-done; err != nil {
+		t.Fatalf("cat --follow after cancel: %v", err)
+	}
+	shmRun(t, "help") // reset flags
 }
