@@ -273,6 +273,11 @@ class Ring:
     def _u64(self, off):
         return struct.unpack_from("<Q", self._mm, off)[0]
 
+    def _committed(self, pos):
+        # The writer's tail hint (a committed position, published now and
+        # then) has passed pos: a frame there that fails its checks is damage.
+        return self._u64(_OFF_TAIL) > pos
+
     def _lapped(self, pos):
         lim = self._u64(_OFF_LIMIT)
         return lim > self.capacity and pos < lim - self.capacity
@@ -327,6 +332,7 @@ class Ring:
         (the reader stays at it: reading again raises again).
         """
         mm = self._mm
+        recheck = False
         for _ in range(8):
             rel = self.pos & self._mask
             off = RING_HEADER_SIZE + rel
@@ -343,6 +349,13 @@ class Ring:
                     or (kind == _KIND_DATA and (n > self.max_record or n > room))):
                 if self._lapped(self.pos):
                     raise self._jump()
+                # Not yet committed: these bytes can be the payload of a frame
+                # from the previous lap that happens to carry this lap's tag.
+                if not self._committed(self.pos):
+                    return None
+                if not recheck:
+                    recheck = True
+                    continue
                 raise FormatError("bad frame at position %d (sequence %d)" % (self.pos, self.seq))
             if kind == _KIND_PADDING:
                 self.pos += room + 16
@@ -351,6 +364,11 @@ class Ring:
             if self._lapped(self.pos):
                 raise self._jump()
             if zlib.crc32(payload) != crc:
+                if not self._committed(self.pos):
+                    return None
+                if not recheck:
+                    recheck = True
+                    continue
                 # Stay at it, as the Go reader does: after a power loss this
                 # is the torn tail, which the next writer's recovery rewrites.
                 raise FormatError("record %d fails its checksum" % self.seq)

@@ -236,6 +236,21 @@ func (r *Reader) wakeWriter() {
 	}
 }
 
+// committed reports whether the writer has certainly committed the frame at
+// pos, judged by the tail hint it publishes now and then. Until it has, bytes
+// at pos that look like a frame of this lap but fail its checks are not
+// damage: they can be the payload of a frame from the previous lap (frame
+// boundaries differ from lap to lap), whose bytes happen to carry this lap's
+// tag, with the new seq32 already written by a pending append. So such a
+// frame reads as "nothing yet" (ErrEmpty) and only becomes ErrCorrupt once
+// the tail hint has passed it and a second look still fails. A reader of a
+// damaged ring whose writer has stopped before publishing its tail again
+// therefore waits at the damage; the next writer's recovery cuts it off.
+func (r *Reader) committed(pos uint64) bool {
+	r.fence()
+	return load64(r.hdr, offTailPos) > pos
+}
+
 // lapped reports whether the frame at pos may have been overwritten: the
 // writer may write anywhere below its published limit, which covers the
 // bytes of position pos once limit > pos + capacity.
@@ -295,6 +310,7 @@ func (r *Reader) TryNext() (Record, error) {
 }
 
 func (r *Reader) tryNext() (Record, error) {
+	recheck := false
 	for range 8 {
 		off := int(r.pos & r.g.mask)
 		kind, n, tag := decodeCommit(load64(r.data, off))
@@ -310,7 +326,14 @@ func (r *Reader) tryNext() (Record, error) {
 			if r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
-			return Record{}, fmt.Errorf("ring: %s: bad frame at position %d (sequence %d): %w", r.path, r.pos, r.seq, ErrCorrupt)
+			if !r.committed(r.pos) {
+				return Record{}, ErrEmpty
+			}
+			if !recheck {
+				recheck = true
+				continue
+			}
+			return Record{}, fmt.Errorf("ring: %s: bad frame at position %d (sequence %d): kind %d, length %d, seq32 %d: %w", r.path, r.pos, r.seq, kind, n, s32, ErrCorrupt)
 		}
 		if kind == kindPadding {
 			r.pos += uint64(room + frameHdrSize)
@@ -329,6 +352,13 @@ func (r *Reader) tryNext() (Record, error) {
 		if crcOf(p) != crc {
 			if copyOut && r.lapped(r.pos) {
 				return Record{}, r.jump()
+			}
+			if !r.committed(r.pos) {
+				return Record{}, ErrEmpty
+			}
+			if !recheck {
+				recheck = true
+				continue
 			}
 			// The reader stays put: after a power loss this is the torn
 			// tail, which the next writer's recovery rewrites.

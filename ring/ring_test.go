@@ -778,3 +778,55 @@ func TestRecoveryStaleOldestSeq(t *testing.T) {
 		t.Fatalf("recovery %+v, want records %d..299", rec, oldSeq)
 	}
 }
+
+// TestStaleBytesThatLookLikeAFrame: before the writer reaches a position, its
+// bytes can be the payload of a frame from the previous lap, and payload bytes
+// can carry this lap's tag. A reader must take that for "no record yet", not
+// damage, and read the real record once it is committed.
+func TestStaleBytesThatLookLikeAFrame(t *testing.T) {
+	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 200})
+	for i := range 3 {
+		if _, err := w.Append(payload(uint64(i), 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := openReader(t, path, ReaderOptions{})
+	for range 3 {
+		if _, err := r.TryNext(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Forge what a pending append over old payload bytes looks like: this
+	// lap's tag with an impossible kind and length, and the new seq32.
+	off := int(w.pos & w.g.mask)
+	store64(w.data, off, uint64(uint32(w.g.lap(w.pos)+1))<<32|0xE9CA2B14)
+	binary.LittleEndian.PutUint32(w.data[off+8:], uint32(w.seq))
+	if _, err := r.TryNext(); err != ErrEmpty {
+		t.Fatalf("TryNext over stale bytes: %v, want ErrEmpty", err)
+	}
+	// The same with a plausible kind and length whose checksum fails.
+	store64(w.data, off, commitWord(kindData, 40, w.g.lap(w.pos)))
+	if _, err := r.TryNext(); err != ErrEmpty {
+		t.Fatalf("TryNext over stale bytes with a bad checksum: %v, want ErrEmpty", err)
+	}
+	// Once the writer has committed past it, the record reads normally.
+	if _, err := w.Append(payload(3, 200)); err != nil {
+		t.Fatal(err)
+	}
+	w.publishTail()
+	rec, err := r.TryNext()
+	if err != nil || rec.Seq != 3 {
+		t.Fatalf("after the append: seq %d, %v", rec.Seq, err)
+	}
+	checkPayload(t, rec, 200)
+	// Real damage behind the tail hint is still reported.
+	if _, err := w.Append(payload(4, 200)); err != nil {
+		t.Fatal(err)
+	}
+	w.publishTail()
+	off = int((w.pos - uint64(frameSize(len(payload(4, 200))))) & w.g.mask)
+	w.data[off+frameHdrSize] ^= 0xFF
+	if _, err := r.TryNext(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("damaged committed record: %v, want ErrCorrupt", err)
+	}
+}
