@@ -236,6 +236,21 @@ func (r *Reader) wakeWriter() {
 	}
 }
 
+// unsure decides what to make of a frame at the reader's position that fails
+// its checks: "nothing yet" (ErrEmpty) while the writer may not have written
+// it, one more look (again) the first time after the writer has passed it,
+// and damage (neither) after that.
+func (r *Reader) unsure(rechecked *bool) (again bool, err error) {
+	if !r.committed(r.pos) {
+		return false, ErrEmpty
+	}
+	if !*rechecked {
+		*rechecked = true
+		return true, nil
+	}
+	return false, nil
+}
+
 // committed reports whether the writer has certainly committed the frame at
 // pos, judged by the tail hint it publishes now and then. Until it has, bytes
 // at pos that look like a frame of this lap but fail its checks are not
@@ -326,12 +341,10 @@ func (r *Reader) tryNext() (Record, error) {
 			if r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
-			if !r.committed(r.pos) {
-				return Record{}, ErrEmpty
-			}
-			if !recheck {
-				recheck = true
+			if again, err := r.unsure(&recheck); again {
 				continue
+			} else if err != nil {
+				return Record{}, err
 			}
 			return Record{}, fmt.Errorf("ring: %s: bad frame at position %d (sequence %d): kind %d, length %d, seq32 %d: %w", r.path, r.pos, r.seq, kind, n, s32, ErrCorrupt)
 		}
@@ -353,12 +366,10 @@ func (r *Reader) tryNext() (Record, error) {
 			if copyOut && r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
-			if !r.committed(r.pos) {
-				return Record{}, ErrEmpty
-			}
-			if !recheck {
-				recheck = true
+			if again, err := r.unsure(&recheck); again {
 				continue
+			} else if err != nil {
+				return Record{}, err
 			}
 			// The reader stays put: after a power loss this is the torn
 			// tail, which the next writer's recovery rewrites.
