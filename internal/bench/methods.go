@@ -124,25 +124,26 @@ func methodPread(s Spec, offs []int64) (*work, error) {
 		return err
 	}
 	w.access = func() error {
-		for i, off := range offs {
-			if _, err := f.ReadAt(buf, off); err != nil {
-				return err
-			}
-			w.sums.add(i, buf)
-		}
-		return nil
+		return readBlocks(f, offs, buf, &w.sums)
 	}
 	w.cleanup = func() { f.Close() }
 	return w, nil
 }
 
 func openRegion(s Spec, opts ...mmap.Option) (*mmap.Region, error) {
-	f, err := os.Open(s.File)
-	if err != nil {
-		return nil, err
+	return mmap.Open(s.File, mmap.ReadOnly, opts...)
+}
+
+// readBlocks reads the block at every offset through ra into buf and folds
+// it into sums: the access loop of every copying method.
+func readBlocks(ra io.ReaderAt, offs []int64, buf []byte, sums *Checksums) error {
+	for i, off := range offs {
+		if _, err := ra.ReadAt(buf, off); err != nil {
+			return err
+		}
+		sums.add(i, buf)
 	}
-	defer f.Close()
-	return mmap.Map(f, mmap.ReadOnly, 0, 0, opts...)
+	return nil
 }
 
 func mmapCopy(random, populate bool) methodFunc {
@@ -165,22 +166,13 @@ func mmapCopy(random, populate bool) methodFunc {
 			return nil
 		}
 		w.access = func() error {
-			for i, off := range offs {
-				if _, err := r.ReadAt(buf, off); err != nil {
-					return err
-				}
-				w.sums.add(i, buf)
-			}
-			return nil
+			return readBlocks(r, offs, buf, &w.sums)
 		}
 		if !random && !populate {
 			w.floor = func() error {
 				var sums Checksums
-				for i, off := range offs {
-					if _, err := r.ReadAt(buf, off); err != nil {
-						return err
-					}
-					sums.add(i, buf)
+				if err := readBlocks(r, offs, buf, &sums); err != nil {
+					return err
 				}
 				if sums != w.sums {
 					return fmt.Errorf("second pass read different bytes")
@@ -234,13 +226,7 @@ func methodPrefetch(s Spec, offs []int64) (*work, error) {
 			return err
 		}
 		buf := make([]byte, s.Block)
-		for i, off := range offs {
-			if _, err := r.ReadAt(buf, off); err != nil {
-				return err
-			}
-			w.sums.add(i, buf)
-		}
-		return nil
+		return readBlocks(r, offs, buf, &w.sums)
 	}
 	w.cleanup = func() { r.Close() }
 	return w, nil
