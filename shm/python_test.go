@@ -76,15 +76,7 @@ for _ in range(int(sys.argv[2])):
 print(torn, distinct, last)
 `
 	name := segName(t)
-	r, err := shm.Create(name, int64(shm.SlotSize(64)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s, err := shm.NewSlot(r, 0, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSegmentSlot(t, name, 64)
 	var stop atomic.Bool
 	var stored atomic.Uint64
 	done := make(chan error, 1)
@@ -142,15 +134,7 @@ for _ in range(int(sys.argv[2])):
 `
 	const rounds = 100
 	name := segName(t)
-	r, err := shm.Create(name, int64(shm.SlotSize(16)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s, err := shm.NewSlot(r, 0, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSegmentSlot(t, name, 16)
 	cmd := pyCmd(t, script, name, strconv.Itoa(rounds))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -32,6 +32,22 @@ func newSlot(t *testing.T, capacity int) (*shm.Slot, *mmap.Region) {
 	return s, r
 }
 
+// newSegmentSlot makes a slot of the given capacity at offset 0 of a new
+// named segment, for tests whose peer process attaches by name.
+func newSegmentSlot(t *testing.T, name string, capacity int) *shm.Slot {
+	t.Helper()
+	r, err := shm.Create(name, int64(shm.SlotSize(capacity)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	s, err := shm.NewSlot(r, 0, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestSlotStoreLoad(t *testing.T) {
 	s, _ := newSlot(t, 100) // rounds up to 104
 	if got := s.Capacity(); got != 104 {
@@ -315,15 +331,7 @@ func TestSlotWaitReturnsAtOnceWhenChanged(t *testing.T) {
 // the slot is busy, and Recover lets a new writer carry on.
 func TestSlotDeadWriter(t *testing.T) {
 	name := segName(t)
-	r, err := shm.Create(name, int64(shm.SlotSize(8)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s, err := shm.NewSlot(r, 0, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newSegmentSlot(t, name, 8)
 	if err := s.Store([]byte("before")); err != nil {
 		t.Fatal(err)
 	}
