@@ -429,14 +429,7 @@ func (w *Writer) AppendContext(ctx context.Context, p []byte) (uint64, error) {
 		return 0, err
 	}
 	copy(b, p)
-	seq, end := w.commitLocked()
-	w.mu.Unlock()
-	if w.opts.Durability == EveryAppend {
-		if err := w.syncTo(end); err != nil {
-			return seq, err
-		}
-	}
-	return seq, nil
+	return w.commitAndUnlock()
 }
 
 // Reserve claims room for a record of n bytes and returns it, so the caller
@@ -466,14 +459,7 @@ func (w *Writer) Commit() (uint64, error) {
 		return 0, fmt.Errorf("ring: commit %s: %w", w.path, ErrNoReservation)
 	}
 	w.reserving.Store(false)
-	seq, end := w.commitLocked()
-	w.mu.Unlock()
-	if w.opts.Durability == EveryAppend {
-		if err := w.syncTo(end); err != nil {
-			return seq, err
-		}
-	}
-	return seq, nil
+	return w.commitAndUnlock()
 }
 
 // Abort drops a pending reservation; nothing is published.
@@ -520,6 +506,20 @@ func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
 	w.resPos = w.pos
 	w.resN = n
 	return w.data[off+frameHdrSize : off+frameHdrSize+uint64(n) : off+frameHdrSize+uint64(n)], nil
+}
+
+// commitAndUnlock publishes the reserved record, releases the writer lock
+// and, with EveryAppend durability, waits for an msync covering the record
+// (taken outside the lock, so concurrent appenders share one: group commit).
+func (w *Writer) commitAndUnlock() (uint64, error) {
+	seq, end := w.commitLocked()
+	w.mu.Unlock()
+	if w.opts.Durability == EveryAppend {
+		if err := w.syncTo(end); err != nil {
+			return seq, err
+		}
+	}
+	return seq, nil
 }
 
 // commitLocked checksums the reserved payload and publishes the frame with
