@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,34 +17,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func init() { register(newRingCmd) }
+
+func newRingCmd() *cobra.Command {
 	ringCmd := &cobra.Command{
 		Use:   "ring",
 		Short: "Create, append to, follow and inspect a ring log (package ring)",
 	}
 	ringCmd.AddCommand(ringCreateCmd(), ringAppendCmd(), ringTailCmd(), ringStatCmd())
-	rootCmd.AddCommand(ringCmd)
-}
-
-// ringParseSize reads sizes like 4096, 64KiB, 1MiB, 2GiB (also K, M, G, KB...
-// all binary).
-func ringParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q (examples: 4096, 64KiB, 16MiB)", s)
-	}
-	return n * mult, nil
+	return ringCmd
 }
 
 func ringParsePolicy(s string) (ring.Policy, error) {
@@ -59,23 +39,17 @@ func ringParsePolicy(s string) (ring.Policy, error) {
 }
 
 func ringCreateCmd() *cobra.Command {
-	var capacity, maxRecord, policy string
+	var capacity, maxRecord int64
+	var policy string
 	cmd := &cobra.Command{
 		Use:   "create FILE",
 		Short: "Create a ring file (fails if FILE exists)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := ringParseSize(capacity)
-			if err != nil {
-				return err
-			}
-			m, err := ringParseSize(maxRecord)
-			if err != nil {
-				return err
-			}
+			c, m := capacity, maxRecord
 			p, err := ringParsePolicy(policy)
 			if err != nil {
-				return err
+				return usageError(err)
 			}
 			w, err := ring.Create(args[0], ring.Config{Capacity: c, MaxRecord: int(m), Policy: p}, ring.WriterOptions{})
 			if err != nil {
@@ -85,8 +59,8 @@ func ringCreateCmd() *cobra.Command {
 			return w.Close()
 		},
 	}
-	cmd.Flags().StringVar(&capacity, "capacity", "1MiB", "data area size, a power of two (e.g. 64KiB, 16MiB)")
-	cmd.Flags().StringVar(&maxRecord, "max-record", "0", "largest record (0: the largest that fits, up to 1 MiB)")
+	sizeFlag(cmd.Flags(), &capacity, "capacity", "1MiB", "data area size, a power of two (e.g. 64KiB, 16MiB)")
+	sizeFlag(cmd.Flags(), &maxRecord, "max-record", "0", "largest record (0: the largest that fits, up to 1 MiB)")
 	cmd.Flags().StringVar(&policy, "policy", "overwrite", "when full: overwrite (a log) or block (a queue)")
 	return cmd
 }

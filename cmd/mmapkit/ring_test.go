@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,11 +15,12 @@ import (
 func ringRun(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	rootCmd.SetArgs(args)
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetIn(strings.NewReader(stdin))
-	err := rootCmd.Execute()
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetIn(strings.NewReader(stdin))
+	err := root.Execute()
 	return out.String(), err
 }
 
@@ -69,23 +69,13 @@ func TestRingCLI(t *testing.T) {
 // TestRingCLITailFollow runs `mmapkit ring tail -f` as its own process and
 // appends from this one: the tail follows across processes.
 func TestRingCLITailFollow(t *testing.T) {
-	if os.Getenv("MMAPKIT_RING_CLI_MAIN") == "1" {
-		for i, a := range os.Args {
-			if a == "--" {
-				rootCmd.SetArgs(os.Args[i+1:])
-			}
-		}
-		main()
-		os.Exit(0)
-	}
 	path := filepath.Join(t.TempDir(), "f.ring")
 	w, err := ring.Create(path, ring.Config{Capacity: 64 << 10}, ring.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRingCLITailFollow$", "--", "ring", "tail", "-f", path)
-	cmd.Env = append(os.Environ(), "MMAPKIT_RING_CLI_MAIN=1")
+	cmd := cliCommand(t, "ring", "tail", "-f", path)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,9 @@ import (
 	"github.com/mmapkit/mmapkit/shm"
 )
 
-func init() {
+func init() { register(newShmCmd) }
+
+func newShmCmd() *cobra.Command {
 	shmCmd := &cobra.Command{
 		Use:   "shm",
 		Short: "List, remove and read named shared-memory segments",
@@ -24,7 +26,7 @@ func init() {
 			"shm_open(3) and Python's multiprocessing.shared_memory use). They stay until removed.",
 	}
 	shmCmd.AddCommand(shmLsCmd(), shmRmCmd(), shmCatCmd())
-	rootCmd.AddCommand(shmCmd)
+	return shmCmd
 }
 
 func shmLsCmd() *cobra.Command {

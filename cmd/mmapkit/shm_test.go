@@ -11,29 +11,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-
 	"github.com/mmapkit/mmapkit/shm"
 )
 
-// shmRun runs the CLI with args and returns its output; flags go back to
-// their defaults afterwards, since cobra keeps them between runs.
+// shmRun runs a fresh root command with args and returns its output.
 func shmRun(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetArgs(args)
-	err := rootCmd.Execute()
-	var reset func(c *cobra.Command)
-	reset = func(c *cobra.Command) {
-		c.Flags().VisitAll(func(f *pflag.Flag) { _ = f.Value.Set(f.DefValue); f.Changed = false })
-		for _, s := range c.Commands() {
-			reset(s)
-		}
-	}
-	reset(rootCmd)
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
 	return out.String(), err
 }
 
@@ -116,19 +105,13 @@ func TestShmCatFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	rootCmd.SetOut(pw)
-	rootCmd.SetArgs([]string{"shm", "cat", "--follow", name})
+	root := newRootCmd()
+	root.SetOut(pw)
+	root.SetArgs([]string{"shm", "cat", "--follow", name})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	// cobra hands the root's context to a subcommand only if it has none
-	// yet, and earlier tests ran this one: set it directly.
-	cat, _, err := rootCmd.Find([]string{"shm", "cat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat.SetContext(ctx)
-	go func() { done <- rootCmd.ExecuteContext(ctx); pw.Close() }()
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
 	sc := bufio.NewScanner(pr)
 	for i := 1; i <= 5; i++ {
 		if !sc.Scan() {
@@ -148,5 +131,4 @@ func TestShmCatFollow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("cat --follow after cancel: %v", err)
 	}
-	shmRun(t, "help") // reset flags
 }
