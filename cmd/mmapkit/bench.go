@@ -11,13 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mmapkit/mmapkit/internal/bench"
 	"github.com/mmapkit/mmapkit/internal/units"
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // benchFlags are the options shared by `bench` and `bench seq`.
@@ -127,7 +124,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 		return benchUsageError(fmt.Errorf("--reads %d: must be at least 1: %w", f.reads, bench.ErrBadSize))
 	}
 	if f.repeat < 1 {
-		return benchUsageError(fmt.Errorf("--repeat %d: must be at least 1", f.repeat))
+		return usagef("--repeat %d: must be at least 1", f.repeat)
 	}
 	states := benchSplit(f.states)
 	for _, s := range states {
@@ -199,7 +196,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			}
 			if err := benchCreate(ctx, stderr, path, h); err != nil {
 				if ctx.Err() != nil {
-					return &exitError{code: 130, err: errors.New("interrupted: the partial data file was removed")}
+					return interrupted("the partial data file was removed")
 				}
 				return err
 			}
@@ -237,7 +234,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &exitError{code: 130, err: errors.New("interrupted: child processes were stopped")}
+			return interrupted("child processes were stopped")
 		}
 		return err
 	}
@@ -267,31 +264,19 @@ func benchSplit(s string) []string {
 	return out
 }
 
-func benchIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 // benchCreate writes the data file with a progress bar.
 func benchCreate(ctx context.Context, stderr io.Writer, path string, h bench.DataHeader) error {
 	fmt.Fprintf(stderr, "creating the data file %s (%s, once; later runs reuse it)\n", path, units.FormatBytes(h.Size))
-	bar := progressbar.NewOptions64(h.Size,
-		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(benchIsTerminal(stderr)),
-		progressbar.OptionSetDescription("writing data file"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-	err := bench.CreateDataFile(ctx, path, h, func(n int64) { _ = bar.Set64(n) })
-	_ = bar.Finish()
+	bar := newProgress(stderr, h.Size, "writing data file", true)
+	err := bench.CreateDataFile(ctx, path, h, bar.set)
+	bar.finish()
 	return err
 }
 
 // benchProgress shows a bar on a terminal and one line per method elsewhere.
 func benchProgress(stderr io.Writer) func(done, total int, what string) {
-	var bar *progressbar.ProgressBar
-	tty := benchIsTerminal(stderr)
+	var bar *progress
+	tty := isTerminal(stderr)
 	return func(done, total int, what string) {
 		if !tty {
 			if done < total {
@@ -300,18 +285,13 @@ func benchProgress(stderr io.Writer) func(done, total int, what string) {
 			return
 		}
 		if bar == nil {
-			bar = progressbar.NewOptions(total,
-				progressbar.OptionSetWriter(stderr),
-				progressbar.OptionShowCount(),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionClearOnFinish(),
-			)
+			bar = newProgress(stderr, int64(total), "", false)
 		}
 		if done == total {
-			_ = bar.Finish()
+			bar.finish()
 			return
 		}
-		_ = bar.Set(done)
-		bar.Describe(fmt.Sprintf("%-28s", what))
+		bar.set(int64(done))
+		bar.describe(fmt.Sprintf("%-28s", what))
 	}
 }

@@ -13,6 +13,7 @@ package main
 //   - records: the --format text|hex|json|raw printer of ring tail and shm cat.
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -445,11 +446,12 @@ func writeRecord(w io.Writer, f recordFormat, seq uint64, hasSeq, withSeq bool, 
 			s := base64.StdEncoding.EncodeToString(data)
 			r.Base64 = &s
 		}
-		js, err := json.Marshal(r)
-		if err != nil {
+		var js bytes.Buffer
+		if err := writeNDJSON(&js, r); err != nil {
 			return err
 		}
-		b = append(b, js...)
+		_, err := w.Write(js.Bytes())
+		return err
 	case formatRaw:
 		b = append(b, data...)
 	default:

@@ -252,6 +252,10 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("%v: %d error lines, want 1:\n%s", tc.args, n, r.stderr)
 		}
 	}
+	// The shell sees the same status from the real process.
+	if r := cliExec(t, nil, "npy", "nosuch"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
+		t.Errorf("npy nosuch as a process: %v", r)
+	}
 	for _, group := range [][]string{{"ring"}, {"shm"}, {"npy"}, {}} {
 		r := cli(t, group...)
 		if r.code != 0 || !strings.Contains(r.stdout, "Available Commands:") || !strings.Contains(r.stdout, "Exit status: 0 success") {

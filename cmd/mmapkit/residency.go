@@ -94,10 +94,16 @@ type pagingFile struct {
 	Pages    int    `json:"pages"`
 	Resident int    `json:"resident"`
 	// Before is the resident page count before prefetch or evict.
-	Before  *int         `json:"before,omitempty"`
-	Faults  *mmap.Faults `json:"faults,omitempty"`
-	Seconds float64      `json:"seconds,omitempty"`
+	Before  *int          `json:"before,omitempty"`
+	Faults  *pagingFaults `json:"faults,omitempty"`
+	Seconds float64       `json:"seconds,omitempty"`
 	bar     string
+}
+
+// pagingFaults are the page faults prefetch took.
+type pagingFaults struct {
+	Minor int64 `json:"minor"`
+	Major int64 `json:"major"`
 }
 
 type pagingProblem struct {
@@ -258,7 +264,7 @@ func pagingOne(op, path string, width int) (pagingFile, error) {
 		}
 		if f1, err := mmap.ReadFaults(); ferr == nil && err == nil && op == pagingPrefetch {
 			d := f1.Sub(f0)
-			f.Faults = &d
+			f.Faults = &pagingFaults{Minor: int64(d.Minor), Major: int64(d.Major)}
 		}
 		if s, err = r.Resident(); err != nil {
 			return f, err
@@ -313,7 +319,7 @@ func pagingPrintFile(w io.Writer, op string, f pagingFile) {
 			fmt.Sprintf(" %d/%d (%.1f%%) in %s", f.Resident, f.Pages, pagingPercent(f.Resident, f.Pages), pagingDuration(f.Seconds))
 	}
 	if f.Faults != nil {
-		line += fmt.Sprintf(", %s faults", f.Faults)
+		line += fmt.Sprintf(", %d major + %d minor faults", f.Faults.Major, f.Faults.Minor)
 	}
 	fmt.Fprintf(w, "%s  %s  %s\n", line, bytesText(f.Size), f.Path)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,9 +26,7 @@ func pagingExec(t *testing.T, op string, args ...string) (pagingReport, string, 
 		code = exitCode(err)
 	}
 	var rep pagingReport
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("%s %v: output is not JSON (%v):\n%s\nstderr:\n%s", op, args, err, out.String(), errb.String())
-	}
+	decodeJSON(t, out.String(), &rep)
 	if rep.Op != op {
 		t.Fatalf("report op %q, want %q", rep.Op, op)
 	}

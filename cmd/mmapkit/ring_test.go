@@ -40,8 +40,8 @@ func TestRingCLI(t *testing.T) {
 		{"append-stdin", "three\nfour\nfive", []string{"ring", "append", path}, []string{"appended 3 records"}, nil},
 		{"too-large", "", []string{"ring", "append", path, strings.Repeat("x", 101)}, nil, ring.ErrTooLarge},
 		{"tail", "", []string{"ring", "tail", "-n", "2", "--seq", path}, []string{"3\tfour\n4\tfive\n"}, nil},
-		{"stat", "", []string{"ring", "stat", path}, []string{"records:     5 (sequence 0 .. 4)", "writer:      none"}, nil},
-		{"stat-json", "", []string{"ring", "stat", "--json", path}, []string{`"Records": 5`, `"Policy": "overwrite"`}, nil},
+		{"stat", "", []string{"ring", "stat", path}, []string{"records:  5 (sequence 0 .. 4)", "writer:   none"}, nil},
+		{"stat-json", "", []string{"ring", "stat", "--json", path}, []string{`"records": 5`, `"policy": "overwrite"`, `"readers": []`}, nil},
 		{"not-a-ring", "", []string{"ring", "stat", os.Args[0]}, nil, ring.ErrNotRing},
 	}
 	for _, s := range steps {
@@ -57,6 +57,9 @@ func TestRingCLI(t *testing.T) {
 			}
 		case err != nil:
 			t.Fatalf("%s: %v\n%s", s.name, err, out)
+		}
+		if strings.Contains(s.name, "json") {
+			checkJSON(t, out)
 		}
 		for _, w := range s.want {
 			if !strings.Contains(out, w) {
@@ -109,5 +112,36 @@ func TestRingCLITailFollow(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("tail -f printed nothing")
+	}
+}
+
+// The text and JSON of ring stat, against golden files.
+func TestRingStatGolden(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.ring")
+	if r := cli(t, "ring", "create", path, "--capacity", "64KiB", "--max-record", "1KiB"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := cliIn(t, "one\ntwo\nthree\n", "ring", "append", path); r.code != 0 {
+		t.Fatal(r)
+	}
+	info, err := ring.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, flag string }{{"ring-stat", ""}, {"ring-stat-json", "--json"}} {
+		args := []string{"ring", "stat", path}
+		if tc.flag != "" {
+			args = append(args, tc.flag)
+		}
+		r := cli(t, args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatal(r)
+		}
+		if tc.flag == "--json" {
+			checkJSON(t, r.stdout)
+		}
+		golden(t, tc.name, normalize(r.stdout, dir, "$DIR",
+			info.Created.UTC().Format(time.RFC3339Nano), "$CREATED", info.Created.UTC().Format(time.RFC3339), "$CREATED"))
 	}
 }
