@@ -77,7 +77,7 @@ func ringCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w, err := ring.Create(args[0], ring.Config{Capacity: c, MaxRecord: int(m), Policy: p}, ring.WriterOptions{})
+			w, err := ring.Create(args[0], &ring.Options{Capacity: int(c), MaxRecord: int(m), Policy: p})
 			if err != nil {
 				return err
 			}
@@ -98,9 +98,9 @@ func ringAppendCmd() *cobra.Command {
 		Short: "Append records: the arguments, or each line of standard input",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := ring.WriterOptions{}
+			opts := &ring.Options{}
 			if sync {
-				opts.Durability = ring.EveryAppend
+				opts.Durability = ring.SyncEveryAppend
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -176,7 +176,7 @@ func ringTailCmd() *cobra.Command {
 		Short: "Print the last records; with -f, keep following the writer (in any process)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ring.OpenReader(args[0], ring.ReaderOptions{Observe: true})
+			r, err := ring.OpenReader(args[0], &ring.ReaderOptions{Observe: true})
 			if err != nil {
 				return err
 			}

@@ -79,7 +79,7 @@ func TestRingCLITailFollow(t *testing.T) {
 		os.Exit(0)
 	}
 	path := filepath.Join(t.TempDir(), "f.ring")
-	w, err := ring.Create(path, ring.Config{Capacity: 64 << 10}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
