@@ -327,8 +327,7 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 			return nil, err
 		}
 	}
-	g, err := decodeStatic(h, fi.Size())
-	if err != nil {
+	if _, err := decodeStatic(h, fi.Size()); err != nil {
 		return nil, err
 	}
 	id := fileID{fi}
@@ -346,7 +345,8 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 	if _, err := f.ReadAt(h, 0); err != nil {
 		return fail(err)
 	}
-	if g, err = decodeStatic(h, fi.Size()); err != nil {
+	g, err := decodeStatic(h, fi.Size())
+	if err != nil {
 		return fail(err)
 	}
 	m, err := sys.Map(f.Fd(), 0, headerSize+int(g.capacity), sys.ProtRead|sys.ProtWrite, 0)
