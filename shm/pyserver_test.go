@@ -138,7 +138,7 @@ func pyServer() error {
 		case "halfstore":
 			err = slots[name].BeginStoreForTest()
 		case "ring":
-			writers[name], err = ring.Create(shm.Dir()+"/"+name, ring.Config{Capacity: int64(num(2))}, ring.WriterOptions{})
+			writers[name], err = ring.Create(shm.Dir()+"/"+name, &ring.Options{Capacity: num(2)})
 		case "queue":
 			queues[name], err = shm.CreateQueue(name, shm.QueueConfig{Capacity: int64(num(2))}, shm.QueueOptions{})
 		case "append":
