@@ -216,7 +216,7 @@ func mapArray[T Element](f *os.File, path string, mode Mode, size, offset int64,
 		a.data = []T{}
 		return a, nil
 	}
-	r, err := mmap.Map(f, mode, offset, nbytes)
+	r, err := mmap.Map(f, mode, offset, int(nbytes), nil)
 	if err != nil {
 		return nil, fmt.Errorf("array: %w", err)
 	}
@@ -434,7 +434,7 @@ func (a *Array[T]) AdviseRows(lo, hi int, adv mmap.Advice) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return a.r.AdviseRange(off, n, adv)
+	return a.r.AdviseRange(off, int(n), adv)
 }
 
 // rowBytes returns the byte range of rows [lo, hi) within the data.

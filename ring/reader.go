@@ -118,18 +118,18 @@ func OpenReader(path string, opts ReaderOptions) (*Reader, error) {
 	if writable {
 		hmode = mmap.ReadWrite
 	}
-	hreg, err := mmap.Map(f, hmode, 0, headerSize)
+	hreg, err := mmap.Map(f, hmode, 0, headerSize, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ring: open %s: %w", path, err)
 	}
-	dreg, err := mmap.Map(f, mmap.ReadOnly, headerSize, int64(g.capacity))
+	dreg, err := mmap.Map(f, mmap.ReadOnly, headerSize, int(g.capacity), nil)
 	if err != nil {
 		hreg.Close()
 		return nil, fmt.Errorf("ring: open %s: %w", path, err)
 	}
 	// Fault the data pages in now (readable): one call instead of a fault
 	// every few pages while following the writer.
-	_ = dreg.Advise(mmap.PopulateRead)
+	_ = dreg.Advise(mmap.AdvicePopulateRead)
 	r := &Reader{
 		path:     path,
 		hreg:     hreg,

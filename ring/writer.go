@@ -270,7 +270,7 @@ func openWriter(ctx context.Context, path string, opts WriterOptions, wait bool)
 	if err != nil {
 		return fail(err)
 	}
-	reg, err := mmap.Map(f, mmap.ReadWrite, 0, 0)
+	reg, err := mmap.Map(f, mmap.ReadWrite, 0, 0, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -297,7 +297,7 @@ func openWriter(ctx context.Context, path string, opts WriterOptions, wait bool)
 	// On a disk file system this marks the whole ring dirty once (written
 	// back by the kernel in the background). Unsupported advice (older
 	// kernels, other systems) only costs speed.
-	_ = reg.AdviseRange(headerSize, int64(g.capacity), mmap.PopulateWrite)
+	_ = reg.AdviseRange(headerSize, int(g.capacity), mmap.AdvicePopulateWrite)
 	store32(w.hdr, offWriterPid, uint32(os.Getpid()))
 	w.publishTail()
 	if opts.Durability != None {
@@ -851,7 +851,7 @@ func (w *Writer) closeLocked() error {
 
 // flush msyncs [off, off+n) of the file.
 func (w *Writer) flush(off, n int64) error {
-	if err := w.reg.FlushRange(off, n); err != nil {
+	if err := w.reg.FlushRange(off, int(n)); err != nil {
 		return err
 	}
 	if w.flushed != nil {

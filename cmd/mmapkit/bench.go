@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mmapkit/mmapkit/internal/bench"
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -125,7 +125,7 @@ func benchParseSize(flag, s string) (int64, error) {
 func benchUsageError(err error) error { return &exitError{code: 2, err: err} }
 
 func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), sys.StopSignals...)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
 	stdout := cmd.OutOrStdout()
@@ -194,7 +194,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			create = false
 			size = fi.Size()
 		}
-	} else if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+	} else if !errors.Is(err, os.ErrNotExist) && !sys.IsNotDir(err) {
 		return benchUsageError(fmt.Errorf("--file %s: %w", path, err))
 	}
 	if block > size {
