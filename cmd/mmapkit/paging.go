@@ -14,12 +14,12 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/internal/units"
 	"github.com/mmapkit/mmapkit/mmap"
 )
@@ -595,7 +595,7 @@ func pagingDuration(s float64) string {
 // rounds follow each other (--json and --ndjson print one JSON object per
 // round, on one line).
 func pagingWatch(cmd *cobra.Command, op string, args []string, o *pagingOptions) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), sys.StopSignals...)
 	defer stop()
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	tty := isTerminal(stdout)

@@ -10,11 +10,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
+
+// sigterm is SIGTERM, the signal that stops lock.
+var sigterm = sys.StopSignals[len(sys.StopSignals)-1]
 
 // pagingExec runs one of the commands in-process with --json and returns its
 // parsed report, its stderr and the exit status main would use.
@@ -52,7 +56,7 @@ func pagingTestFile(t *testing.T, dir, name string, size int) string {
 // mapping of this process (mincore), independent of the command.
 func residentPages(t *testing.T, path string) []int {
 	t.Helper()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,15 +78,15 @@ func residentPages(t *testing.T, path string) []int {
 // advice: no read-around).
 func touchPages(t *testing.T, path string, pages []int) {
 	t.Helper()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := r.Evict(0, int64(r.Len())); err != nil {
+	if err := r.Evict(0, r.Len()); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Advise(mmap.Random); err != nil {
+	if err := r.Advise(mmap.AdviceRandom); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pages {
@@ -289,7 +293,7 @@ func TestPagingCommandsMixedArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+	if err := sys.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.bin")
@@ -537,7 +541,7 @@ func TestPagingBar(t *testing.T) {
 		{[]int{3, 4}, 2, "[oo]"},
 	} {
 		touchPages(t, path, tc.touch)
-		r, err := mmap.Open(path, mmap.ReadOnly)
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -660,7 +664,7 @@ func TestLockForeground(t *testing.T) {
 	if b, err := os.ReadFile(pidfile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(cmd.Process.Pid) {
 		t.Fatalf("pidfile: %q, %v", b, err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sigterm); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -703,7 +707,7 @@ func TestLockDaemon(t *testing.T) {
 	if r := cliExec(t, nil, "lock", "--daemon", "--wait", "--pidfile", pidfile, a); r.code != 1 || !strings.Contains(r.stderr, "names running process") {
 		t.Fatalf("second daemon: %v", r)
 	}
-	if err := p.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(sigterm); err != nil {
 		t.Fatal(err)
 	}
 	// The daemon is not our child: wait for its pidfile to go, by inotify
@@ -722,7 +726,7 @@ func waitGone(t *testing.T, pid int, pidfile string) {
 			return
 		}
 		// Poll: the process is not ours to wait for.
-		syscall.Select(0, nil, nil, nil, &syscall.Timeval{Usec: 5000})
+		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("daemon %d still running or pidfile %s left", pid, pidfile)
 }
@@ -769,7 +773,7 @@ func TestLockMemlockLimit(t *testing.T) {
 	if !ok {
 		t.Fatalf("lock under a 64 KiB limit: %v\n%s", err, out)
 	}
-	if ee.ExitCode() != 1 || !strings.Contains(string(out), "RLIMIT_MEMLOCK") || !strings.Contains(string(out), "1048576 bytes") {
+	if ee.ExitCode() != 1 || !strings.Contains(string(out), "RLIMIT_MEMLOCK") || !strings.Contains(string(out), "1 MiB (1048576 bytes) to lock") || !strings.Contains(string(out), "64 KiB (65536 bytes)") {
 		t.Fatalf("exit %d:\n%s", ee.ExitCode(), out)
 	}
 }

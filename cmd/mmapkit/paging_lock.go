@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -173,6 +172,9 @@ func lockAll(ctx context.Context, c *collector, h *lockHeld, o *pagingOptions, s
 	if o.rng.set {
 		rep.Range = &pagingRangeJSON{Start: o.rng.lo, End: o.rng.hi}
 	}
+	if err := lockCheckLimit(c.targets); err != nil {
+		return rep, err
+	}
 	start := time.Now()
 	files := make([]pagingFile, len(c.targets))
 	regions := make([]*mmap.Region, len(c.targets))
@@ -230,6 +232,33 @@ func lockAll(ctx context.Context, c *collector, h *lockHeld, o *pagingOptions, s
 	rep.Total.Seconds = time.Since(start).Seconds()
 	rep.Total.Skipped, rep.Total.Duplicates = len(c.skipped), c.duplicates
 	return rep, nil
+}
+
+// lockCheckLimit refuses, before locking anything, more bytes than
+// RLIMIT_MEMLOCK lets this process lock, saying both sizes and what to do.
+func lockCheckLimit(targets []pagingTarget) error {
+	if !sys.MemlockLimited() {
+		return nil
+	}
+	limit, err := sys.MemlockLimit()
+	if err != nil || limit < 0 {
+		return nil // cannot tell: mlock itself reports a refusal
+	}
+	ps := int64(os.Getpagesize())
+	var need int64
+	for _, t := range targets {
+		if t.n > 0 {
+			need += (t.off%ps + t.n + ps - 1) / ps * ps
+		}
+	}
+	if locked, err := sys.LockedBytes(); err == nil {
+		need += locked
+	}
+	if need <= limit {
+		return nil
+	}
+	return fmt.Errorf("lock: %s, %s (%d bytes) to lock, but RLIMIT_MEMLOCK allows %s (%d bytes) for this process: raise it (ulimit -l; LimitMEMLOCK= in a systemd unit), run with CAP_IPC_LOCK, or lock less (--range, --max-size); nothing was locked: %w",
+		plural(len(targets), "file"), bytesText(need), need, bytesText(limit), limit, mmap.ErrMemlock)
 }
 
 // lockOne maps and locks one target; the Region stays mapped and locked.
@@ -297,7 +326,7 @@ func lockPrint(w io.Writer, lr *lockReport, o *pagingOptions) error {
 }
 
 func lockForeground(cmd *cobra.Command, args []string, o *pagingOptions) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), sys.StopSignals...)
 	defer stop()
 	c, h, err := lockPrepare(cmd, args, o)
 	if err != nil {
@@ -336,8 +365,7 @@ func lockDaemonChild(cmd *cobra.Command, args []string, o *pagingOptions, fd str
 		}
 	}
 	defer closeStatus()
-	signal.Ignore(syscall.SIGHUP)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), sys.StopSignals...)
 	defer stop()
 	var errs strings.Builder
 	cmd.SetErr(&errs)

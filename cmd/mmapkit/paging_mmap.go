@@ -6,17 +6,20 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
 // pagingMap maps the bytes [off, off+n) of the file at path read-only; n > 0.
 func pagingMap(path string, off, n int64) (*mmap.Region, error) {
-	f, err := os.Open(path)
+	// The non-blocking, type-checking opener: a FIFO swapped in after the
+	// walk cannot hang the command.
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, false)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return mmap.Map(f, mmap.ReadOnly, off, n)
+	return mmap.Map(f, mmap.ReadOnly, off, int(n), nil)
 }
 
 // Prefetch's reads: requests of prefetchChunk bytes, up to prefetchWindow
@@ -42,12 +45,12 @@ func pagingPrefetchRegion(r *mmap.Region) error {
 			for off := ahead; off < end; off += chunk {
 				offs = append(offs, min(off, n-chunk))
 			}
-			if err := r.PrefetchOffsets(offs, chunk); err != nil {
+			if err := r.PrefetchOffsets(offs, int(chunk)); err != nil {
 				return err
 			}
 			ahead = end
 		}
-		if err := r.Prefetch(pos, min(prefetchStep, n-pos)); err != nil {
+		if err := r.Prefetch(pos, int(min(prefetchStep, n-pos))); err != nil {
 			return err
 		}
 	}
@@ -56,7 +59,7 @@ func pagingPrefetchRegion(r *mmap.Region) error {
 
 // pagingEvictRegion drops the Region's pages from the page cache.
 func pagingEvictRegion(r *mmap.Region) error {
-	return r.Evict(0, int64(r.Len()))
+	return r.Evict(0, r.Len())
 }
 
 // pathMatch checks a glob pattern.
