@@ -2,10 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"github.com/mmapkit/mmapkit/internal/units"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mmapkit/mmapkit/internal/units"
 )
 
 // finishState fills in the checksum verdicts, the speed relative to pread and
