@@ -264,6 +264,13 @@ func (r *Reader) errClosed(op string) error { return pathErr(op, r.path, ErrClos
 // Path returns the ring file's name.
 func (r *Reader) Path() string { return r.path }
 
+// ID returns the ring's identity.
+func (r *Reader) ID() ID { return r.g.id }
+
+// Checksum returns what protects the ring's records: ChecksumCRC32 or
+// ChecksumNone.
+func (r *Reader) Checksum() Checksum { return r.g.checksum() }
+
 // Seq returns the sequence number the next record read will have.
 func (r *Reader) Seq() uint64 { return r.seq }
 

@@ -17,8 +17,13 @@ FormatError, never an out-of-range read or a hang.
 Python cannot do atomic loads or sleep on a futex, so readers here validate
 instead: a slot value is accepted only if the sequence word was even and
 unchanged around the copy; a ring record only if its commit word carries
-the right lap, its CRC matches, and the writer had not lapped the reader by
-the time the copy was done. Waiting polls with short sleeps. A Python ring
+the right lap, its CRC matches (on rings created with checksums), and the
+writer had not lapped the reader by the time the copy was done. On x86-64
+loads are not reordered with older loads, so a record whose commit word was
+seen is read whole. On weakly ordered CPUs (arm64) nothing in CPython keeps
+the payload's loads after the commit word's: there a ring without checksums
+can, rarely, hand Python a record torn by a concurrent write; one with
+checksums cannot. Waiting polls with short sleeps. A Python ring
 reader is an observer: it never registers, so the writer of a Block ring does
 not wait for it, and it can be lapped (it is told how many records it lost).
 
