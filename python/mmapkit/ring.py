@@ -4,7 +4,7 @@ import struct
 import time
 import zlib
 
-from ._files import FormatError, Lapped, _map_readonly, segment_path
+from ._files import FormatError, Lapped, Source
 
 
 RING_MAGIC = b"MMKRING\x00"
@@ -44,8 +44,8 @@ class Ring:
     """A read-only follower of an mmapkit ring file (or shm.Queue)."""
 
     def __init__(self, name_or_path, from_end=False):
-        self.path = segment_path(name_or_path)
-        self._mm = _map_readonly(self.path)
+        self._src = Source(name_or_path)
+        self.path = self._src.path
         try:
             self._parse()
             if from_end:
@@ -53,14 +53,14 @@ class Ring:
             else:
                 self.seek_oldest()
         except BaseException:
-            self._mm.close()
+            self._src.close()
             raise
 
     def _parse(self):
-        mm = self._mm
-        if len(mm) < RING_HEADER_SIZE:
-            raise FormatError("%d bytes: shorter than a ring header" % len(mm))
-        h = mm[:128]
+        size = self._src.size()
+        if size < RING_HEADER_SIZE:
+            raise FormatError("%d bytes: shorter than a ring header" % size)
+        h = self._src.read(0, 128)
         if h[:8] != RING_MAGIC:
             raise FormatError("not a ring: magic %r" % (h[:8],))
         (version,) = struct.unpack_from("<I", h, 8)
@@ -81,8 +81,8 @@ class Ring:
             raise FormatError("ring capacity %d is not a power of two in range" % cap)
         if maxrec < 1 or _frame_size(maxrec) > cap // 2:
             raise FormatError("ring max record %d does not fit capacity %d" % (maxrec, cap))
-        if len(mm) != RING_HEADER_SIZE + cap:
-            raise FormatError("file is %d bytes, the header says %d" % (len(mm), RING_HEADER_SIZE + cap))
+        if size != RING_HEADER_SIZE + cap:
+            raise FormatError("file is %d bytes, the header says %d" % (size, RING_HEADER_SIZE + cap))
         self.capacity = cap
         self.max_record = maxrec
         self.block = bool(flags & 1)
@@ -92,7 +92,7 @@ class Ring:
         self._shift = cap.bit_length() - 1
 
     def close(self):
-        self._mm.close()
+        self._src.close()
 
     def __enter__(self):
         return self
@@ -101,7 +101,7 @@ class Ring:
         self.close()
 
     def _u64(self, off):
-        return struct.unpack_from("<Q", self._mm, off)[0]
+        return self._src.u64(off)
 
     def _committed(self, pos):
         # The writer's tail hint (a committed position, published now and
@@ -142,7 +142,7 @@ class Ring:
         for i in range(200):
             if i >= 100:
                 time.sleep(0)
-            oldest, seq, check = struct.unpack_from("<QQQ", self._mm, _OFF_OLDEST)
+            oldest, seq, check = struct.unpack("<QQQ", self._src.read(_OFF_OLDEST, 24))
             limit = self._u64(_OFF_LIMIT)
             if oldest == 0 and seq == 0 and check == 0 and limit == 0:
                 return 0, 0  # no writer has opened the ring yet
@@ -153,7 +153,7 @@ class Ring:
             w = self._u64(off)
             framed = ((w >> 32) == ((oldest >> self._shift) + 1) & 0xFFFFFFFF
                       and (w >> 28) & 0xF in (_KIND_DATA, _KIND_PADDING))
-            (s32,) = struct.unpack_from("<I", self._mm, off + 8)
+            s32 = self._src.u32(off + 8)
             if self._lapped(oldest):
                 continue
             if check == _old_check(oldest, seq):
@@ -196,7 +196,7 @@ class Ring:
     def _seek_end(self, walk=True):
         self.seek_oldest()
         budget = self.capacity
-        tail, tail_seq = struct.unpack_from("<QQ", self._mm, _OFF_TAIL)
+        tail, tail_seq = struct.unpack("<QQ", self._src.read(_OFF_TAIL, 16))
         limit = self._u64(_OFF_LIMIT)
         if (self.pos < tail <= limit and tail - self.pos <= self.capacity and tail % RING_ALIGN == 0
                 and tail_seq >= self.seq and not self._lapped(tail)):
@@ -205,7 +205,7 @@ class Ring:
                 self.pos, self.seq = tail, tail_seq
                 budget = _TAIL_EVERY + 2 * _frame_size(self.max_record) + RING_ALIGN
         start = self.pos
-        while walk and self.pos - start < budget and self._skip() is not None:
+        while walk and self.pos - start < budget and self.next(_copy=False) is not None:
             pass
 
     def _jump(self):
@@ -217,10 +217,6 @@ class Ring:
         self.pos, self.seq = oldest, max(seq, self.seq)
         return Lapped(missed, self.seq)
 
-    def _skip(self):
-        """next() without copying the payload (for seek_end)."""
-        return self.next(_copy=False)
-
     def next(self, _copy=True):
         """Return (seq, payload) of the next record, or None if there is none yet.
 
@@ -228,7 +224,7 @@ class Ring:
         overwrote records not yet read, and FormatError for a corrupt frame
         (the reader stays at it: reading again raises again).
         """
-        mm = self._mm
+        src = self._src
         recheck = False
         for _ in range(8):
             rel = self.pos & self._mask
@@ -240,7 +236,7 @@ class Ring:
                     raise self._jump()
                 return None
             room = self.capacity - rel - 16
-            s32, crc = struct.unpack_from("<II", mm, off + 8)
+            s32, crc = struct.unpack("<II", src.read(off + 8, 8))
             if (s32 != self.seq & 0xFFFFFFFF or kind not in (_KIND_DATA, _KIND_PADDING)
                     or (kind == _KIND_PADDING and n != room)
                     or (kind == _KIND_DATA and (n > self.max_record or n > room))):
@@ -262,9 +258,13 @@ class Ring:
                 self.pos += _frame_size(n)
                 self.seq += 1
                 return seq, b""
-            payload = mm[off + 16:off + 16 + n]
+            payload = src.read(off + 16, n)
             if self._lapped(self.pos):
                 raise self._jump()
+            if not self.crc and self._u64(off) != w:
+                # pread does not read 8 bytes at once: the commit word was
+                # read while it changed (a torn length). Read it again.
+                continue
             if self.crc and zlib.crc32(payload) != crc:
                 if not self._committed(self.pos):
                     return None
