@@ -13,7 +13,7 @@ type Info struct {
 	Path      string
 	ID        ID       // the ring's identity, chosen at Create
 	Checksum  Checksum // ChecksumCRC32 or ChecksumNone
-	Capacity  int // data area bytes
+	Capacity  int      // data area bytes
 	MaxRecord int
 	Policy    Policy
 	Created   time.Time
