@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -354,30 +355,62 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		i   int
 		err error
 	}
-	work := make(chan int)
+	work := make(chan *pagingJob)
 	results := make(chan done)
+	// prefetch keeps the device busy: the feeder maps the files ahead of
+	// the workers and starts their reads (PrefetchOffsets), up to
+	// prefetchAhead bytes of reads in flight; a worker then waits for a
+	// file's pages (MADV_POPULATE_READ) and measures it.
+	budget := newByteBudget(prefetchAhead)
 	var wg sync.WaitGroup
 	for range min(o.jobs, max(len(c.targets), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range work {
+			for j := range work {
 				var err error
-				files[i], err = pagingOne(op, c.targets[i], o.width)
-				results <- done{i, err}
+				files[j.i], err = pagingFinish(op, c.targets[j.i], j, o.width)
+				budget.release(j.budget)
+				results <- done{j.i, err}
 			}
 		}()
 	}
-	go func() {
-		defer close(work)
-		for i := range c.targets {
-			select {
-			case work <- i:
-			case <-ctx.Done():
-				return
+	// Feeders: several, since mapping a file and starting its reads costs
+	// system calls that one thread would serialize.
+	feeders := 1
+	if op == pagingPrefetch {
+		feeders = min(4, o.jobs)
+	}
+	var nextTarget atomic.Int64
+	var fwg sync.WaitGroup
+	for range feeders {
+		fwg.Add(1)
+		go func() {
+			defer fwg.Done()
+			for {
+				i := int(nextTarget.Add(1) - 1)
+				if i >= len(c.targets) || ctx.Err() != nil {
+					return
+				}
+				j := &pagingJob{i: i}
+				if op == pagingPrefetch {
+					j.budget = min(c.targets[i].n, prefetchWindow)
+					if !budget.acquire(ctx, j.budget) {
+						return
+					}
+					pagingStart(op, c.targets[i], j)
+				}
+				select {
+				case work <- j:
+				case <-ctx.Done():
+					j.close()
+					budget.release(j.budget)
+					return
+				}
 			}
-		}
-	}()
+		}()
+	}
+	go func() { fwg.Wait(); close(work) }()
 	go func() { wg.Wait(); close(results) }()
 	// Results come in any order; they are reported in list order.
 	finished := make([]bool, len(c.targets))
@@ -438,47 +471,129 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 	return rep, nil
 }
 
-// pagingOne maps one file's range read-only and does op on it.
-func pagingOne(op string, t pagingTarget, width int) (pagingFile, error) {
+// pagingJob is one file on its way through the workers.
+type pagingJob struct {
+	i      int
+	r      *mmap.Region // mapped by pagingStart; nil before or for an empty range
+	err    error        // of pagingStart
+	before mmap.Residency
+	ahead  int64 // bytes from the start of the range whose reads are started
+	budget int64 // bytes of the read-ahead budget this job holds
+	opened bool
+}
+
+func (j *pagingJob) close() {
+	if j.r != nil {
+		j.r.Close()
+		j.r = nil
+	}
+}
+
+// pagingStart maps a target and notes its residency; for prefetch it starts
+// the reads of the first window of the file.
+func pagingStart(op string, t pagingTarget, j *pagingJob) {
+	j.opened = true
+	if t.n == 0 {
+		return
+	}
+	if j.r, j.err = pagingMap(t.path, t.off, t.n); j.err != nil {
+		return
+	}
+	if j.before, j.err = j.r.Resident(); j.err != nil {
+		j.close()
+		return
+	}
+	if op == pagingPrefetch {
+		j.ahead, j.err = pagingReadAhead(j.r, 0, min(t.n, prefetchWindow))
+		if j.err != nil {
+			j.close()
+		}
+	}
+}
+
+// pagingFinish does op on a target (mapping it first if pagingStart has
+// not) and measures the result.
+func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFile, error) {
 	ps := os.Getpagesize()
 	f := pagingFile{Path: t.path, Size: t.size}
 	if op != pagingResidency {
 		f.Before, f.Seconds = new(int), new(float64)
 	}
-	if t.n == 0 {
+	if !j.opened {
+		pagingStart(op, t, j)
+	}
+	if j.err != nil {
+		return f, j.err
+	}
+	if j.r == nil {
 		// Nothing to map and nothing to cache: zero pages, not an error.
 		f.bar = pagingBar(mmap.Residency{}, width)
 		return f, nil
 	}
-	r, err := pagingMap(t.path, t.off, t.n)
-	if err != nil {
-		return f, err
-	}
-	defer r.Close()
-	s, err := r.Resident()
-	if err != nil {
-		return f, err
-	}
+	defer j.close()
+	s := j.before
 	if op != pagingResidency {
 		*f.Before = s.Resident
 		start := time.Now()
+		var err error
 		if op == pagingPrefetch {
-			err = pagingPrefetchRegion(r)
+			err = pagingPrefetchRegion(j.r, j.ahead)
 		} else {
-			err = pagingEvictRegion(r)
+			err = pagingEvictRegion(j.r)
 		}
 		secs := time.Since(start).Seconds()
 		f.Seconds = &secs
 		if err != nil {
 			return f, err
 		}
-		if s, err = r.Resident(); err != nil {
+		if s, err = j.r.Resident(); err != nil {
 			return f, err
 		}
 	}
 	f.Pages, f.Resident, f.ResidentBytes = s.Pages, s.Resident, int64(s.Resident)*int64(ps)
 	f.bar = pagingBar(s, width)
 	return f, nil
+}
+
+// byteBudget bounds the bytes of reads started ahead of the workers.
+type byteBudget struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	avail int64
+}
+
+func newByteBudget(n int64) *byteBudget {
+	b := &byteBudget{avail: n}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// acquire takes n bytes (at least as many as are available when the budget
+// is full, so one huge file never waits forever); it gives up when ctx ends.
+// Only the feeder acquires.
+func (b *byteBudget) acquire(ctx context.Context, n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
+	defer stop()
+	for b.avail < n && b.avail < prefetchAhead && ctx.Err() == nil {
+		b.cond.Wait()
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	b.avail -= n
+	return true
+}
+
+func (b *byteBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.avail += n
+	b.cond.Broadcast()
+	b.mu.Unlock()
 }
 
 // pagingBar draws a vmtouch-style bar: each character stands for a run of

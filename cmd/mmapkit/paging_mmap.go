@@ -23,32 +23,46 @@ func pagingMap(path string, off, n int64) (*mmap.Region, error) {
 }
 
 // Prefetch's reads: requests of prefetchChunk bytes, up to prefetchWindow
-// bytes ahead of the part being mapped, which advances by prefetchStep.
+// bytes ahead of the part being mapped, which advances by prefetchStep; over
+// all files, up to prefetchAhead bytes of reads started ahead of the workers.
 const (
 	prefetchChunk  = 128 << 10
 	prefetchWindow = 64 << 20
 	prefetchStep   = 16 << 20
+	prefetchAhead  = 256 << 20
 )
 
-// pagingPrefetchRegion reads the whole Region into the page cache and maps
-// it. The reads are started ahead with PrefetchOffsets (many in flight, and
-// exactly the Region's pages: no read-around outside it), then
-// MADV_POPULATE_READ maps each part, waiting for its reads.
-func pagingPrefetchRegion(r *mmap.Region) error {
+// pagingReadAhead starts the reads of the bytes [from, to) of the Region
+// with PrefetchOffsets (many in flight, without waiting, and exactly those
+// pages: no read-around outside them) and returns to.
+func pagingReadAhead(r *mmap.Region, from, to int64) (int64, error) {
 	n := int64(r.Len())
 	chunk := min(int64(prefetchChunk), n)
-	ahead := int64(0)
-	var offs []int64
+	if from >= to || chunk == 0 {
+		return max(from, to), nil
+	}
+	if from == 0 && to == n && n <= prefetchChunk {
+		// A small file: one request (PrefetchOffsets would first ask
+		// mincore which of its pages to skip).
+		return to, r.AdviseRange(0, int(n), mmap.AdviceWillNeed)
+	}
+	offs := make([]int64, 0, (to-from+chunk-1)/chunk)
+	for off := from; off < to; off += chunk {
+		offs = append(offs, min(off, n-chunk))
+	}
+	return to, r.PrefetchOffsets(offs, int(chunk))
+}
+
+// pagingPrefetchRegion reads the whole Region into the page cache and maps
+// it; the reads of its first ahead bytes are already started. It keeps the
+// reads a window ahead while MADV_POPULATE_READ maps each part, waiting for
+// its reads.
+func pagingPrefetchRegion(r *mmap.Region, ahead int64) error {
+	n := int64(r.Len())
 	for pos := int64(0); pos < n; pos += prefetchStep {
-		if end := min(n, pos+prefetchWindow); ahead < end {
-			offs = offs[:0]
-			for off := ahead; off < end; off += chunk {
-				offs = append(offs, min(off, n-chunk))
-			}
-			if err := r.PrefetchOffsets(offs, int(chunk)); err != nil {
-				return err
-			}
-			ahead = end
+		var err error
+		if ahead, err = pagingReadAhead(r, ahead, min(n, pos+prefetchWindow)); err != nil {
+			return err
 		}
 		if err := r.Prefetch(pos, int(min(prefetchStep, n-pos))); err != nil {
 			return err
