@@ -161,3 +161,16 @@ func shipUntil(t testing.TB, s *Shipper, n uint64) {
 }
 
 func fmtStats(s Stats) string { return fmt.Sprintf("%+v", s) }
+
+func jsNew(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func streamConfig(name string, subjects ...string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{Name: name, Subjects: subjects}
+}

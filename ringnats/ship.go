@@ -110,7 +110,6 @@ type Shipper struct {
 	st       *stateFile
 	obs      *ring.Reader // reads ahead, publishes
 	anchor   *ring.Reader // Block rings: registered, held at Next
-	hdrs     nats.Header  // template
 	prevErr  nats.ErrHandler
 
 	mu        sync.Mutex
@@ -824,6 +823,9 @@ func (s *Shipper) Close() error {
 	s.mu.Unlock()
 	s.saveState(true)
 	err := s.closeReaders()
+	if e := s.st.sync(); err == nil {
+		err = e
+	}
 	if e := s.st.close(); err == nil {
 		err = e
 	}

@@ -38,11 +38,11 @@ type ShipStatus struct {
 	// Overwritten those overwritten since the position was saved (the
 	// shipper adds them to Lost when it resumes).
 	Lost, Overwritten uint64
-	Shipped      uint64 // records acknowledged by JetStream
-	ShippedBytes uint64
-	Reordered    uint64
-	StreamSeq    uint64 // stream sequence of the newest acknowledged record
-	Updated      time.Time
+	Shipped           uint64 // records acknowledged by JetStream
+	ShippedBytes      uint64
+	Reordered         uint64
+	StreamSeq         uint64 // stream sequence of the newest acknowledged record
+	Updated           time.Time
 	// Fresh is true when no shipper has saved a position for this ring
 	// yet (the state file does not exist or belonged to another ring).
 	Fresh bool
