@@ -95,6 +95,9 @@ func Connect(servers []string, opts *ConnectOptions) (*nats.Conn, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("ringnats: reconnected to NATS", "server", nc.ConnectedUrlRedacted())
 		}),
+		nats.ErrorHandler(func(nc *nats.Conn, _ *nats.Subscription, err error) {
+			log.Warn("ringnats: error reported by the server", "server", nc.ConnectedUrlRedacted(), "err", err)
+		}),
 	}
 	if o.CredsFile != "" {
 		nopts = append(nopts, nats.UserCredentials(o.CredsFile))

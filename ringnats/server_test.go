@@ -77,12 +77,4 @@ func (ts *testServer) stop() {
 	}
 }
 
-// restart stops the server and starts it again on the same port with the
-// same store.
-func (ts *testServer) restart() {
-	ts.t.Helper()
-	ts.stop()
-	ts.start()
-}
-
 func (ts *testServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", ts.port) }

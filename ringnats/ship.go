@@ -539,7 +539,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 		if rctx.Err() != nil {
 			break
 		}
-		rec, err := s.obs.Next(rctx)
+		rec, err := s.nextRecord(rctx)
 		if err != nil {
 			<-s.sem
 			var le *ring.LappedError
@@ -929,3 +929,30 @@ func payloadPID(b []byte) int {
 }
 
 var pid = os.Getpid()
+
+// nextRecord waits for the next record: TryNext, then short sleeps that
+// grow to 1 ms while the ring stays empty. (Reader.Next would sleep on the
+// ring's futex instead, but cancelling its context races with Close.)
+func (s *Shipper) nextRecord(ctx context.Context) (ring.Record, error) {
+	rec, err := s.obs.TryNext()
+	if err != ring.ErrEmpty {
+		return rec, err
+	}
+	var t *time.Timer
+	for pause := 20 * time.Microsecond; ; pause = min(2*pause, time.Millisecond) {
+		if t == nil {
+			t = time.NewTimer(pause)
+			defer t.Stop()
+		} else {
+			t.Reset(pause)
+		}
+		select {
+		case <-ctx.Done():
+			return ring.Record{}, ctx.Err()
+		case <-t.C:
+		}
+		if rec, err = s.obs.TryNext(); err != ring.ErrEmpty {
+			return rec, err
+		}
+	}
+}
