@@ -42,7 +42,7 @@ type natsFlags struct {
 
 func (f *natsFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringSliceVarP(&f.servers, "server", "s", []string{nats.DefaultURL}, "NATS server URL(s); repeat or separate with commas")
+	fl.StringSliceVarP(&f.servers, "server", "s", nil, "NATS server URL(s); repeat or separate with commas (default "+nats.DefaultURL+")")
 	fl.StringVar(&f.creds, "creds", "", "user credentials file (JWT and NKey seed)")
 	fl.StringVar(&f.user, "user", "", "user name")
 	fl.StringVar(&f.password, "password", "", "password (or set NATS_PASSWORD)")
