@@ -1,3 +1,5 @@
+//go:build unix
+
 package ringnats
 
 import (
@@ -188,33 +190,6 @@ func (c *child) exited() bool {
 	var ws syscall.WaitStatus
 	pid, _ := syscall.Wait4(c.cmd.Process.Pid, &ws, syscall.WNOHANG|syscall.WNOWAIT, nil)
 	return pid == c.cmd.Process.Pid
-}
-
-// shipPosition reads a shipper's saved position (0 before any).
-func shipPosition(t testing.TB, statePath string) uint64 {
-	t.Helper()
-	_, payload, _, err := readState(statePath)
-	if err != nil || payload == nil {
-		return 0
-	}
-	var sp shipPayload
-	if err := sp.decode(payload); err != nil {
-		t.Fatal(err)
-	}
-	return sp.next
-}
-
-// waitFor polls cond every millisecond until it holds or the deadline
-// passes (a bounded wait for another process's progress).
-func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func envInt(name string, def int) int {
