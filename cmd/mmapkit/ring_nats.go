@@ -19,17 +19,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// ring ship and ring pull: a ring to NATS JetStream and back (package
-// ringnats). They join the ring command defined in ring.go.
-func init() {
-	for _, c := range rootCmd.Commands() {
-		if c.Name() == "ring" {
-			c.AddCommand(ringShipCmd(), ringPullCmd())
-			return
-		}
-	}
-	panic("mmapkit: ring command not defined before ring ship/pull")
-}
+// ring ship and ring pull (package ringnats) are subcommands of ring (ring.go).
 
 // natsFlags are the connection flags ship and pull share.
 type natsFlags struct {
@@ -116,7 +106,7 @@ publish to, not a ring), 1 on other failures.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if stream == "" || o.Subject == "" {
-				return &exitError{code: 2, err: errors.New("ring ship: --stream and --subject are required")}
+				return usagef("ring ship: --stream and --subject are required")
 			}
 			if status {
 				st, err := ringnats.ReadShipStatus(args[0], stream, &o)
@@ -214,7 +204,8 @@ func printShipStatus(w io.Writer, st ringnats.ShipStatus, asJSON bool) error {
 func ringPullCmd() *cobra.Command {
 	var nf natsFlags
 	var o ringnats.PullOptions
-	var stream, capacity, maxRecord, policy string
+	var stream, policy string
+	var capacity, maxRecord int64
 	var create bool
 	cmd := &cobra.Command{
 		Use:   "pull FILE --stream S --consumer NAME",
@@ -229,22 +220,14 @@ failures.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if stream == "" || o.Consumer == "" {
-				return &exitError{code: 2, err: errors.New("ring pull: --stream and --consumer are required")}
+				return usagef("ring pull: --stream and --consumer are required")
 			}
 			if create {
-				c, err := ringParseSize(capacity)
-				if err != nil {
-					return &exitError{code: 2, err: err}
-				}
-				m, err := ringParseSize(maxRecord)
-				if err != nil {
-					return &exitError{code: 2, err: err}
-				}
 				p, err := ringParsePolicy(policy)
 				if err != nil {
-					return &exitError{code: 2, err: err}
+					return usageError(err)
 				}
-				o.Create = &ring.Config{Capacity: c, MaxRecord: int(m), Policy: p}
+				o.Create = &ring.Config{Capacity: capacity, MaxRecord: int(maxRecord), Policy: p}
 			}
 			log := natsLogger(cmd.ErrOrStderr())
 			o.Logger = log
@@ -276,8 +259,8 @@ failures.`,
 	fl.IntVar(&o.Batch, "batch", 0, "messages per fetch (default 256)")
 	fl.StringVar(&o.StatePath, "state", "", "state file (default FILE.<stream>.<consumer>.pull)")
 	fl.BoolVar(&create, "create", false, "create the ring if it does not exist")
-	fl.StringVar(&capacity, "capacity", "1MiB", "with --create: data area size, a power of two")
-	fl.StringVar(&maxRecord, "max-record", "0", "with --create: largest record (0: the largest that fits, up to 1 MiB)")
+	sizeFlag(fl, &capacity, "capacity", "1MiB", "with --create: data area size, a power of two")
+	sizeFlag(fl, &maxRecord, "max-record", "0", "with --create: largest record (0: the largest that fits, up to 1 MiB)")
 	fl.StringVar(&policy, "policy", "overwrite", "with --create: overwrite or block")
 	return cmd
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/mmapkit/mmapkit/ringnats"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/spf13/pflag"
 )
 
 // natsTestServer starts a real nats-server with JetStream in this process,
@@ -197,22 +196,21 @@ func TestRingShipBadInput(t *testing.T) {
 	}
 }
 
-// TestMain lets the test binary be mmapkit itself, for tests that need
-// the CLI as a separate process: MMAPKIT_AS_CLI holds its arguments.
-func TestMain(m *testing.M) {
-	if args := os.Getenv("MMAPKIT_AS_CLI"); args != "" {
-		os.Args = append([]string{"mmapkit"}, strings.Split(args, "\x1f")...)
-		main()
-		os.Exit(0)
+// natsRun runs the CLI in this process and returns its output and an
+// error carrying its exit status.
+func natsRun(t *testing.T, _ string, args ...string) (string, error) {
+	t.Helper()
+	r := cli(t, args...)
+	if r.code != 0 {
+		return r.stdout + r.stderr, &exitError{code: r.code, err: errors.New(r.stderr)}
 	}
-	os.Exit(m.Run())
+	return r.stdout, nil
 }
 
-// cliChild starts mmapkit with args as a child process.
+// cliChild starts mmapkit with args as a process of its own.
 func cliChild(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MMAPKIT_AS_CLI="+strings.Join(args, "\x1f"))
+	cmd := cliCommand(t, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -224,31 +222,4 @@ func cliChild(t *testing.T, args ...string) *exec.Cmd {
 		}
 	})
 	return cmd
-}
-
-// natsRun runs the CLI in this process after resetting every flag of ring
-// ship and ring pull to its default (cobra keeps values between runs).
-func natsRun(t *testing.T, stdin string, args ...string) (string, error) {
-	t.Helper()
-	for _, c := range rootCmd.Commands() {
-		if c.Name() != "ring" {
-			continue
-		}
-		for _, sub := range c.Commands() {
-			sub.Flags().VisitAll(func(f *pflag.Flag) {
-				if sv, ok := f.Value.(pflag.SliceValue); ok {
-					def := strings.Trim(f.DefValue, "[]")
-					var vals []string
-					if def != "" {
-						vals = strings.Split(def, ",")
-					}
-					sv.Replace(vals)
-				} else {
-					f.Value.Set(f.DefValue)
-				}
-				f.Changed = false
-			})
-		}
-	}
-	return ringRun(t, stdin, args...)
 }
