@@ -28,7 +28,7 @@ func BenchmarkShip(b *testing.B) {
 				capacity *= 2
 			}
 			createRing(b, path, capacity, ring.Overwrite)
-			w, err := ring.OpenWriter(path, ring.WriterOptions{})
+			w, err := ring.OpenWriter(path, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

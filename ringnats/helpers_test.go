@@ -29,7 +29,7 @@ func payload(seq uint64) []byte {
 
 func createRing(t testing.TB, path string, capacity int64, policy ring.Policy) {
 	t.Helper()
-	w, err := ring.Create(path, ring.Config{Capacity: capacity, Policy: policy}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: int(capacity), Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func createRing(t testing.TB, path string, capacity int64, policy ring.Policy) {
 
 func appendRecords(t testing.TB, path string, n uint64) {
 	t.Helper()
-	w, err := ring.OpenWriter(path, ring.WriterOptions{})
+	w, err := ring.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func runRole(role string, args []string) int {
 	switch role {
 	case "write": // ring, count: append records until the ring's next is count
 		n, _ := strconv.ParseUint(args[1], 10, 64)
-		w, err := ring.OpenWriter(args[0], ring.WriterOptions{})
+		w, err := ring.OpenWriter(args[0], nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -77,7 +77,7 @@ func runRole(role string, args []string) int {
 		}
 		defer nc.Close()
 		p, err := NewPuller(nc, args[1], args[3], &PullOptions{Consumer: args[2], Logger: quietLog(),
-			Create: &ring.Config{Capacity: 16 << 20}, Batch: 100})
+			Create: &ring.Options{Capacity: 16 << 20}, Batch: 100})
 		if err != nil {
 			return fail(err)
 		}
@@ -205,6 +205,9 @@ func envInt(name string, def int) int {
 // RINGNATS_STRESS=1 runs the full 1M records and 20 kills.
 func TestShipSurvivesKills(t *testing.T) {
 	records, kills := uint64(100_000), 5
+	if raceEnabled {
+		records = 25_000
+	}
 	if os.Getenv("RINGNATS_STRESS") != "" {
 		records, kills = 1_000_000, 20
 	}
@@ -318,12 +321,12 @@ func TestPullSurvivesKills(t *testing.T) {
 // compareRings asserts that two rings hold the same records, in order.
 func compareRings(t testing.TB, a, b string) {
 	t.Helper()
-	ra, err := ring.OpenReader(a, ring.ReaderOptions{Observe: true})
+	ra, err := ring.OpenReader(a, &ring.ReaderOptions{Observe: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ra.Close()
-	rb, err := ring.OpenReader(b, ring.ReaderOptions{Observe: true})
+	rb, err := ring.OpenReader(b, &ring.ReaderOptions{Observe: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ type PullOptions struct {
 	FilterSubject string
 	// Create, if not nil, creates the ring with this configuration when it
 	// does not exist. Without it a missing ring is an error.
-	Create *ring.Config
+	Create *ring.Options
 	// StatePath is the puller's state file (default: the ring's path
 	// followed by ".<stream>.<consumer>.pull").
 	StatePath string
@@ -98,9 +98,9 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 		p.log = slog.Default()
 	}
 	var err error
-	p.w, err = ring.OpenWriter(ringPath, ring.WriterOptions{})
+	p.w, err = ring.OpenWriter(ringPath, nil)
 	if errors.Is(err, fs.ErrNotExist) && o.Create != nil {
-		p.w, err = ring.Create(ringPath, *o.Create, ring.WriterOptions{})
+		p.w, err = ring.Create(ringPath, o.Create)
 	}
 	if err != nil {
 		return nil, err

@@ -202,12 +202,12 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 	if s.policy == ring.Block {
 		// The anchor is the registered reader: it holds the writer back
 		// at the first record JetStream has not acknowledged.
-		if s.anchor, err = ring.OpenReader(ringPath, ring.ReaderOptions{}); err != nil {
+		if s.anchor, err = ring.OpenReader(ringPath, &ring.ReaderOptions{}); err != nil {
 			st.close()
 			return nil, err
 		}
 	}
-	if s.obs, err = ring.OpenReader(ringPath, ring.ReaderOptions{Observe: true}); err != nil {
+	if s.obs, err = ring.OpenReader(ringPath, &ring.ReaderOptions{Observe: true}); err != nil {
 		s.closeReaders()
 		st.close()
 		return nil, err
@@ -902,7 +902,7 @@ func (p *shipPayload) decode(b []byte) error {
 		return fmt.Errorf("shipper state of %d bytes: %w", len(b), ErrNotState)
 	}
 	n := int(binary.LittleEndian.Uint16(b[64:]))
-	if 66+n != len(b) {
+	if n > 256 || 66+n != len(b) {
 		return fmt.Errorf("shipper state: bad server length %d: %w", n, ErrNotState)
 	}
 	*p = shipPayload{

@@ -79,7 +79,7 @@ func TestShipServerRestart(t *testing.T) {
 	go func() { runErr <- s.Run(ctx) }()
 	wrote := make(chan error, 1)
 	go func() {
-		w, err := ring.OpenWriter(path, ring.WriterOptions{})
+		w, err := ring.OpenWriter(path, nil)
 		if err != nil {
 			wrote <- err
 			return

@@ -259,16 +259,20 @@ func (st *stateFile) write(payload []byte) error {
 	}
 	st.gen++
 	off := slotA + int64(st.gen&1)*slotSize
-	b := append(st.buf[:0], make([]byte, slotHdr)...)
-	b = append(b, payload...)
-	binary.LittleEndian.PutUint64(b, st.gen)
-	binary.LittleEndian.PutUint32(b[8:], crc32.ChecksumIEEE(payload))
-	binary.LittleEndian.PutUint32(b[12:], uint32(len(payload)))
-	st.buf = b
-	if _, err := st.f.WriteAt(b, off); err != nil {
+	st.buf = appendSlot(st.buf[:0], st.gen, payload)
+	if _, err := st.f.WriteAt(st.buf, off); err != nil {
 		return &fs.PathError{Op: "ringnats: write state", Path: st.path, Err: unwrapPath(err)}
 	}
 	return nil
+}
+
+// appendSlot appends the slot of generation gen holding payload to b.
+func appendSlot(b []byte, gen uint64, payload []byte) []byte {
+	var h [slotHdr]byte
+	binary.LittleEndian.PutUint64(h[:], gen)
+	binary.LittleEndian.PutUint32(h[8:], crc32.ChecksumIEEE(payload))
+	binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
+	return append(append(b, h[:]...), payload...)
 }
 
 func (st *stateFile) sync() error {

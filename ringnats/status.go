@@ -93,7 +93,7 @@ func ReadShipStatus(ringPath, stream string, opts *ShipOptions) (ShipStatus, err
 		st.Next, st.Lost, st.Shipped, st.ShippedBytes, st.Reordered, st.StreamSeq = sp.next, sp.lost, sp.shipped, sp.shippedBytes, sp.reordered, sp.streamSeq
 		st.Updated = time.Unix(0, sp.updated)
 	}
-	r, err := ring.OpenReader(ringPath, ring.ReaderOptions{Observe: true})
+	r, err := ring.OpenReader(ringPath, &ring.ReaderOptions{Observe: true})
 	if err != nil {
 		return st, err
 	}

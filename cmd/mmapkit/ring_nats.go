@@ -227,7 +227,7 @@ failures.`,
 				if err != nil {
 					return usageError(err)
 				}
-				o.Create = &ring.Config{Capacity: capacity, MaxRecord: int(maxRecord), Policy: p}
+				o.Create = &ring.Options{Capacity: int(capacity), MaxRecord: int(maxRecord), Policy: p}
 			}
 			log := natsLogger(cmd.ErrOrStderr())
 			o.Logger = log

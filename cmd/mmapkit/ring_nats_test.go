@@ -55,7 +55,7 @@ func TestRingShipPullCLI(t *testing.T) {
 	url := natsTestServer(t, "")
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.ring")
-	w, err := ring.Create(src, ring.Config{Capacity: 1 << 16}, ring.WriterOptions{})
+	w, err := ring.Create(src, &ring.Options{Capacity: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestRingShipBadInput(t *testing.T) {
 ] }`)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.ring")
-	w, err := ring.Create(src, ring.Config{Capacity: 1 << 16}, ring.WriterOptions{})
+	w, err := ring.Create(src, &ring.Options{Capacity: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
