@@ -14,10 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/ring"
 )
 
@@ -31,9 +31,9 @@ func TestMain(m *testing.M) {
 }
 
 func runRole(role string, args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), sys.StopSignals...)
 	defer stop()
-	fmt.Println("ready") // SIGTERM now ends the role cleanly
+	fmt.Println("ready") // an interrupt now ends the role cleanly
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, role+":", err)
 		return 3
@@ -100,7 +100,8 @@ type child struct {
 	mu    sync.Mutex
 	out   strings.Builder
 	ready chan struct{}
-	done  chan struct{}
+	done  chan struct{} // closed when the process has exited and been reaped
+	err   error         // what Wait said
 }
 
 func (c *child) output() string {
@@ -125,6 +126,7 @@ func startChild(t testing.TB, role string, args ...string) *child {
 	}
 	go func() {
 		defer close(c.done)
+		defer func() { c.err = c.cmd.Wait() }() // after the last read of the pipe
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			c.mu.Lock()
@@ -138,30 +140,27 @@ func startChild(t testing.TB, role string, args ...string) *child {
 		}
 	}()
 	t.Cleanup(func() {
-		if c.cmd.ProcessState == nil {
-			c.cmd.Process.Kill()
-			c.cmd.Wait()
-		}
+		c.cmd.Process.Kill()
+		<-c.done
 	})
 	return c
 }
 
 // kill sends SIGKILL and reaps the process.
 func (c *child) kill() {
-	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.cmd.Process.Kill()
 	<-c.done
-	c.cmd.Wait()
 }
 
-// stop sends SIGTERM once the process is ready for it and wants a clean
-// exit.
+// stop sends an interrupt once the process is ready for it and wants a
+// clean exit.
 func (c *child) stop() {
 	c.t.Helper()
 	select {
 	case <-c.readyCh():
 	case <-c.done:
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.cmd.Process.Signal(os.Interrupt)
 	c.wait()
 }
 
@@ -180,16 +179,19 @@ func (c *child) readyCh() chan struct{} {
 func (c *child) wait() {
 	c.t.Helper()
 	out := c.output()
-	if err := c.cmd.Wait(); err != nil {
-		c.t.Fatalf("%v: %v\n%s", c.cmd.Env[len(c.cmd.Env)-2], err, out)
+	if c.err != nil {
+		c.t.Fatalf("%v: %v\n%s", c.cmd.Env[len(c.cmd.Env)-2], c.err, out)
 	}
 }
 
-// exited reports whether the process has ended (without reaping it).
+// exited reports whether the process has ended.
 func (c *child) exited() bool {
-	var ws syscall.WaitStatus
-	pid, _ := syscall.Wait4(c.cmd.Process.Pid, &ws, syscall.WNOHANG|syscall.WNOWAIT, nil)
-	return pid == c.cmd.Process.Pid
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func envInt(name string, def int) int {

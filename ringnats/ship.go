@@ -87,7 +87,6 @@ type entry struct {
 	state uint8
 	dup   bool
 	sseq  uint64
-	err   error
 }
 
 const (
@@ -113,7 +112,8 @@ type Shipper struct {
 	prevErr  nats.ErrHandler
 
 	mu        sync.Mutex
-	q         []entry // in read order; q[0] is the oldest unresolved
+	q         []entry // in read order; q[qh] is the oldest unresolved
+	qh        int
 	readSeq   uint64
 	next      uint64
 	stats     Stats
@@ -545,7 +545,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 			var le *ring.LappedError
 			if errors.As(err, &le) {
 				s.mu.Lock()
-				s.q = append(s.q, entry{seq: le.Next - le.Missed, lost: le.Missed, state: acked})
+				s.push(entry{seq: le.Next - le.Missed, lost: le.Missed, state: acked})
 				s.readSeq = le.Next
 				s.mu.Unlock()
 				s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", le.Missed, "from", le.Next-le.Missed, "to", le.Next-1)
@@ -565,7 +565,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 		}
 		prevID = id
 		s.mu.Lock()
-		s.q = append(s.q, entry{seq: rec.Seq, size: len(rec.Data)})
+		s.push(entry{seq: rec.Seq, size: len(rec.Data)})
 		s.inflight++
 		s.readSeq = rec.Seq + 1
 		s.stats.Published++
@@ -615,7 +615,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 	// stored anyway are out of order (SharedStream) or duplicates.
 	var reordered uint64
 	held := 0 // window slots held by the entries dropped here
-	for i, e := range s.q {
+	for i, e := range s.q[s.qh:] {
 		if e.lost == 0 {
 			held++
 		}
@@ -623,11 +623,11 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 			reordered++
 		}
 	}
-	if len(s.q) > 0 {
-		s.next = s.q[0].seq
+	if len(s.q) > s.qh {
+		s.next = s.q[s.qh].seq
 		s.readSeq = s.next
 	}
-	s.q = s.q[:0]
+	s.q, s.qh = s.q[:0], 0
 	s.inflight = 0
 	s.stats.Reordered += reordered
 	s.stats.Next = s.next
@@ -671,18 +671,30 @@ func (s *Shipper) onAsyncErr(nc *nats.Conn, sub *nats.Subscription, err error) {
 	}
 }
 
+// push appends an entry to the queue. The queue is a slice whose head
+// moves forward as entries resolve; its live part is moved to the front
+// only when the dead part is the larger, so each entry is moved O(1) times.
+func (s *Shipper) push(e entry) {
+	if s.qh > 0 && s.qh >= len(s.q)-s.qh && len(s.q) == cap(s.q) {
+		s.q = s.q[:copy(s.q, s.q[s.qh:])]
+		s.qh = 0
+	}
+	s.q = append(s.q, e)
+}
+
 // resolve records the fate of the publish of record seq and advances the
 // position over the acknowledged head of the queue.
 func (s *Shipper) resolve(seq uint64, ack *jetstream.PubAck, err error) {
 	s.mu.Lock()
-	i := sort.Search(len(s.q), func(i int) bool { return s.q[i].seq >= seq })
-	if i == len(s.q) || s.q[i].seq != seq || s.q[i].lost != 0 || s.q[i].state != pending {
+	live := s.q[s.qh:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+	if i == len(live) || live[i].seq != seq || live[i].lost != 0 || live[i].state != pending {
 		s.mu.Unlock()
 		return
 	}
-	e := &s.q[i]
+	e := &live[i]
 	if err != nil {
-		e.state, e.err = failed, err
+		e.state = failed
 		if s.failure == nil {
 			s.failure = fmt.Errorf("record %d: %w", seq, err)
 			if s.cancelRun != nil {
@@ -716,7 +728,7 @@ func (s *Shipper) advance() {
 // advanceLocked pops the acknowledged head of the queue: the position moves
 // past it, and the window gets its slots back.
 func (s *Shipper) advanceLocked() {
-	n := 0
+	n := s.qh
 	released := 0
 	for n < len(s.q) && s.q[n].state == acked {
 		e := s.q[n]
@@ -730,12 +742,15 @@ func (s *Shipper) advanceLocked() {
 		}
 		n++
 	}
-	if n == 0 {
+	if n == s.qh {
 		return
 	}
-	s.q = s.q[:copy(s.q, s.q[n:])]
-	if len(s.q) > 0 {
-		s.next = s.q[0].seq
+	s.qh = n
+	if s.qh == len(s.q) {
+		s.q, s.qh = s.q[:0], 0
+	}
+	if len(s.q) > s.qh {
+		s.next = s.q[s.qh].seq
 	} else {
 		s.next = s.readSeq
 	}

@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/ring"
 	"github.com/mmapkit/mmapkit/ringnats"
 	"github.com/nats-io/nats.go"
@@ -79,8 +79,8 @@ func natsLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, sys.StopSignals...)
 }
 
 func ringShipCmd() *cobra.Command {
@@ -126,7 +126,7 @@ publish to, not a ring), 1 on other failures.`,
 			if err != nil {
 				return natsExit(err)
 			}
-			ctx, stop := signalContext()
+			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			log.Info("shipping", "ring", args[0], "id", s.ID().String(), "stream", stream, "subject", o.Subject, "from", s.Stats().Next)
 			err = s.Run(ctx)
@@ -240,7 +240,7 @@ failures.`,
 			if err != nil {
 				return natsExit(err)
 			}
-			ctx, stop := signalContext()
+			ctx, stop := signalContext(cmd.Context())
 			defer stop()
 			err = p.Run(ctx)
 			st := p.Stats()
