@@ -30,6 +30,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/internal/units"
 )
 
@@ -123,6 +124,45 @@ func (b *batch) err() error {
 		return &exitError{code: exitFailed, err: fmt.Errorf("all %s failed", plural(total, b.noun))}
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("%d of %s failed", b.failed, plural(total, b.noun))}
+}
+
+// looksLike says what a file seems to be from its first bytes, for errors
+// such as "not a ring file": "empty", "a NumPy .npy file", ... ("" if it
+// cannot tell). It never blocks: only regular files are read.
+func looksLike(path string) string {
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, false)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, _ := io.ReadFull(f, b)
+	b = b[:n]
+	kinds := []struct{ prefix, what string }{
+		{"\x93NUMPY", "a NumPy .npy file (see mmapkit npy info)"},
+		{"PK\x03\x04", "a zip file (a NumPy .npz?)"},
+		{"MKSL", "an shm slot segment (see mmapkit shm cat)"},
+		{"MMAPKIT-BENCH", "an mmapkit bench data file"},
+		{"\x7fELF", "an executable"},
+		{"\x1f\x8b", "a gzip file"},
+		{"SQLite format 3\x00", "an SQLite database"},
+	}
+	switch {
+	case n == 0:
+		return "empty"
+	}
+	for _, k := range kinds {
+		if bytes.HasPrefix(b, []byte(k.prefix)) {
+			return k.what
+		}
+	}
+	if utf8.Valid(b) && bytes.IndexFunc(b, func(r rune) bool { return r < ' ' && r != '\n' && r != '\r' && r != '\t' }) < 0 {
+		return "text"
+	}
+	if bytes.Count(b, []byte{0}) == n {
+		return "all zero bytes"
+	}
+	return ""
 }
 
 // ---- text ----

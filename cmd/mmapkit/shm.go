@@ -100,7 +100,7 @@ func shmRmCmd() *cobra.Command {
 
 func shmCatCmd() *cobra.Command {
 	var (
-		asHex, raw, whole, follow, seqs bool
+		asHex, raw, whole, follow, seqs, asJSON bool
 		slotOff                         int
 	)
 	format := formatText
@@ -123,6 +123,12 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
         whole segment is copied with nothing added)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != formatJSON {
+					return usagef("--json and --format %s: choose one", format)
+				}
+				format = formatJSON
+			}
 			if asHex {
 				format = formatHex
 				fmt.Fprintln(cmd.ErrOrStderr(), "mmapkit: --hex is deprecated, use --format hex")
@@ -170,6 +176,7 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
 	fl := c.Flags()
 	fl.Var(&format, "format", "how to print: text, hex, json or raw")
 	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(recordFormats, cobra.ShellCompDirectiveNoFileComp))
+	fl.BoolVar(&asJSON, "json", false, "same as --format json")
 	fl.BoolVar(&whole, "whole", false, "print the whole segment even if it holds a slot")
 	fl.BoolVarP(&follow, "follow", "f", false, "keep printing each new slot value (Ctrl-C to stop)")
 	fl.BoolVar(&seqs, "seq", false, "prefix each slot value with its sequence number and a tab (text and hex)")
