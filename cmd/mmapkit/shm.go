@@ -101,7 +101,7 @@ func shmRmCmd() *cobra.Command {
 func shmCatCmd() *cobra.Command {
 	var (
 		asHex, raw, whole, follow, seqs, asJSON bool
-		slotOff                         int
+		slotOff                                 int
 	)
 	format := formatText
 	c := &cobra.Command{
