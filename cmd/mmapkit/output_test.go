@@ -241,7 +241,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"ring", "stt"}, 2, "did you mean stat?"},
 		{[]string{"residency", "--nosuch", "x"}, 2, "unknown flag: --nosuch"},
 		{[]string{"ring", "stat"}, 2, "accepts 1 arg(s), received 0"},
-		{[]string{"shm", "ls", "extra"}, 2, `unknown command "extra" for "mmapkit shm ls"`},
+		{[]string{"shm", "rm"}, 2, "requires at least 1 arg(s), only received 0"},
 		{[]string{"ring", "create", "--capacity", "-1", "x"}, 2, "negative size"},
 	} {
 		r := cli(t, tc.args...)

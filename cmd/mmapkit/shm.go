@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -39,13 +40,31 @@ type shmSegmentJSON struct {
 func shmLsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "ls",
+		Use:   "ls [PATTERN...]",
 		Short: "List segments with size, permissions and what they hold",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			infos, err := shm.List()
+		Long: `ls lists the named segments in ` + shm.Dir() + `, or only those whose name matches
+one of the glob PATTERNs (quote them: mmapkit shm ls 'prices*').`,
+		RunE: func(cmd *cobra.Command, patterns []string) error {
+			for _, p := range patterns {
+				if _, err := pathMatch(p); err != nil {
+					return usagef("bad pattern %q: %v", p, err)
+				}
+			}
+			all, err := shm.List()
 			if err != nil {
 				return err
+			}
+			infos := all[:0:0]
+			for _, in := range all {
+				ok := len(patterns) == 0
+				for _, p := range patterns {
+					if m, _ := filepath.Match(p, in.Name); m {
+						ok = true
+					}
+				}
+				if ok {
+					infos = append(infos, in)
+				}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -58,7 +77,7 @@ func shmLsCmd() *cobra.Command {
 					Segments []shmSegmentJSON `json:"segments"`
 				}{shm.Dir(), list(segs)})
 			}
-			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0)
+			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0).alignLeft(4)
 			var total int64
 			for _, in := range infos {
 				kind := in.Kind
