@@ -198,7 +198,7 @@ for path in sys.argv[1:]:
 			t.Fatal(err)
 		}
 		defer r.Close()
-		s, err := shm.NewSlot(r, 0, 32)
+		s, err := shm.NewSlot(r, 0, 32, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
