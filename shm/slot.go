@@ -496,17 +496,21 @@ func (s *Slot) Wait(ctx context.Context, seq uint64) (uint64, error) {
 		oddSince time.Time // first seen odd since last seen even
 		stuck    error
 	)
-	// Cancelling ctx wakes the sleepers on the wake word (in every process:
-	// a spurious wake-up only makes the others look again). It goes through
-	// Do, so it never touches the mapping after the Region's Close.
-	stop := context.AfterFunc(ctx, func() {
-		_ = s.r.Do(func(b []byte) error { wait.Wake(s.word32(b, offWake)); return nil })
-	})
-	defer stop()
 	// Sleeping needs the waiters count, which only a ReadWrite mapping can
 	// change: a write to a ReadOnly mapping faults, and one to a
-	// CopyOnWrite mapping would detach the page from the writer's.
+	// CopyOnWrite mapping would detach the page from the writer's. Such a
+	// Wait polls (every 1 ms at most) and sees ctx end by itself.
 	poll := s.r.Mode() != mmap.ReadWrite
+	if !poll {
+		// Cancelling ctx wakes the sleepers on the wake word (in every
+		// process: a spurious wake-up only makes the others look again). It
+		// goes through Do, so it never touches the mapping after the
+		// Region's Close.
+		stop := context.AfterFunc(ctx, func() {
+			_ = s.r.Do(func(b []byte) error { wait.Wake(s.word32(b, offWake)); return nil })
+		})
+		defer stop()
+	}
 	spin := s.spin
 	for {
 		var done bool
