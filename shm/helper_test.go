@@ -152,7 +152,7 @@ func runHelper(name string, args []string) error {
 		if err != nil {
 			return err
 		}
-		s, err := shm.OpenSlot(r, 0, nil)
+		s, err := shm.OpenSlot(r, 0, healthyWriter)
 		if err != nil {
 			return err
 		}
@@ -192,11 +192,11 @@ func runHelper(name string, args []string) error {
 		if err != nil {
 			return err
 		}
-		a, err := shm.OpenSlot(r, 0, nil)
+		a, err := shm.OpenSlot(r, 0, healthyWriter)
 		if err != nil {
 			return err
 		}
-		b, err := shm.OpenSlot(r, int64(shm.SlotSize(8)), nil)
+		b, err := shm.OpenSlot(r, int64(shm.SlotSize(8)), healthyWriter)
 		if err != nil {
 			return err
 		}

@@ -441,7 +441,7 @@ func TestSlotWaitWithoutWriteAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ro.Close()
-			rd, err := shm.OpenSlot(ro, 0, nil)
+			rd, err := shm.OpenSlot(ro, 0, healthyWriter)
 			if err != nil {
 				t.Fatal(err)
 			}
