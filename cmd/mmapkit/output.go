@@ -183,6 +183,16 @@ func plural(n int, singular string, pluralForm ...string) string {
 // bytesText formats a byte count for people ("1.5 GiB"); see internal/units.
 func bytesText(n int64) string { return units.FormatBytes(n) }
 
+// exactBytes formats a byte count that matters to the byte ("max record"):
+// "1 KiB" when it is a whole number of units, else "32752 bytes (32.0 KiB)".
+func exactBytes(n int64) string {
+	s := units.FormatBytes(n)
+	if n < 1024 || !strings.Contains(s, ".") {
+		return s
+	}
+	return fmt.Sprintf("%d bytes (%s)", n, s)
+}
+
 // percent is 100*n/of, 0 when of is 0.
 func percent(n, of int64) float64 {
 	if of == 0 {

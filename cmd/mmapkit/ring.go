@@ -65,7 +65,7 @@ func ringCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s ring, capacity %s, max record %s\n", args[0], p, bytesText(c), bytesText(int64(w.MaxRecord())))
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s ring, capacity %s, max record %s\n", args[0], p, bytesText(c), exactBytes(int64(w.MaxRecord())))
 			return w.Close()
 		},
 	}
@@ -329,7 +329,8 @@ func ringStatCmd() *cobra.Command {
 			var f fields
 			f.add("file", "%s", info.Path)
 			f.add("policy", "%s", info.Policy)
-			f.add("capacity", "%s (max record %s)", bytesText(int64(info.Capacity)), bytesText(int64(info.MaxRecord)))
+			f.add("capacity", "%s", bytesText(int64(info.Capacity)))
+			f.add("max record", "%s", exactBytes(int64(info.MaxRecord)))
 			f.add("used", "%s (%.1f%%)", bytesText(int64(info.Used)), percent(int64(info.Used), int64(info.Capacity)))
 			if info.Records == 0 {
 				f.add("records", "0 (next sequence %d)", info.Next)

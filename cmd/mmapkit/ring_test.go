@@ -41,7 +41,7 @@ func TestRingCLI(t *testing.T) {
 		{"append-stdin", "three\nfour\nfive", []string{"ring", "append", path}, []string{"appended 3 records"}, nil},
 		{"too-large", "", []string{"ring", "append", path, strings.Repeat("x", 101)}, nil, ring.ErrTooLarge},
 		{"tail", "", []string{"ring", "tail", "-n", "2", "--seq", path}, []string{"3\tfour\n4\tfive\n"}, nil},
-		{"stat", "", []string{"ring", "stat", path}, []string{"records:  5 (sequence 0 .. 4)", "writer:   none"}, nil},
+		{"stat", "", []string{"ring", "stat", path}, []string{"records:    5 (sequence 0 .. 4)", "writer:     none"}, nil},
 		{"stat-json", "", []string{"ring", "stat", "--json", path}, []string{`"records": 5`, `"policy": "overwrite"`, `"readers": []`}, nil},
 		{"not-a-ring", "", []string{"ring", "stat", os.Args[0]}, nil, ring.ErrNotRing},
 	}

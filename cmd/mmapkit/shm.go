@@ -77,7 +77,7 @@ one of the glob PATTERNs (quote them: mmapkit shm ls 'prices*').`,
 					Segments []shmSegmentJSON `json:"segments"`
 				}{shm.Dir(), list(segs)})
 			}
-			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0).alignLeft(4)
+			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0).alignLeft(3).alignLeft(4)
 			var total int64
 			for _, in := range infos {
 				kind := in.Kind
