@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,9 +52,7 @@ func TestBenchJSONHasEveryMethodAndState(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var rep bench.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, out)
-	}
+	decodeJSON(t, out, &rep)
 	want := bench.MethodNames(bench.Random)
 	if py, _ := bench.FindPython(); py != "" {
 		want = append(want, bench.MethodNames(bench.Python)...)
@@ -276,4 +275,34 @@ func TestBenchExistingDataFile(t *testing.T) {
 	if tmp, _ := filepath.Glob(filepath.Join(home, "tmp", "*")); len(tmp) != 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
+}
+
+var (
+	benchNumberRE = regexp.MustCompile(`[0-9a-f]{16}|[0-9]+(\.[0-9]+)?`)
+	benchSizeRE   = regexp.MustCompile(`N (B|KiB|MiB|GiB)\b`)
+)
+
+// The text report of bench, with its numbers masked, against a golden file:
+// the layout, the headings, the methods and the units must not drift.
+func TestBenchGolden(t *testing.T) {
+	home := t.TempDir()
+	out, stderr, code := benchRun(t, home, "bench", "--size", "1MiB", "--reads", "100", "--states", "cold,warm-seq", "--methods", "pread,mmap-copy,readall")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var lines []string
+	for _, l := range strings.Split(normalize(out, home, "$HOME"), "\n") {
+		if strings.HasPrefix(l, "machine:") {
+			l = "machine: ..."
+		}
+		// Which method wins varies from run to run.
+		if i := strings.Index(l, "recommendation: "); i >= 0 {
+			if j := strings.Index(l[i+16:], ":"); j >= 0 {
+				l = l[:i+16+j+1] + " ..."
+			}
+		}
+		l = benchSizeRE.ReplaceAllString(benchNumberRE.ReplaceAllString(l, "N"), "SIZE")
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	golden(t, "bench", strings.Join(lines, "\n"))
 }

@@ -777,3 +777,23 @@ func TestLockMemlockLimit(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", ee.ExitCode(), out)
 	}
 }
+
+// The text of lock --daemon --wait, against a golden file.
+func TestLockGolden(t *testing.T) {
+	dir := t.TempDir()
+	pagingTestFile(t, dir, "t/a.bin", 8*4096)
+	pagingTestFile(t, dir, "t/b.bin", 3*4096+1)
+	pidfile := filepath.Join(dir, "g.pid")
+	r := cliExec(t, nil, "lock", "--daemon", "--wait", "--width", "8", "--pidfile", pidfile, "-r", filepath.Join(dir, "t"))
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		t.Fatalf("%v: %v", r, err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if p, err := os.FindProcess(pid); err == nil {
+		_ = p.Signal(sigterm)
+	}
+	waitGone(t, pid, pidfile)
+	out := normalize(r.stdout+"--- stderr\n"+r.stderr, dir, "$DIR", "pid "+strconv.Itoa(pid), "pid $PID")
+	golden(t, "lock", durationRE.ReplaceAllString(out, " $$TIME")+"--- exit status "+strconv.Itoa(r.code)+"\n")
+}

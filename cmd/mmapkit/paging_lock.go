@@ -36,6 +36,9 @@ type lockMessage struct {
 	Error  string      `json:"error,omitempty"`
 	Code   int         `json:"code,omitempty"`
 	Report *lockReport `json:"report,omitempty"`
+	// Text is the report as the child prints it (its bars are not in the
+	// JSON report).
+	Text string `json:"text,omitempty"`
 }
 
 // lockReport is the --json output of lock.
@@ -381,7 +384,12 @@ func lockDaemonChild(cmd *cobra.Command, args []string, o *pagingOptions, fd str
 		send(lockMessage{Stage: "failed", Error: strings.TrimSpace(errs.String() + "\n" + lockErrText(err)), Code: exitCode(err)})
 		return err
 	}
-	send(lockMessage{Stage: "locked", Report: &lockReport{*rep, os.Getpid(), o.pidfile, true}})
+	lr := &lockReport{*rep, os.Getpid(), o.pidfile, true}
+	var text strings.Builder
+	if err := lockPrint(&text, lr, o); err != nil {
+		return err
+	}
+	send(lockMessage{Stage: "locked", Report: lr, Text: text.String()})
 	closeStatus()
 	<-ctx.Done()
 	return nil
@@ -451,7 +459,8 @@ func lockStartDaemon(cmd *cobra.Command, args []string, o *pagingOptions) error 
 			if m.Report == nil {
 				return fmt.Errorf("lock: the daemon (pid %d) sent no report", pid)
 			}
-			return lockPrint(stdout, m.Report, o)
+			_, err := io.WriteString(stdout, m.Text)
+			return err
 		}
 	}
 	return fmt.Errorf("lock: the daemon (pid %d) ended before it locked the files", pid)
