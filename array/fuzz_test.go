@@ -52,7 +52,7 @@ func FuzzParseHeader(f *testing.F) {
 		if err := parseHeaderText(h2, enc[h2.DataOffset-int64(h2.HeaderLen):]); err != nil {
 			t.Fatalf("re-reading %q: %v", enc, err)
 		}
-		if h2.Dtype != h.Dtype || h2.Fortran != h.Fortran || !equalInts(h2.Shape, h.Shape) {
+		if !h2.Dtype.Equal(h.Dtype) || h2.Fortran != h.Fortran || !equalInts(h2.Shape, h.Shape) {
 			t.Fatalf("round trip changed %+v into %+v", h, h2)
 		}
 	})
