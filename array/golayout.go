@@ -413,6 +413,10 @@ func compatibleStruct(d Dtype, t reflect.Type, where string) error {
 			return fmt.Errorf("%w: field %s: the file has it at offset %d, Go struct %s has no field for it", ErrDtypeMismatch, fw, f.Offset, t)
 		}
 		g := gf[i]
+		if _, err := f.Dtype.GoType(); err != nil && f.Dtype.Kind != KindStruct {
+			// No Go type can hold it, whatever the struct says.
+			return fmt.Errorf("field %s: %w", fw, err)
+		}
 		if g.name != f.Name && (g.tagged || !strings.EqualFold(g.name, f.Name)) {
 			return fmt.Errorf("%w: field %s: the file's field %d (offset %d) is %q, Go struct %s has %s (npy name %q) there", ErrDtypeMismatch, fw, i, f.Offset, f.Name, t, g.sf.Name, g.name)
 		}

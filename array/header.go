@@ -32,12 +32,12 @@ type Header struct {
 	// Descr is the dtype as the file writes it: a type string exactly as
 	// written ("<f4"), or a structured dtype's field list as Dtype.Descr
 	// writes it.
-	Descr        string
-	Dtype        Dtype  // the element type
-	Shape        []int  // empty for a 0-d (scalar) array
-	Fortran      bool   // column-major (Fortran) order instead of row-major (C)
-	HeaderLen    int    // bytes of header text, including padding and the final '\n'
-	DataOffset   int64  // where the data starts in the file
+	Descr      string
+	Dtype      Dtype // the element type
+	Shape      []int // empty for a 0-d (scalar) array
+	Fortran    bool  // column-major (Fortran) order instead of row-major (C)
+	HeaderLen  int   // bytes of header text, including padding and the final '\n'
+	DataOffset int64 // where the data starts in the file
 }
 
 // Size returns the number of elements: the product of the shape (1 for a
@@ -399,4 +399,16 @@ func pyBool(b bool) string {
 		return "True"
 	}
 	return "False"
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

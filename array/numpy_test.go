@@ -386,15 +386,3 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
