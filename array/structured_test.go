@@ -3,6 +3,7 @@ package array
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -576,5 +577,75 @@ print("ok")
 	}
 	if got := Unicode([]rune{'a', -1, 0x110000, 'b', 0, 0}); got != "a\uFFFD\uFFFDb" {
 		t.Errorf("Unicode with invalid code points: %q", got)
+	}
+}
+
+// ConvertNPY writes a copy in another byte order that NumPy reads as the
+// same values; a native copy maps zero-copy in Go.
+func TestConvertNPY(t *testing.T) {
+	dir := t.TempDir()
+	dts := []string{">i2", ">u4", ">i8", ">f2", ">f4", ">f8", ">c8", ">c16", "|b1", "|u1", ">U5",
+		"[('a','>i4'),('b','<f8'),('s','S3'),('u','>U2',(2,)),('n',[('x','>f4')])]", "<f8", "<c16"}
+	runPython(t, pyFill+`
+d, dts = sys.argv[1], json.loads(sys.argv[2])
+for j, e in enumerate(dts):
+    a = np.zeros((7, 2), dtype=eval(e) if e.startswith('[') else e)
+    for r in range(2):
+        fill(a[:, r])
+    np.save(f"{d}/{j}.npy", a)
+`, dir, mustJSON(dts))
+	type job struct {
+		Src   string `json:"src"`
+		Dst   string `json:"dst"`
+		Order string `json:"order"`
+	}
+	var jobs []job
+	for j := range dts {
+		src := filepath.Join(dir, fmt.Sprintf("%d.npy", j))
+		for _, order := range []byte{'=', '<', '>'} {
+			dst := filepath.Join(dir, fmt.Sprintf("%d-%c.npy", j, order))
+			if err := ConvertNPY(dst, src, order, nil); err != nil {
+				t.Fatalf("%s to %c: %v", dts[j], order, err)
+			}
+			jobs = append(jobs, job{src, dst, string(order)})
+			h, err := ReadNPYHeader(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Dtype.Swapped() != (order != '=' && order != nativeOrder && h.Dtype.Size > 1 && !inOrder(h.Dtype, nativeOrder)) {
+				t.Errorf("%s converted to %c: %s", dts[j], order, h.Descr)
+			}
+		}
+	}
+	// The native copy of a big-endian float64 array maps zero-copy.
+	a, err := OpenNPY[float64](filepath.Join(dir, "5-=.npy"), ReadOnly, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Swapped() || len(a.Data()) != 14 || a.Data()[2] != 7.5 {
+		t.Fatalf("native copy: swapped %v, data %v", a.Swapped(), a.Data())
+	}
+	a.Close()
+	out := runPython(t, `
+jobs = json.loads(sys.argv[1])
+for j in jobs:
+    a, b = np.load(j['src']), np.load(j['dst'])
+    want = a.dtype.newbyteorder(j['order']) if j['order'] != '=' else a.dtype.newbyteorder('=')
+    assert b.dtype == want, (j, b.dtype, want)
+    assert b.shape == a.shape and (a == b).all(), (j, a, b)
+print(len(jobs))
+`, mustJSON(jobs))
+	if strings.TrimSpace(out) != fmt.Sprint(len(jobs)) {
+		t.Fatalf("NumPy checked %s of %d", out, len(jobs))
+	}
+	src := filepath.Join(dir, "5.npy")
+	if err := ConvertNPY(filepath.Join(dir, "5-=.npy"), src, '=', nil); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("convert over an existing file: %v", err)
+	}
+	if err := ConvertNPY(src, src, '=', &Options{Replace: true}); err != nil {
+		t.Fatalf("convert in place: %v", err)
+	}
+	if h, err := ReadNPYHeader(src); err != nil || h.Dtype.Swapped() {
+		t.Fatalf("converted in place: %+v %v", h, err)
 	}
 }

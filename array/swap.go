@@ -9,22 +9,37 @@ import (
 // order than this machine's, as spans of equal-width values within one
 // element: the values to byte-swap to read an element, or to write one.
 func swapSpans(d Dtype) []span {
-	return mergeSpans(collectSwaps(d, 0, nil))
+	return mergeSpans(collectSwaps(d, nativeOrder, 0, nil))
 }
 
-func collectSwaps(d Dtype, off int, out []span) []span {
+// inOrder reports whether every value of d is in byte order order ('<' or
+// '>').
+func inOrder(d Dtype, order byte) bool {
+	if d.Kind == KindStruct {
+		for _, f := range d.Fields {
+			if !inOrder(f.Dtype, order) {
+				return false
+			}
+		}
+		return true
+	}
+	return d.Order == '|' || d.Order == order
+}
+
+// collectSwaps lists the values of d (at off) not in byte order order.
+func collectSwaps(d Dtype, order byte, off int, out []span) []span {
 	switch {
 	case d.Kind == KindStruct:
 		for _, f := range d.Fields {
 			n, _ := shapeSize(f.Shape, 1)
-			if !f.Dtype.Swapped() {
+			if inOrder(f.Dtype, order) {
 				continue
 			}
 			for i := range n {
-				out = collectSwaps(f.Dtype, off+f.Offset+i*f.Dtype.Size, out)
+				out = collectSwaps(f.Dtype, order, off+f.Offset+i*f.Dtype.Size, out)
 			}
 		}
-	case !d.Swapped():
+	case inOrder(d, order):
 	case d.Kind == KindComplex64 || d.Kind == KindComplex128 || d.Kind == KindCLongDouble:
 		// Two floats, each in the file's order.
 		out = append(out, span{off, d.Size / 2, 2})
