@@ -209,6 +209,9 @@ type mapping struct {
 	dt      Dtype   // as the file stores the elements
 	e       *elemInfo
 	opts    *Options
+	// region, when set, already holds the data (a member read into memory):
+	// nothing is mapped from f.
+	region *mmap.Region
 }
 
 // mapArray maps the data of an array of m.shape at m.offset of m.f.

@@ -487,7 +487,7 @@ func structFromLiteral(list pyList, depth int) (Dtype, error) {
 		if f.Name == "" {
 			return Dtype{}, fmt.Errorf("%w: field %d has an empty name", ErrHeader, i)
 		}
-		if names[f.Name] || (f.Title != "" && names[f.Title]) {
+		if names[f.Name] || (f.Title != "" && (names[f.Title] || f.Title == f.Name)) {
 			return Dtype{}, fmt.Errorf("%w: field name %q appears twice", ErrHeader, f.Name)
 		}
 		names[f.Name] = true

@@ -96,7 +96,7 @@ func createFile(path string, prefix []byte, size int64, o *Options) (*newFile, e
 	if err != nil {
 		return nil, pathError("create", path, err)
 	}
-	if err := allocate(nf.f, size); err != nil {
+	if err := allocate(nf.f, 0, size); err != nil {
 		nf.abort()
 		return nil, pathError("create", path, fmt.Errorf("allocate %d bytes: %w", size, err))
 	}
@@ -107,15 +107,19 @@ func createFile(path string, prefix []byte, size int64, o *Options) (*newFile, e
 	return nf, nil
 }
 
-// allocate gives f size bytes with real blocks behind them where the OS can
-// (fallocate), and a sparse file elsewhere.
-func allocate(f *os.File, size int64) error {
-	if size == 0 {
+// allocate gives f real blocks for bytes [off, off+n) where the OS can
+// (fallocate), growing it if need be, and makes it at least off+n bytes long
+// (sparsely) elsewhere.
+func allocate(f *os.File, off, n int64) error {
+	if n == 0 {
 		return nil
 	}
-	err := sys.Fallocate(f.Fd(), 0, size)
+	err := sys.Fallocate(f.Fd(), off, n)
 	if errors.Is(err, errors.ErrUnsupported) {
-		err = f.Truncate(size)
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && fi.Size() < off+n {
+			err = f.Truncate(off + n)
+		}
 	}
 	return err
 }

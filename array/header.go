@@ -116,18 +116,29 @@ func ReadNPYHeader(path string) (*Header, error) {
 // readHeader reads the header of a .npy file of the given size from r and
 // checks the file is long enough for the data.
 func readHeader(r io.ReaderAt, size int64) (*Header, error) {
+	return readHeaderFrom(io.NewSectionReader(r, 0, size), size)
+}
+
+// readHeaderFrom reads the header of a .npy file of the given size from the
+// start of r (a file, or a member of an archive being decompressed), reading
+// no further than the header.
+func readHeaderFrom(r io.Reader, size int64) (*Header, error) {
 	var pre [12]byte
-	n, err := r.ReadAt(pre[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	n, err := io.ReadFull(r, pre[:min(int64(len(pre)), max(size, 0))])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, err
 	}
 	h, err := parsePrefix(pre[:n], size)
 	if err != nil {
 		return nil, err
 	}
-	start := h.DataOffset - int64(h.HeaderLen)
+	start := int(h.DataOffset) - h.HeaderLen
 	text := make([]byte, h.HeaderLen)
-	if _, err := r.ReadAt(text, start); err != nil {
+	got := copy(text, pre[start:n])
+	if _, err := io.ReadFull(r, text[got:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%w: the file ends inside the header", errors.Join(ErrHeader, ErrTruncated))
+		}
 		return nil, fmt.Errorf("reading the header: %w", err)
 	}
 	if err := parseHeaderText(h, text); err != nil {

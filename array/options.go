@@ -22,6 +22,12 @@ type Options struct {
 	// as NumPy does (1.0 unless the header needs more than 64 KiB). CreateNPY
 	// only.
 	Version int
+	// Load makes OpenMember read a member of an .npz archive that cannot be
+	// mapped in place (compressed by np.savez_compressed, or stored at an
+	// offset not aligned for the element type, as np.savez may) into
+	// anonymous memory, checking its CRC-32, instead of refusing it.
+	// OpenMember only.
+	Load bool
 }
 
 // orDefault returns o, or the zero Options for nil.

@@ -287,15 +287,22 @@ func mapData(m mapping) (*mmap.Region, int, error) {
 		return nil, 0, pathError(m.op, m.path, err)
 	}
 	nbytes := int64(n) * int64(m.e.size)
+	if m.region != nil {
+		if nbytes != int64(m.region.Len()) {
+			m.region.Close()
+			return nil, 0, pathError(m.op, m.path, fmt.Errorf("%w: %d bytes read for an array of %d", ErrTruncated, m.region.Len(), nbytes))
+		}
+		return m.region, n, nil
+	}
 	if m.offset > m.size || nbytes > m.size-m.offset {
 		return nil, 0, pathError(m.op, m.path, fmt.Errorf("%w: %s %s at offset %d needs %d bytes, the file has %d", ErrTruncated, m.dt, formatShape(m.shape), m.offset, nbytes, max(m.size-m.offset, 0)))
-	}
-	if m.offset%m.e.align != 0 {
-		return nil, 0, pathError(m.op, m.path, fmt.Errorf("%w: Go %s needs %d-byte alignment, the data starts at offset %d", ErrMisaligned, m.e.t, m.e.align, m.offset))
 	}
 	if nbytes == 0 {
 		// mmap cannot map zero bytes, and there is nothing to map.
 		return nil, n, nil
+	}
+	if m.offset%m.e.align != 0 {
+		return nil, 0, pathError(m.op, m.path, fmt.Errorf("%w: Go %s needs %d-byte alignment, the data starts at offset %d", ErrMisaligned, m.e.t, m.e.align, m.offset))
 	}
 	r, err := mapRegion(m.f, m.mode, m.offset, nbytes)
 	if err != nil {
