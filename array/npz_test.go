@@ -381,7 +381,7 @@ func TestNPZHostile(t *testing.T) {
 		{"offset past EOF", with(func(e *zipEntry) { e.lho = 1 << 31 }), ErrTruncated, "past"},
 		{"ZIP64 offset past EOF", with(func(e *zipEntry) { e.zip64 = true; e.lho = 1 << 60 }), ErrTruncated, "past"},
 		{"ZIP64 lying sizes", with(func(e *zipEntry) { e.zip64 = true; e.csize, e.usize = 1<<40, 1<<40 }), ErrTruncated, "past"},
-		{"size past directory", with(func(e *zipEntry) { e.csize, e.usize = uint64(len(npy)) + 40, uint64(len(npy)) + 40 }), ErrTruncated, "runs past"},
+		{"size past directory", with(func(e *zipEntry) { e.csize, e.usize = uint64(len(npy))+40, uint64(len(npy))+40 }), ErrTruncated, "runs past"},
 		{"stored sizes differ", with(func(e *zipEntry) { e.usize++ }), ErrNotNPZ, "sizes disagree"},
 		{"encrypted", with(func(e *zipEntry) { e.flags = 1 }), ErrNotNPZ, "encrypted"},
 		{"bzip2", with(func(e *zipEntry) { e.method = 12 }), ErrNotNPZ, "method 12"},
