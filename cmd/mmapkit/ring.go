@@ -50,7 +50,7 @@ func ringCreateCmd() *cobra.Command {
 			if err != nil {
 				return usageError(err)
 			}
-			w, err := ring.Create(args[0], ring.Config{Capacity: c, MaxRecord: int(m), Policy: p}, ring.WriterOptions{})
+			w, err := ring.Create(args[0], &ring.Options{Capacity: int(c), MaxRecord: int(m), Policy: p})
 			if err != nil {
 				return err
 			}
@@ -71,9 +71,9 @@ func ringAppendCmd() *cobra.Command {
 		Short: "Append records: the arguments, or each line of standard input",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := ring.WriterOptions{}
+			opts := &ring.Options{}
 			if sync {
-				opts.Durability = ring.EveryAppend
+				opts.Durability = ring.SyncEveryAppend
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -163,7 +163,7 @@ as they are appended, by any process, until Ctrl-C.
 			if n < 0 {
 				return usagef("--lines %d: must be 0 or more", n)
 			}
-			r, err := ring.OpenReader(args[0], ring.ReaderOptions{Observe: true})
+			r, err := ring.OpenReader(args[0], &ring.ReaderOptions{Observe: true})
 			if err != nil {
 				return err
 			}
@@ -256,9 +256,9 @@ as they are appended, by any process, until Ctrl-C.
 type ringStatJSON struct {
 	Path          string           `json:"path"`
 	Policy        string           `json:"policy"`
-	Capacity      uint64           `json:"capacity"`
+	Capacity      int              `json:"capacity"`
 	MaxRecord     int              `json:"max_record"`
-	Used          uint64           `json:"used"`
+	Used          int              `json:"used"`
 	Records       uint64           `json:"records"`
 	Oldest        uint64           `json:"oldest"`
 	Next          uint64           `json:"next"`

@@ -73,7 +73,7 @@ func TestRingCLI(t *testing.T) {
 // appends from this one: the tail follows across processes.
 func TestRingCLITailFollow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.ring")
-	w, err := ring.Create(path, ring.Config{Capacity: 64 << 10}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
