@@ -245,7 +245,7 @@ print("ok")
 	}
 }
 
-// zipPart is a piece of a hand-made archive, placed at an offset.
+// zipEntry is a directory entry of a hand-made archive.
 type zipEntry struct {
 	name         string
 	method       uint16
@@ -254,7 +254,6 @@ type zipEntry struct {
 	csize, usize uint64
 	lho          uint64 // where the directory says the local header is
 	zip64        bool   // write sizes and offset in a ZIP64 extra
-	localName    string // the name in the local header ("" = name)
 }
 
 // buildZip writes local headers and data at the given offsets, then a
