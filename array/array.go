@@ -240,8 +240,11 @@ func mapArray[T any](m mapping) (*Array[T], error) {
 }
 
 // mapRegion maps n bytes of f at offset.
-func mapRegion(f *os.File, mode Mode, offset, n int64) (*mmap.Region, error) {
-	return mmap.Map(f, mode, offset, n)
+func mapRegion(f *os.File, mode Mode, offset, n int64, opts *Options) (*mmap.Region, error) {
+	if n > int64(maxInt) {
+		return nil, fmt.Errorf("%w: %d bytes do not fit in this machine's address space", ErrShape, n)
+	}
+	return mmap.Map(f, mode, offset, int(n), opts.mapOptions())
 }
 
 func strides(shape []int, fortran bool) []int {
@@ -551,7 +554,7 @@ func (a *Array[T]) AdviseRows(lo, hi int, adv mmap.Advice) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return a.r.AdviseRange(off, n, adv)
+	return a.r.AdviseRange(off, int(n), adv)
 }
 
 // rowBytes returns the byte range of rows [lo, hi) within the data.

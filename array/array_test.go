@@ -298,7 +298,7 @@ func TestIndexPanics(t *testing.T) {
 	defer f.Close()
 	mustPanic(t, "Row of Fortran order", func() { f.Row(0) })
 	mustPanic(t, "Batches of Fortran order", func() { f.Batches(1) })
-	if err := f.AdviseRows(0, 1, mmap.WillNeed); err == nil {
+	if err := f.AdviseRows(0, 1, mmap.AdviceWillNeed); err == nil {
 		t.Fatal("AdviseRows on a Fortran-order array succeeded")
 	}
 }
@@ -610,7 +610,7 @@ func TestBatchesBoundedResidency(t *testing.T) {
 			t.Fatalf("at row %d: %d MiB resident, bound %d MiB", first, res.Resident*res.PageSize>>20, bound>>20)
 		}
 		if behind := first - (evictBytes/rowBytes + 2*batch); behind > 0 {
-			old, err := a.Region().ResidentRange(0, int64(behind)*rowBytes)
+			old, err := a.Region().ResidentRange(0, int(int64(behind)*rowBytes))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -806,5 +806,44 @@ func TestOpenFIFO(t *testing.T) {
 		if !errors.Is(err, mmap.ErrNotRegular) || !strings.Contains(err.Error(), "FIFO") || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: %v, want ErrNotRegular saying it is a FIFO", name, err)
 		}
+	}
+}
+
+// Options.Map reaches the mapping: Populate faults every page in at open.
+func TestOptionsMapPopulate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.npy")
+	a, err := CreateNPY[float64](path, []int{1 << 16}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Data() {
+		a.Data()[i] = 1
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	for _, populate := range []bool{false, true} {
+		b, err := OpenNPY[float64](path, ReadOnly, &Options{Map: mmap.Options{Populate: populate}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Region().Evict(0, b.Region().Len()); errors.Is(err, errors.ErrUnsupported) {
+			b.Close()
+			t.Skip("cannot drop pages here")
+		}
+		b.Close()
+		b, err = OpenNPY[float64](path, ReadOnly, &Options{Map: mmap.Options{Populate: populate}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := b.Region().Resident()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if all := res.Resident == res.Pages; all != populate {
+			t.Errorf("Populate %v: %d of %d pages resident after open", populate, res.Resident, res.Pages)
+		}
+		b.Close()
 	}
 }

@@ -1,13 +1,14 @@
 package array
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // Kind is the kind of a NumPy dtype: one of the numeric types, a fixed-size
@@ -132,7 +133,7 @@ const maxItemSize = 1 << 31
 
 // nativeOrder is the descr byte-order character of this machine.
 var nativeOrder = func() byte {
-	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+	if sys.LittleEndian {
 		return '<'
 	}
 	return '>'

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
-	"github.com/mmapkit/mmapkit/mmap"
 )
 
 // openFile opens path for an array in mode and returns it with its size. It
@@ -24,12 +23,10 @@ func openFile(op, path string, mode Mode) (*os.File, int64, error) {
 	default:
 		return nil, 0, pathError(op, path, fmt.Errorf("invalid mode %d", int(mode)))
 	}
-	// Refuse a FIFO before opening it: opening one for reading blocks until
-	// a writer appears.
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, 0, pathError(op, path, notRegular(fi.Mode()))
-	}
-	f, err := os.OpenFile(path, flag, 0)
+	// The shared opener never blocks (a FIFO would block the reads of the
+	// header forever) and refuses anything but a regular file, checked on
+	// the descriptor it opened.
+	f, err := sys.OpenFile(path, flag, 0, false)
 	if err != nil {
 		return nil, 0, pathError(op, path, err)
 	}
@@ -38,29 +35,7 @@ func openFile(op, path string, mode Mode) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, pathError(op, path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, pathError(op, path, notRegular(fi.Mode()))
-	}
 	return f, fi.Size(), nil
-}
-
-// notRegular says what a non-regular file is.
-func notRegular(m fs.FileMode) error {
-	what := "not a regular file"
-	switch {
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a FIFO"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	case m&fs.ModeDevice != 0:
-		what = "a device"
-	case m&fs.ModeSymlink != 0:
-		what = "a symbolic link"
-	}
-	return fmt.Errorf("%w: it is %s", mmap.ErrNotRegular, what)
 }
 
 // newFile is a file being created: in place (a new name) or under a
@@ -85,13 +60,13 @@ func createFile(path string, prefix []byte, size int64, o *Options) (*newFile, e
 		// commit: a failure leaves the old file as it was.
 		for range 100 {
 			nf.tmp = filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp%d", filepath.Base(path), rand.Uint32()))
-			nf.f, err = os.OpenFile(nf.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm())
+			nf.f, err = sys.OpenFile(nf.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm(), true)
 			if !errors.Is(err, fs.ErrExist) {
 				break
 			}
 		}
 	} else {
-		nf.f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm())
+		nf.f, err = sys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm(), false)
 	}
 	if err != nil {
 		return nil, pathError("create", path, err)

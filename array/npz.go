@@ -331,7 +331,7 @@ func (z *NPZ) load(m Member, h *Header) (*mmap.Region, error) {
 	if n > int64(maxInt) {
 		return nil, fmt.Errorf("%w: member %q: %d bytes do not fit in memory", ErrShape, m.Name, n)
 	}
-	r, err := mmap.Anonymous(int(n))
+	r, err := mmap.Anonymous(int(n), nil)
 	if err != nil {
 		return nil, fmt.Errorf("member %q: %w", m.Name, err)
 	}

@@ -304,7 +304,7 @@ func mapData(m mapping) (*mmap.Region, int, error) {
 	if m.offset%m.e.align != 0 {
 		return nil, 0, pathError(m.op, m.path, fmt.Errorf("%w: Go %s needs %d-byte alignment, the data starts at offset %d", ErrMisaligned, m.e.t, m.e.align, m.offset))
 	}
-	r, err := mapRegion(m.f, m.mode, m.offset, nbytes)
+	r, err := mapRegion(m.f, m.mode, m.offset, nbytes, m.opts)
 	if err != nil {
 		return nil, 0, pathError(m.op, m.path, err)
 	}
