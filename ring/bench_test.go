@@ -40,9 +40,9 @@ func benchDir(b *testing.B) string {
 	return b.TempDir()
 }
 
-func benchAppend(b *testing.B, size int) {
+func benchAppend(b *testing.B, size int, sum Checksum) {
 	path := filepath.Join(benchDir(b), "bench.ring")
-	w, err := Create(path, &Options{Capacity: 64 << 20})
+	w, err := Create(path, &Options{Capacity: 64 << 20, Checksum: sum})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,10 +104,13 @@ func BenchmarkFirstLap(b *testing.B) {
 }
 
 // BenchmarkAppend: one writer in this process, durability None, a 64 MiB
-// ring (pre-faulted at creation, so the first lap runs at the steady rate).
+// ring (pre-faulted at creation, so the first lap runs at the steady rate),
+// with and without checksums.
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{64, 256} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { benchAppend(b, size) })
+	for _, sum := range []Checksum{ChecksumNone, ChecksumCRC32} {
+		for _, size := range []int{64, 256} {
+			b.Run(fmt.Sprintf("%v/%dB", sum, size), func(b *testing.B) { benchAppend(b, size, sum) })
+		}
 	}
 }
 
