@@ -35,6 +35,11 @@ type Options struct {
 	// error matching fs.ErrExist. Create only.
 	Replace bool
 
+	// NoFollow refuses a symbolic link as the last component of the path
+	// (with an error matching ErrNotRegular): the rule for names in shared
+	// directories such as /dev/shm, where anyone may plant a link.
+	NoFollow bool
+
 	// Durability is when appended records reach stable storage (default
 	// SyncNone).
 	Durability Durability
@@ -54,6 +59,9 @@ type ReaderOptions struct {
 	// Spin is how long Next polls before it sleeps (default 50µs). A longer
 	// spin trades CPU for latency; a negative one sleeps at once.
 	Spin time.Duration
+	// NoFollow refuses a symbolic link as the last component of the path,
+	// as Options.NoFollow.
+	NoFollow bool
 }
 
 // Policy says what Append does when the ring is full.

@@ -82,7 +82,7 @@ func OpenReader(path string, opts *ReaderOptions) (*Reader, error) {
 }
 
 func openReader(path string, opts ReaderOptions) (*Reader, error) {
-	f, err := openRegular(path, os.O_RDWR)
+	f, err := openRegular(path, os.O_RDWR, opts.NoFollow)
 	writable := err == nil
 	if err != nil {
 		// Not writable to us (permissions, a read-only file system, a
@@ -90,7 +90,7 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegularFile) {
 			return nil, err
 		}
-		if f, err = openRegular(path, os.O_RDONLY); err != nil {
+		if f, err = openRegular(path, os.O_RDONLY, opts.NoFollow); err != nil {
 			return nil, err
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // payload is the deterministic content of record seq, of 1..maxLen bytes, so
@@ -1068,5 +1070,66 @@ func TestErrorsNameTheFile(t *testing.T) {
 	}
 	if _, err := Sniff(filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Sniff(missing): %v", err)
+	}
+}
+
+// TestRefusesWhatIsNotARegularFile: a FIFO planted under a ring's name is
+// refused by every opener without blocking on it; a symbolic link is
+// refused with NoFollow and followed without.
+func TestRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := sys.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFOs here: %v", err)
+	}
+	path, w := newRing(t, &Options{Capacity: 4096})
+	w.Close()
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	type opener func(string, bool) error
+	openers := map[string]opener{
+		"OpenReader": func(p string, nf bool) error {
+			r, err := OpenReader(p, &ReaderOptions{NoFollow: nf})
+			if err == nil {
+				r.Close()
+			}
+			return err
+		},
+		"OpenWriter": func(p string, nf bool) error {
+			w, err := OpenWriter(p, &Options{NoFollow: nf})
+			if err == nil {
+				w.Close()
+			}
+			return err
+		},
+		"Stat": func(p string, _ bool) error { _, err := Stat(p); return err },
+	}
+	for name, open := range openers {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- open(fifo, false) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "FIFO") {
+					t.Fatalf("FIFO: %v, want ErrNotRegular saying it is a FIFO", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("blocked on a FIFO")
+			}
+			if name == "Stat" {
+				return
+			}
+			if err := open(link, true); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "symbolic link") {
+				t.Fatalf("symlink with NoFollow: %v", err)
+			}
+			if err := open(link, false); err != nil {
+				t.Fatalf("symlink without NoFollow: %v", err)
+			}
+		})
+	}
+	if ok, err := Sniff(fifo); ok || err != nil {
+		t.Fatalf("Sniff(FIFO): %v %v, want false", ok, err)
 	}
 }

@@ -322,7 +322,7 @@ func openWriter(ctx context.Context, path string, opts *Options, wait bool) (*Wr
 	if o.Interval == 0 {
 		o.Interval = 100 * time.Millisecond
 	}
-	f, err := openRegular(path, os.O_RDWR)
+	f, err := openRegular(path, os.O_RDWR, o.NoFollow)
 	if err != nil {
 		return nil, pathErr("open", path, err)
 	}
