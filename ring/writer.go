@@ -50,18 +50,24 @@ type Writer struct {
 	opts    Options
 	fid     fileID
 
-	pos, seq      uint64      // next frame position, next sequence number
-	limit         uint64      // may write below this position
-	oldest, oldSq uint64      // oldest retained frame and its sequence number
-	chunk         uint64      // how far limit moves ahead at once
-	marks         []mark      // first frame starting in each block of the data area
-	markShift     uint        // log2 of the block size
-	lastBlock     uint64      // block of the last frame start recorded (+1; 0 = none)
-	resPos        uint64      // position of the frame being filled
-	tailPub       uint64      // position of the last tail hint published
-	closing       atomic.Bool // Close was called: a Block append waiting for room gives up
-	closed        bool
-	rec           Recovery
+	// The geometry's fields the append path reads, kept here (one load
+	// each instead of two).
+	mask, capacity uint64
+	maxRecord      int
+	shift          uint
+	crc            bool
+	pos, seq       uint64      // next frame position, next sequence number
+	limit          uint64      // may write below this position
+	oldest, oldSq  uint64      // oldest retained frame and its sequence number
+	chunk          uint64      // how far limit moves ahead at once
+	marks          []mark      // first frame starting in each block of the data area
+	markShift      uint        // log2 of the block size
+	lastBlock      uint64      // block of the last frame start recorded (+1; 0 = none)
+	resPos         uint64      // position of the frame being filled
+	tailPub        uint64      // position of the last tail hint published
+	closing        atomic.Bool // Close was called: a Block append waiting for room gives up
+	closed         bool
+	rec            Recovery
 
 	// durability
 	syncMu  sync.Mutex
@@ -386,6 +392,7 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 		opts: o,
 		fid:  id,
 	}
+	w.mask, w.capacity, w.maxRecord, w.shift, w.crc = g.mask, g.capacity, g.maxRecord, g.shift, g.crc
 	w.chunk = max(g.capacity/16, 4096)
 	w.markShift = uint(max(6, int(g.shift)-14)) // at most 16384 marks (256 KiB), blocks of at least 64 B
 	w.marks = make([]mark, g.capacity>>w.markShift)
@@ -563,14 +570,27 @@ func (w *Writer) Append(p []byte) (uint64, error) {
 // AppendContext is Append that gives up when ctx ends while waiting for room
 // on a Block ring.
 func (w *Writer) AppendContext(ctx context.Context, p []byte) (uint64, error) {
+	n := len(p)
 	w.mu.Lock()
-	b, err := w.reserveLocked(ctx, len(p))
-	if err != nil {
-		w.mu.Unlock()
-		return 0, err
+	// The common case inline: the frame fits before the end of the data
+	// area and below the limit (no padding, no room to make) and the
+	// writer is open. Everything else goes through reserveLocked.
+	pos := w.pos
+	off := pos & w.mask
+	size := uint64(frameSize(n))
+	if uint(n) > uint(w.maxRecord) || off+size > w.capacity || pos+size > w.limit || w.closing.Load() {
+		b, err := w.reserveLocked(ctx, n)
+		if err != nil {
+			w.mu.Unlock()
+			return 0, err
+		}
+		copy(b, p)
+		return w.commitAndUnlock(n)
 	}
-	copy(b, p)
-	return w.commitAndUnlock(len(p))
+	w.mark(pos)
+	w.resPos = pos
+	copy(w.data[off+frameHdrSize:off+frameHdrSize+uint64(n)], p)
+	return w.commitAndUnlock(n)
 }
 
 // AppendFunc appends one record of n bytes that fill writes in place, in
@@ -610,7 +630,7 @@ func (w *Writer) AppendFunc(ctx context.Context, n int, fill func(b []byte) erro
 // Nothing is published until commitLocked; dropping the reservation needs no
 // undo (the next append reuses the same position).
 func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
-	if w.closed || w.closing.Load() {
+	if w.closing.Load() { // set before closed, and read by the fast path
 		return nil, pathErr("append", w.path, ErrClosed)
 	}
 	if n < 0 || n > w.g.maxRecord {
@@ -635,7 +655,6 @@ func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
 		w.pos += pad
 		off = 0
 	}
-	binary.LittleEndian.PutUint32(w.data[off+8:], uint32(w.seq))
 	w.mark(w.pos)
 	w.resPos = w.pos
 	return w.data[off+frameHdrSize : off+frameHdrSize+uint64(n) : off+frameHdrSize+uint64(n)], nil
@@ -660,17 +679,17 @@ func (w *Writer) commitAndUnlock(n int) (uint64, error) {
 // one atomic store of its commit word: a reader sees either nothing or the
 // whole record.
 func (w *Writer) commitLocked(n int) (seq, end uint64) {
-	off := w.resPos & w.g.mask
-	if w.g.crc {
-		p := w.data[off+frameHdrSize : off+frameHdrSize+uint64(n)]
-		binary.LittleEndian.PutUint32(w.data[off+12:], crcOf(p))
-	} else {
-		binary.LittleEndian.PutUint32(w.data[off+12:], 0)
+	off := w.resPos & w.mask
+	// seq32 and the CRC (0 without checksums) in one store.
+	word := uint64(uint32(w.seq))
+	if w.crc {
+		word |= uint64(crcOf(w.data[off+frameHdrSize:off+frameHdrSize+uint64(n)])) << 32
 	}
+	binary.LittleEndian.PutUint64(w.data[off+8:], word)
 	// The store is a full barrier on amd64 (XCHG) and a release on arm64
 	// (STLR): the payload, seq and CRC are visible before the commit word,
 	// in this process and in any other mapping the same file.
-	store64(w.data, int(off), commitWord(kindData, n, w.g.lap(w.resPos)))
+	store64(w.data, int(off), uint64(uint32(w.resPos>>w.shift+1))<<32|kindData<<28|uint64(n))
 	w.pos = w.resPos + uint64(frameSize(n))
 	seq = w.seq
 	w.seq++
