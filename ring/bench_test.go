@@ -367,3 +367,46 @@ func BenchmarkDurable(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendRead: batches of 1000 appends, then 1000 reads by a
+// registered reader of a Block ring without checksums (the shape of an shm
+// Queue), in one goroutine: the CPU cost of both ends of a queue, without the
+// cross-core traffic of two processes.
+func BenchmarkAppendRead(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			path := filepath.Join(benchDir(b), "q.ring")
+			w, err := Create(path, &Options{Capacity: 1 << 20, Policy: Block, Checksum: ChecksumNone})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			r, err := OpenReader(path, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			p := make([]byte, size)
+			ctx := context.Background()
+			const batch = 256
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				for range batch {
+					if _, err := w.Append(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range batch {
+					if _, err := r.Next(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				n += batch
+			}
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds()/1e6, "Mrec/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/rec")
+		})
+	}
+}

@@ -48,6 +48,13 @@ type Reader struct {
 	v         view
 	hdr, data []byte
 	g         *geometry
+	// The geometry's fields tryNext reads, kept here.
+	mask      uint64
+	shift     uint
+	capacity  int
+	maxRecord int
+	crc       bool
+	ownerOff  int // the owner word of our slot
 	pos, seq  uint64
 	copyOut   bool
 	copyUntil uint64 // a registered reader copies and validates below this position
@@ -117,14 +124,19 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 		return nil, fmt.Errorf("a Block ring's reader must publish its position (use Observe to read without): %w", fs.ErrPermission)
 	}
 	r := &Reader{
-		path:     path,
-		f:        f,
-		g:        g,
-		copyOut:  !register,
-		slot:     -1,
-		canWait:  writable,
-		spin:     opts.Spin,
-		pubChunk: g.capacity / 16,
+		path:      path,
+		f:         f,
+		g:         g,
+		mask:      g.mask,
+		shift:     g.shift,
+		capacity:  int(g.capacity),
+		maxRecord: g.maxRecord,
+		crc:       g.crc,
+		copyOut:   !register,
+		slot:      -1,
+		canWait:   writable,
+		spin:      opts.Spin,
+		pubChunk:  g.capacity / 16,
 	}
 	// One read-only mapping of the whole file (a mapping must start at a
 	// multiple of the allocation granularity, 64 KiB on Windows, so the
@@ -202,7 +214,7 @@ func (r *Reader) register() error {
 			}
 			store64(r.hdr, s+slotPos, 0)
 		}
-		r.slot, r.owner = i, me
+		r.slot, r.owner, r.ownerOff = i, me, s+slotOwner
 		return nil
 	}
 	return fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
@@ -428,24 +440,26 @@ func (r *Reader) TryNext() (Record, error) {
 }
 
 func (r *Reader) tryNext() (Record, error) {
-	if r.slot >= 0 {
+	if r.slot >= 0 && load64(r.hdr, r.ownerOff) != r.owner {
 		if err := r.evicted(); err != nil {
 			return Record{}, err
 		}
 	}
 	recheck := false
 	for range 8 {
-		off := int(r.pos & r.g.mask)
+		off := int(r.pos & r.mask)
+		// The frame header in one load: commit word, then seq32 and CRC
+		// (the commit word's load is the acquire that orders the rest).
 		kind, n, tag := decodeCommit(load64(r.data, off))
-		if tag != uint32(r.g.lap(r.pos)+1) {
+		if tag != uint32(r.pos>>r.shift+1) {
 			if r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
 			return Record{}, ErrEmpty
 		}
-		room := int(r.g.capacity) - off - frameHdrSize
+		room := r.capacity - off - frameHdrSize
 		s32 := load32(r.data, off+8)
-		if s32 != uint32(r.seq) || (kind == kindPadding && n != room) || (kind == kindData && (n > r.g.maxRecord || n > room)) || (kind != kindData && kind != kindPadding) {
+		if s32 != uint32(r.seq) || (kind == kindPadding && n != room) || (kind == kindData && (n > r.maxRecord || n > room)) || (kind != kindData && kind != kindPadding) {
 			if r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
@@ -470,7 +484,7 @@ func (r *Reader) tryNext() (Record, error) {
 				return Record{}, r.jump()
 			}
 		}
-		if r.g.crc && crcOf(p) != crc {
+		if r.crc && crcOf(p) != crc {
 			if copyOut && r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
