@@ -62,6 +62,11 @@ type ReaderOptions struct {
 	// NoFollow refuses a symbolic link as the last component of the path,
 	// as Options.NoFollow.
 	NoFollow bool
+	// ManualRelease, on a registered reader of a Block ring, makes the
+	// writer wait for records the reader released (Reader.Release), not
+	// merely read: the reader may read ahead, and its views of records
+	// stay valid until released.
+	ManualRelease bool
 }
 
 // Policy says what Append does when the ring is full.

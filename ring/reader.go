@@ -56,6 +56,9 @@ type Reader struct {
 	crc       bool
 	ownerOff  int // the owner word of our slot
 	pos, seq  uint64
+	manual    bool   // ReaderOptions.ManualRelease on a registered reader
+	relPos    uint64 // with manual: position and sequence number released up to
+	relSeq    uint64
 	copyOut   bool
 	copyUntil uint64 // a registered reader copies and validates below this position
 	buf       []byte
@@ -159,6 +162,7 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 	// every few pages while following the writer.
 	_ = sys.Advise(r.data, sys.AdvPopulateRead)
 	r.v = view{hdr: r.hdr, data: r.data, g: g}
+	r.manual = register && opts.ManualRelease
 	if register {
 		if err := r.register(); err != nil {
 			r.release()
@@ -290,24 +294,66 @@ func (r *Reader) Seq() uint64 { return r.seq }
 // consumed: at once when the writer waits for room, else every capacity/16
 // bytes (one shared-memory store per batch instead of per record).
 func (r *Reader) publish(force bool) {
-	if r.slot < 0 || r.pos == r.published {
+	pos, seq := r.pos, r.seq
+	if r.manual {
+		pos, seq = r.relPos, r.relSeq
+	}
+	if r.slot < 0 || pos == r.published {
 		return
 	}
 	s := offSlot0 + r.slot*slotSize
-	if !force && r.pos-r.published < r.pubChunk && load32(r.hdr, offWrWait) == 0 {
+	if !force && pos-r.published < r.pubChunk && load32(r.hdr, offWrWait) == 0 {
 		return
 	}
 	if load64(r.hdr, s+slotOwner) != r.owner {
 		return // not ours any more: tryNext reports it
 	}
-	store64(r.hdr, s+slotSeq, r.seq)
-	store64(r.hdr, s+slotPos, r.pos)
-	r.published = r.pos
+	store64(r.hdr, s+slotSeq, seq)
+	store64(r.hdr, s+slotPos, pos)
+	r.published = pos
 	// Dekker with a writer going to sleep: we store the position, then check
 	// its flag; it sets the flag, then re-reads the positions.
 	if load32(r.hdr, offWrWait) != 0 {
 		r.wakeWriter()
 	}
+}
+
+// Release tells the writer of a Block ring that the records before
+// sequence number seq may be overwritten. It is for a reader opened with
+// ReaderOptions.ManualRelease, whose slot holds what was released rather
+// than what was read: the writer waits for released records, so a consumer
+// can read ahead and give records up only once it has dealt with them (a
+// shipper, once the other side acknowledged them). Views of records read
+// but not released stay valid until they are released.
+//
+// seq may not pass the reader's position (Seq); releasing less than was
+// already released does nothing. On other readers Release does nothing.
+func (r *Reader) Release(seq uint64) error {
+	if r.closed {
+		return r.errClosed("release")
+	}
+	if !r.manual || seq <= r.relSeq {
+		return nil
+	}
+	if seq > r.seq {
+		return pathErr("release", r.path, fmt.Errorf("sequence %d not read yet (the reader is at %d): %w", seq, r.seq, ErrNotFound))
+	}
+	// Walk the frames from the last release: they are in place, since the
+	// writer waits for them.
+	pos, s := r.relPos, r.relSeq
+	for s < seq && pos < r.pos {
+		kind, n, ok := r.v.frame(pos, s, false)
+		if !ok {
+			return pathErr("release", r.path, fmt.Errorf("no valid frame at position %d (sequence %d) to release: %w", pos, s, ErrCorrupt))
+		}
+		pos += r.v.size(pos, kind, n)
+		if kind == kindData {
+			s++
+		}
+	}
+	r.relPos, r.relSeq = pos, s
+	r.publish(false)
+	return nil
 }
 
 func (r *Reader) wakeWriter() {
@@ -371,6 +417,9 @@ func (r *Reader) jump() error {
 		seq = r.seq
 	}
 	r.pos, r.seq = oldest, seq
+	if r.relPos < oldest { // released or not, those records are gone
+		r.relPos, r.relSeq = oldest, seq
+	}
 	return pathErr("read", r.path, &LappedError{Missed: missed, Next: seq})
 }
 
@@ -602,6 +651,7 @@ func (r *Reader) seekOldest() error {
 // overwritten are reported with ErrLapped like on an Overwrite ring.)
 func (r *Reader) setPos(pos, seq uint64) {
 	r.pos, r.seq = pos, seq
+	r.relPos, r.relSeq = pos, seq // a seek releases what lies before
 	if r.slot >= 0 {
 		// For one lap after registering or seeking, the writer may still act
 		// on a scan of the slots made before this position was published:

@@ -1133,3 +1133,78 @@ func TestRefusesWhatIsNotARegularFile(t *testing.T) {
 		t.Fatalf("Sniff(FIFO): %v %v, want false", ok, err)
 	}
 }
+
+// TestManualRelease: a reader with ManualRelease reads ahead; the writer of
+// the Block ring waits for what it released, not what it read, and the
+// views of records read but not released stay intact.
+func TestManualRelease(t *testing.T) {
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	r := openTestReader(t, path, &ReaderOptions{ManualRelease: true})
+	appendUntilFull := func(from uint64) uint64 {
+		for seq := from; ; seq++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			_, err := w.AppendContext(ctx, payload(seq, 100))
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				return seq
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Three laps: the reader's first lap copies, the later ones hand out views.
+	next, checked := uint64(0), 0
+	for lap := range 3 {
+		full := appendUntilFull(next)
+		var views []Record
+		for {
+			rec, err := r.TryNext()
+			if errors.Is(err, ErrEmpty) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPayload(t, rec, 100)
+			views = append(views, rec)
+		}
+		if r.Seq() != full {
+			t.Fatalf("lap %d: read up to %d, appended %d", lap, r.Seq(), full)
+		}
+		// Everything read, nothing released: the ring is still full.
+		if got := appendUntilFull(full); got != full {
+			t.Fatalf("lap %d: the writer appended %d records over unreleased ones", lap, got-full)
+		}
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(r.data)))
+		for _, v := range views {
+			if p := uintptr(unsafe.Pointer(unsafe.SliceData(v.Data))); p >= base && p < base+uintptr(len(r.data)) {
+				checkPayload(t, v, 100) // a view into the mapping: still intact
+				checked++
+			}
+		}
+		if err := r.Release(full + 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("releasing what was not read: %v", err)
+		}
+		if err := r.Release(full); err != nil {
+			t.Fatal(err)
+		}
+		next = full
+	}
+	if checked == 0 {
+		t.Fatal("no view into the mapping was checked")
+	}
+	// An automatic reader frees space by reading alone.
+	r2 := openTestReader(t, path, nil)
+	r.Close()
+	full := appendUntilFull(next)
+	for r2.Seq() < full {
+		if _, err := r2.TryNext(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r2.publish(true)
+	if got := appendUntilFull(full); got == full {
+		t.Fatal("reading did not make room for an automatic reader")
+	}
+}
