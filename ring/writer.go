@@ -70,12 +70,13 @@ type Writer struct {
 	rec            Recovery
 
 	// durability
-	syncMu    sync.Mutex // guards the group-commit state below
-	syncCond  sync.Cond  // signalled when a sync ends
-	syncing   bool       // a leader is syncing
-	durPos    uint64     // positions below are durable
-	arrivals  int        // callers waiting to be covered since the last sync started
-	lastGroup int        // callers the last sync covered
+	syncMu    sync.Mutex           // guards the group-commit state below
+	syncCond  sync.Cond            // signalled when a sync ends
+	syncing   bool                 // a leader is syncing
+	durPos    uint64               // positions below are durable
+	durPub    atomic.Pointer[mark] // durable position and sequence number, for publishTail
+	arrivals  int                  // callers waiting to be covered since the last sync started
+	lastGroup int                  // callers the last sync covered
 	lastDur   time.Duration
 	stop      chan struct{}
 	done      chan struct{}
@@ -203,6 +204,21 @@ func createFile(path string, g *geometry, opts *Options) error {
 			// No fallocate here: a sparse file is the best the OS offers.
 			if err := f.Truncate(size); err != nil {
 				return err
+			}
+		}
+		if opts.Durability != SyncNone {
+			// Allocated blocks are "unwritten" extents to ext4, XFS and
+			// btrfs: the first write to each would make a sync commit
+			// the file system's journal too. A ring made for durable
+			// appends gets its blocks written once, now, so that each
+			// durable append costs one data write and one device flush.
+			if inMemory, _ := sys.InMemoryFS(dir); !inMemory {
+				zero := make([]byte, 1<<20)
+				for off := int64(headerSize); off < size; off += int64(len(zero)) {
+					if _, err := f.WriteAt(zero[:min(int64(len(zero)), size-off)], off); err != nil {
+						return fmt.Errorf("write the data area: %w", err)
+					}
+				}
 			}
 		}
 		h := make([]byte, headerSize)
@@ -722,6 +738,16 @@ func (w *Writer) publishTail() {
 	store64(w.hdr, offTailPos, w.pos)
 	store64(w.hdr, offTailSeq, w.seq)
 	w.tailPub = w.pos
+	if w.opts.Durability != SyncNone {
+		// The durable words go with the tail hint rather than after every
+		// sync: a store to the header page after each sync would make the
+		// next sync write that page too (two device writes per append
+		// instead of one). They are informational, and lag a little.
+		if d := w.durPub.Load(); d != nil {
+			store64(w.hdr, offDurSeq, d.seq)
+			store64(w.hdr, offDurable, d.pos)
+		}
+	}
 }
 
 // tailEvery is how many bytes of frames the writer appends between two
@@ -960,11 +986,10 @@ func (w *Writer) syncTo(target uint64) error {
 		w.syncMu.Lock()
 		w.syncing = false
 		if err == nil {
-			// The durable position is stored after the sync, so it never
-			// claims more than is on the disk; it reaches the disk with
-			// the next sync.
-			store64(w.hdr, offDurSeq, seq)
-			store64(w.hdr, offDurable, end)
+			// The durable position is published after the sync (with
+			// the next tail hint), so it never claims more than is on
+			// the disk.
+			w.durPub.Store(&mark{end, seq})
 			w.durPos = end
 			w.lastGroup, w.lastDur = group, dur
 		}
@@ -1038,6 +1063,9 @@ func (w *Writer) Close() error {
 	var err error
 	if w.opts.Durability != SyncNone {
 		err = w.syncTo(end)
+		w.mu.Lock()
+		w.publishTail() // with the final durable words
+		w.mu.Unlock()
 	}
 	if p := w.syncErr.Load(); p != nil && err == nil {
 		err = *p
