@@ -56,6 +56,7 @@ type Reader struct {
 	crc       bool
 	ownerOff  int // the owner word of our slot
 	pos, seq  uint64
+	durable   bool   // registered in a named, durable slot
 	manual    bool   // ReaderOptions.ManualRelease on a registered reader
 	relPos    uint64 // with manual: position and sequence number released up to
 	relSeq    uint64
@@ -163,14 +164,30 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 	_ = sys.Advise(r.data, sys.AdvPopulateRead)
 	r.v = view{hdr: r.hdr, data: r.data, g: g}
 	r.manual = register && opts.ManualRelease
+	if opts.Name != "" && (!register || len(opts.Name) > MaxReaderName) {
+		r.release()
+		if !register {
+			return nil, fmt.Errorf("reader name %q: only registered readers of a Block ring have names", opts.Name)
+		}
+		return nil, fmt.Errorf("reader name %q is longer than %d bytes", opts.Name, MaxReaderName)
+	}
+	resumed := false
 	if register {
-		if err := r.register(); err != nil {
+		if resumed, err = r.register(opts.Name); err != nil {
 			r.release()
 			return nil, err
 		}
 	}
-	switch opts.Start {
-	case FromEnd:
+	switch {
+	case resumed:
+		// Where the last reader of this name stopped: the writer waited
+		// for it, so its records are all still there.
+		s := offSlot0 + r.slot*slotSize
+		err = r.seekSeq(load64(r.hdr, s+slotSeq))
+		if errors.Is(err, ErrNotFound) {
+			err = r.seekOldest() // a ring recovered or rewritten since
+		}
+	case opts.Start == FromEnd:
 		err = r.seekEnd()
 	default:
 		err = r.seekOldest()
@@ -196,8 +213,33 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 // the holder (pid and a nonce) and lets the reader notice that someone took
 // the slot away. Where the OS has no such locks (darwin), the owner word is
 // claimed with a compare-and-swap and a slot's liveness is its pid's.
-func (r *Reader) register() error {
+func (r *Reader) register(name string) (resumed bool, err error) {
 	me := uint64(uint32(os.Getpid()))<<32 | uint64(rand.Uint32()|1)
+	if name != "" {
+		// A durable slot of this name: resume it.
+		for i := range r.g.slots {
+			s := offSlot0 + i*slotSize
+			if load64(r.hdr, s+slotOwner) == 0 || !slotHasName(r.hdr, s, name) {
+				continue
+			}
+			if sys.CanLockRange {
+				if err := sys.LockRange(r.f.Fd(), lockSlot0Off+int64(i), 1); err != nil {
+					if errors.Is(err, sys.ErrWouldBlock) {
+						return false, fmt.Errorf("reader %q is open (in this or another process): %w", name, ErrLocked)
+					}
+					return false, fmt.Errorf("lock reader slot %d: %w", i, err)
+				}
+				store64(r.hdr, s+slotOwner, me)
+			} else {
+				old := load64(r.hdr, s+slotOwner)
+				if sys.ProcessAlive(int(old>>32)) || !atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), old, me) {
+					return false, fmt.Errorf("reader %q is open (in this or another process): %w", name, ErrLocked)
+				}
+			}
+			r.slot, r.owner, r.ownerOff, r.durable = i, me, s+slotOwner, true
+			return true, nil
+		}
+	}
 	for i := range r.g.slots {
 		s := offSlot0 + i*slotSize
 		if sys.CanLockRange {
@@ -205,23 +247,60 @@ func (r *Reader) register() error {
 				if errors.Is(err, sys.ErrWouldBlock) {
 					continue // a live reader's
 				}
-				return fmt.Errorf("lock reader slot %d: %w", i, err)
+				return false, fmt.Errorf("lock reader slot %d: %w", i, err)
+			}
+			if load64(r.hdr, s+slotOwner) != 0 && load32(r.hdr, s+slotFlags)&slotDurable != 0 {
+				// A durable slot whose reader is away: not ours to take.
+				_ = sys.UnlockRange(r.f.Fd(), lockSlot0Off+int64(i), 1)
+				continue
 			}
 			// Ours, whatever a dead reader left in it. The position first:
 			// the writer reads the words of slots with an owner.
 			store64(r.hdr, s+slotPos, 0)
 			store64(r.hdr, s+slotSeq, 0)
+			setSlotName(r.hdr, s, name)
 			store64(r.hdr, s+slotOwner, me)
 		} else {
 			if !atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), 0, me) {
 				continue
 			}
 			store64(r.hdr, s+slotPos, 0)
+			setSlotName(r.hdr, s, name)
 		}
-		r.slot, r.owner, r.ownerOff = i, me, s+slotOwner
-		return nil
+		r.slot, r.owner, r.ownerOff, r.durable = i, me, s+slotOwner, name != ""
+		return false, nil
 	}
-	return fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
+	return false, fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
+}
+
+// slotHasName reports whether the slot at s is durable and named name.
+func slotHasName(hdr []byte, s int, name string) bool {
+	if load32(hdr, s+slotFlags)&slotDurable == 0 {
+		return false
+	}
+	n := int(load32(hdr, s+slotNameN))
+	return n == len(name) && n <= MaxReaderName && string(hdr[s+slotName:s+slotName+n]) == name
+}
+
+// slotName returns the name of a durable slot ("" for others).
+func slotNameOf(hdr []byte, s int) string {
+	n := int(load32(hdr, s+slotNameN))
+	if load32(hdr, s+slotFlags)&slotDurable == 0 || n > MaxReaderName {
+		return ""
+	}
+	return string(hdr[s+slotName : s+slotName+n])
+}
+
+// setSlotName makes the slot at s durable under name, or plain for "".
+func setSlotName(hdr []byte, s int, name string) {
+	copy(hdr[s+slotName:s+slotName+MaxReaderName], make([]byte, MaxReaderName))
+	copy(hdr[s+slotName:], name)
+	store32(hdr, s+slotNameN, uint32(len(name)))
+	flags := uint32(0)
+	if name != "" {
+		flags = slotDurable
+	}
+	store32(hdr, s+slotFlags, flags)
 }
 
 // evicted checks that the reader's slot is still its own. A writer frees
@@ -249,10 +328,17 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	if r.slot >= 0 {
-		// Free the slot, then let go of its lock (closing the file below).
 		s := offSlot0 + r.slot*slotSize
-		atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), r.owner, 0)
-		r.wakeWriter()
+		if r.durable {
+			// A durable slot stays, with its position, for the next
+			// reader of its name.
+			r.publish(true)
+		} else {
+			// Free the slot, then let go of its lock (closing the file
+			// below).
+			atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), r.owner, 0)
+			r.wakeWriter()
+		}
 	}
 	if err := r.release(); err != nil {
 		return pathErr("close", r.path, err)

@@ -880,8 +880,8 @@ func (w *Writer) reclaimDead() {
 	for i := range w.g.slots {
 		s := offSlot0 + i*slotSize
 		owner := load64(w.hdr, s+slotOwner)
-		if owner == 0 {
-			continue
+		if owner == 0 || load32(w.hdr, s+slotFlags)&slotDurable != 0 {
+			continue // free, or a named slot kept for its reader's return
 		}
 		alive, release := slotAlive(w.f, i, int(owner>>32))
 		if !alive {
