@@ -263,3 +263,33 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// Shell completion is the command's own (documented in docs/cli.md), and
+// fixed choices complete.
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		r := cli(t, "completion", sh)
+		if r.code != 0 || !strings.Contains(r.stdout, "mmapkit") {
+			t.Errorf("completion %s: %v", sh, r)
+		}
+	}
+	r := cli(t, "__complete", "ring", "tail", "--format", "")
+	for _, f := range recordFormats {
+		if !strings.Contains(r.stdout, f+"\n") {
+			t.Errorf("ring tail --format completes %q, lacking %s", r.stdout, f)
+		}
+	}
+}
+
+// Progress bars go to terminals only: piped or captured stderr stays clean.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, 100, "work", false)
+	p.add(50)
+	p.set(100)
+	p.describe("x")
+	p.finish()
+	if p != nil || b.Len() != 0 {
+		t.Fatalf("progress on a buffer: %v, %q", p, b.String())
+	}
+}
