@@ -3,8 +3,9 @@
 # of many small files and on one big file. Usage:
 #
 #   go build -o /tmp/mmapkit ./cmd/mmapkit
-#   bash docs/paging-bench.sh /tmp/mmapkit /var/tmp/paging-bench [rounds]
+#   bash docs/paging-bench.sh /tmp/mmapkit /var/tmp/paging-bench [rounds] [targets]
 #
+# targets: "tree big.bin" (the default), or one of them.
 # It creates DIR/tree (10,000 files of 64 KiB in 100 directories) and
 # DIR/big.bin (4 GiB) once. Each round evicts with `mmapkit evict` before
 # every tool (no root needed; drop_caches would disturb the whole machine),
@@ -16,6 +17,7 @@ set -euo pipefail
 M=$1
 DIR=$2
 ROUNDS=${3:-5}
+TARGETS=${4:-tree big.bin}
 command -v vmtouch >/dev/null || { echo "needs vmtouch (apt-get install vmtouch)"; exit 1; }
 mkdir -p "$DIR"
 if [ ! -d "$DIR/tree" ]; then
@@ -25,7 +27,7 @@ if [ ! -d "$DIR/tree" ]; then
   done
   mv "$DIR/tree.new" "$DIR/tree"
 fi
-if [ ! -f "$DIR/big.bin" ]; then
+if [ ! -f "$DIR/big.bin" ] && [[ " $TARGETS " == *" big.bin "* ]]; then
   head -c 4G /dev/urandom > "$DIR/big.bin.new" && mv "$DIR/big.bin.new" "$DIR/big.bin"
 fi
 sync
@@ -44,7 +46,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $M prefetch -s -r TARGET  vs  vmtouch -tq TARGET  vs  find TARGET -type f | xargs cat"
-for target in tree big.bin; do
+for target in $TARGETS; do
   declare -A all=()
   tools=(vmtouch cat mmapkit)
   for r in $(seq "$ROUNDS"); do

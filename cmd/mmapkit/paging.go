@@ -496,7 +496,7 @@ func pagingStart(op string, t pagingTarget, j *pagingJob) {
 	if t.n == 0 {
 		return
 	}
-	if j.r, j.err = pagingMap(t.path, t.off, t.n); j.err != nil {
+	if j.r, j.err = pagingMap(t.path, t.off, t.n, t.size); j.err != nil {
 		return
 	}
 	if j.before, j.err = j.r.Resident(); j.err != nil {

@@ -271,7 +271,7 @@ func lockOne(t pagingTarget, width int) (pagingFile, *mmap.Region, error) {
 		f.bar = pagingBar(mmap.Residency{}, width)
 		return f, nil, nil
 	}
-	r, err := pagingMap(t.path, t.off, t.n)
+	r, err := pagingMap(t.path, t.off, t.n, t.size)
 	if err != nil {
 		return f, nil, err
 	}
