@@ -7,6 +7,7 @@ package main
 // about what Linux reports for files the caller may not write).
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -209,7 +209,6 @@ type pagingFile struct {
 	Before  *int     `json:"before,omitempty"`
 	Seconds *float64 `json:"seconds,omitempty"`
 	bar     string
-	failed  bool
 }
 
 // pagingDir sums the files under one walked directory.
@@ -260,13 +259,39 @@ type pagingReport struct {
 	Total    pagingTotal      `json:"total"`
 }
 
-// pagingLine is one line of --ndjson: "type" says which fields follow.
+// pagingLine is one line of --ndjson: "type" says which object follows, and
+// its fields are merged into the line.
 type pagingLine struct {
-	Type string `json:"type"` // "file", "dir", "skipped", "error", "total"
+	Type string // "file", "dir", "skipped", "error", "total"
 	*pagingFile
 	*pagingDir
 	*pagingProblem
 	*pagingTotal
+}
+
+// MarshalJSON writes {"type": ..., and the fields of the one object set}.
+func (l pagingLine) MarshalJSON() ([]byte, error) {
+	var inner any
+	switch {
+	case l.pagingFile != nil:
+		inner = l.pagingFile
+	case l.pagingDir != nil:
+		inner = l.pagingDir
+	case l.pagingProblem != nil:
+		inner = l.pagingProblem
+	case l.pagingTotal != nil:
+		inner = l.pagingTotal
+	}
+	var b bytes.Buffer
+	if err := writeNDJSON(&b, inner); err != nil {
+		return nil, err
+	}
+	obj := bytes.TrimSpace(b.Bytes())
+	head := fmt.Appendf(nil, `{"type":%q`, l.Type)
+	if len(obj) <= 2 {
+		return append(head, '}'), nil
+	}
+	return append(append(head, ','), obj[1:]...), nil
 }
 
 func pagingRun(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, op string, args []string, o *pagingOptions) error {
@@ -309,137 +334,191 @@ func pagingExit(rep *pagingReport) error {
 	return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d of %s failed", rep.Op, len(rep.Errors), plural(len(rep.Errors)+rep.Total.Files, "file"))}
 }
 
-// pagingReportFor collects the files and works on them, jobs at a time;
-// results stay in the order of the file list. With --ndjson each file is
-// printed as soon as it and the ones before it are done.
+// pagingResult is one entry of the file list, done: a file worked on (or
+// failed), or a name skipped or failed while listing.
+type pagingResult struct {
+	ev   pagingEvent
+	file pagingFile
+	err  error
+}
+
+// pagingReportFor lists the files and works on them as they are found (the
+// walk of a big tree overlaps the reads), jobs at a time; results are
+// reported in list order. With --ndjson each entry is printed as soon as it
+// and the ones before it are done.
 func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, op string, args []string, o *pagingOptions, progressOK bool) (*pagingReport, error) {
-	c, err := collect(op, o, args, stdin, stderr)
+	names, err := pagingNames(o, args, stdin)
 	if err != nil {
 		return nil, err
 	}
-	rep := &pagingReport{Op: op, PageSize: os.Getpagesize(), Skipped: list(c.skipped)}
+	rep := &pagingReport{Op: op, PageSize: os.Getpagesize(), Skipped: []pagingProblem{}}
 	if o.rng.set {
 		rep.Range = &pagingRangeJSON{Start: o.rng.lo, End: o.rng.hi}
 	}
 	if op != pagingResidency {
 		rep.Total.Before = new(int)
 	}
-	if o.ndjson {
-		for i := range c.skipped {
-			if err := writeNDJSON(stdout, pagingLine{Type: "skipped", pagingProblem: &c.skipped[i]}); err != nil {
-				return nil, err
-			}
-		}
-		for i := range c.errors {
-			if err := writeNDJSON(stdout, pagingLine{Type: "error", pagingProblem: &c.errors[i]}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	errs := c.errors
-	var bar *progress
-	if progressOK {
-		var total int64
-		for _, t := range c.targets {
-			total += t.n
-		}
-		if total >= 64<<20 || len(c.targets) >= 1000 {
-			bar = newProgress(stderr, total, op, true)
-		}
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
-	files := make([]pagingFile, len(c.targets))
-	f0, ferr := mmap.ReadFaults()
-	start := time.Now()
-	type done struct {
-		i   int
-		err error
-	}
-	work := make(chan *pagingJob)
-	results := make(chan done)
-	// prefetch keeps the device busy: the feeder maps the files ahead of
-	// the workers and starts their reads (PrefetchOffsets), up to
-	// prefetchAhead bytes of reads in flight; a worker then waits for a
-	// file's pages (MADV_POPULATE_READ) and measures it.
-	budget := newByteBudget(prefetchAhead)
-	var wg sync.WaitGroup
-	for range min(o.jobs, max(len(c.targets), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				var err error
-				files[j.i], err = pagingFinish(op, c.targets[j.i], j, o.width)
-				budget.release(j.budget)
-				results <- done{j.i, err}
+	// The lister walks and sends events; a dispatcher passes files to the
+	// feeders and everything else straight to the results.
+	c := newCollector(op, o, stderr)
+	c.ctx = ctx
+	events := make(chan pagingEvent, 1024)
+	c.events = events
+	go func() {
+		defer close(events)
+		for _, n := range names {
+			if ctx.Err() != nil {
+				return
 			}
-		}()
-	}
-	// Feeders: several, since mapping a file and starting its reads costs
-	// system calls that one thread would serialize.
+			c.add(n)
+		}
+	}()
+	targets := make(chan pagingEvent)
+	results := make(chan pagingResult, 64)
+	var dwg sync.WaitGroup
+	dwg.Add(1)
+	go func() {
+		defer dwg.Done()
+		defer close(targets)
+		for ev := range events {
+			if ev.target != nil {
+				targets <- ev
+			} else {
+				results <- pagingResult{ev: ev}
+			}
+		}
+	}()
+
+	// prefetch keeps the device busy: feeders map the files ahead of the
+	// workers and start their reads (PrefetchOffsets), up to prefetchAhead
+	// bytes in flight; a worker then waits for a file's pages
+	// (MADV_POPULATE_READ) and measures it. Several feeders, since mapping
+	// a file and starting its reads costs system calls one thread would
+	// serialize.
+	work := make(chan *pagingJob)
+	budget := newByteBudget(prefetchAhead)
 	feeders := 1
 	if op == pagingPrefetch {
 		feeders = min(4, o.jobs)
 	}
-	var nextTarget atomic.Int64
 	var fwg sync.WaitGroup
 	for range feeders {
 		fwg.Add(1)
 		go func() {
 			defer fwg.Done()
-			for {
-				i := int(nextTarget.Add(1) - 1)
-				if i >= len(c.targets) || ctx.Err() != nil {
-					return
-				}
-				j := &pagingJob{i: i}
-				if op == pagingPrefetch {
-					j.budget = min(c.targets[i].n, prefetchWindow)
-					if !budget.acquire(ctx, j.budget) {
-						return
+			for ev := range targets {
+				j := &pagingJob{ev: ev}
+				if op == pagingPrefetch && ctx.Err() == nil {
+					j.budget = min(ev.target.n, prefetchWindow)
+					if budget.acquire(ctx, j.budget) {
+						pagingStart(op, *ev.target, j)
+					} else {
+						j.budget = 0
 					}
-					pagingStart(op, c.targets[i], j)
 				}
-				select {
-				case work <- j:
-				case <-ctx.Done():
-					j.close()
-					budget.release(j.budget)
-					return
-				}
+				work <- j
 			}
 		}()
 	}
-	go func() { fwg.Wait(); close(work) }()
-	go func() { wg.Wait(); close(results) }()
-	// Results come in any order; they are reported in list order.
-	finished := make([]bool, len(c.targets))
-	fileErr := make([]error, len(c.targets))
-	next := 0
-	for d := range results {
-		finished[d.i], fileErr[d.i] = true, d.err
-		bar.add(c.targets[d.i].n)
-		for ; next < len(c.targets) && finished[next]; next++ {
-			if err := fileErr[next]; err != nil {
-				files[next].failed = true
-				p := pagingProblem{c.targets[next].path, err.Error()}
-				errs = append(errs, p)
-				fmt.Fprintln(stderr, "mmapkit:", err)
-				if o.ndjson {
-					if err := writeNDJSON(stdout, pagingLine{Type: "error", pagingProblem: &p}); err != nil {
-						return nil, err
-					}
+	var wwg sync.WaitGroup
+	for range o.jobs {
+		wwg.Add(1)
+		go func() {
+			defer wwg.Done()
+			for j := range work {
+				var r pagingResult
+				r.ev = j.ev
+				if ctx.Err() != nil {
+					j.close()
+					r.err = ctx.Err()
+				} else {
+					r.file, r.err = pagingFinish(op, *j.ev.target, j, o.width)
 				}
-				continue
+				budget.release(j.budget)
+				results <- r
+			}
+		}()
+	}
+	go func() {
+		dwg.Wait()
+		fwg.Wait()
+		close(work)
+		wwg.Wait()
+		close(results)
+	}()
+
+	f0, ferr := mmap.ReadFaults()
+	start := time.Now()
+	var (
+		files   []pagingFile
+		done    []pagingTarget // the targets of files, in the same order
+		errs    []pagingProblem
+		pending = map[int]pagingResult{}
+		next    int
+		bar     *progress
+		seen    int64
+		werr    error
+	)
+	report := func(r pagingResult) error {
+		switch {
+		case r.ev.skipped != nil:
+			rep.Skipped = append(rep.Skipped, *r.ev.skipped)
+			if r.ev.loud {
+				fmt.Fprintf(stderr, "mmapkit %s: skipping %s: %s\n", op, r.ev.skipped.Path, r.ev.skipped.Message)
 			}
 			if o.ndjson {
-				if err := writeNDJSON(stdout, pagingLine{Type: "file", pagingFile: &files[next]}); err != nil {
-					return nil, err
-				}
+				return writeNDJSON(stdout, pagingLine{Type: "skipped", pagingProblem: r.ev.skipped})
+			}
+		case r.ev.failed != nil || r.err != nil:
+			p, msg := r.ev.failed, ""
+			if p == nil {
+				p, msg = &pagingProblem{r.ev.target.path, r.err.Error()}, r.err.Error()
+			} else {
+				msg = r.ev.failedErr.Error()
+			}
+			errs = append(errs, *p)
+			fmt.Fprintln(stderr, "mmapkit:", msg)
+			if o.ndjson {
+				return writeNDJSON(stdout, pagingLine{Type: "error", pagingProblem: p})
+			}
+		default:
+			files = append(files, r.file)
+			done = append(done, *r.ev.target)
+			if o.ndjson {
+				return writeNDJSON(stdout, pagingLine{Type: "file", pagingFile: &files[len(files)-1]})
+			}
+		}
+		return nil
+	}
+	for r := range results {
+		if r.ev.target != nil {
+			seen += r.ev.target.n
+			if bar == nil && progressOK && (seen >= 64<<20 || len(files) >= 1000) {
+				bar = newProgress(stderr, -1, op, true)
+			}
+			bar.add(r.ev.target.n)
+		}
+		pending[r.ev.seq] = r
+		for {
+			r, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			if err := report(r); err != nil && werr == nil {
+				werr = err
+				cancel()
 			}
 		}
 	}
 	bar.finish()
+	if werr != nil {
+		return nil, werr
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, interrupted(op + " stopped")
 	}
@@ -448,12 +527,8 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		d := f1.Sub(f0)
 		rep.Total.Faults = &pagingFaults{Minor: int64(d.Minor), Major: int64(d.Major)}
 	}
-	rep.Files = []pagingFile{}
+	rep.Files = list(files)
 	for _, f := range files {
-		if f.failed {
-			continue
-		}
-		rep.Files = append(rep.Files, f)
 		rep.Total.Files++
 		rep.Total.Size += f.Size
 		rep.Total.Pages += f.Pages
@@ -463,9 +538,9 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 			*rep.Total.Before += *f.Before
 		}
 	}
-	rep.Dirs = dirTotals(c.roots, files, c.targets)
+	rep.Dirs = dirTotals(c.roots, files, done)
 	rep.Errors = list(errs)
-	rep.Total.Skipped = len(c.skipped)
+	rep.Total.Skipped = len(rep.Skipped)
 	rep.Total.Duplicates = c.duplicates
 	rep.Total.Errors = len(errs)
 	return rep, nil
@@ -473,7 +548,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 
 // pagingJob is one file on its way through the workers.
 type pagingJob struct {
-	i      int
+	ev     pagingEvent
 	r      *mmap.Region // mapped by pagingStart; nil before or for an empty range
 	err    error        // of pagingStart
 	before mmap.Residency
@@ -741,8 +816,8 @@ func pagingWatch(cmd *cobra.Command, op string, args []string, o *pagingOptions)
 		case o.json || o.ndjson:
 			if err := writeNDJSON(&b, struct {
 				Time string `json:"time"`
-				*pagingReport
-			}{timeJSON(time.Now()), rep}); err != nil {
+				pagingReport
+			}{timeJSON(time.Now()), *rep}); err != nil {
 				return err
 			}
 		default:

@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,8 +40,24 @@ type pagingProblem struct {
 // fileKey identifies a file on this machine (device and inode).
 type fileKey struct{ dev, ino uint64 }
 
-// collector builds the target list.
+// pagingEvent is one entry of the file list as the collector finds it: a
+// file to work on, a name skipped, or a name that failed. seq numbers the
+// entries in list order.
+type pagingEvent struct {
+	seq       int
+	target    *pagingTarget
+	skipped   *pagingProblem
+	loud      bool // a skip to report on stderr
+	failed    *pagingProblem
+	failedErr error
+}
+
+// collector builds the target list. With events set it also sends each
+// entry there as it goes, and leaves printing to the receiver.
 type collector struct {
+	ctx    context.Context
+	events chan<- pagingEvent
+	seq    int
 	o       *pagingOptions
 	stderr  io.Writer
 	op      string
@@ -64,17 +81,34 @@ func newCollector(op string, o *pagingOptions, stderr io.Writer) *collector {
 	return &collector{o: o, stderr: stderr, op: op, seen: map[fileKey]string{}, dirsSeen: map[fileKey]bool{}}
 }
 
+func (c *collector) emit(ev pagingEvent) {
+	ev.seq = c.seq
+	c.seq++
+	c.events <- ev
+}
+
 func (c *collector) skip(path, why string, loud bool) {
-	c.skipped = append(c.skipped, pagingProblem{path, why})
-	if loud {
+	p := pagingProblem{path, why}
+	c.skipped = append(c.skipped, p)
+	if c.events != nil {
+		c.emit(pagingEvent{skipped: &p, loud: loud})
+	} else if loud {
 		fmt.Fprintf(c.stderr, "mmapkit %s: skipping %s: %s\n", c.op, path, why)
 	}
 }
 
 func (c *collector) fail(path string, err error) {
-	c.errors = append(c.errors, pagingProblem{path, err.Error()})
-	fmt.Fprintf(c.stderr, "mmapkit: %v\n", err)
+	p := pagingProblem{path, err.Error()}
+	c.errors = append(c.errors, p)
+	if c.events != nil {
+		c.emit(pagingEvent{failed: &p, failedErr: err})
+	} else {
+		fmt.Fprintf(c.stderr, "mmapkit: %v\n", err)
+	}
 }
+
+// stopped reports whether the command is being stopped (Ctrl-C).
+func (c *collector) stopped() bool { return c.ctx != nil && c.ctx.Err() != nil }
 
 // ignored reports whether name's base name matches an --ignore pattern.
 func (c *collector) ignored(name string) bool {
@@ -174,6 +208,9 @@ func (c *collector) walk(dir string, fi fs.FileInfo, root int, rootDev uint64) {
 		}
 	}
 	for _, e := range ents {
+		if c.stopped() {
+			return
+		}
 		path := filepath.Join(dir, e.Name())
 		if c.ignored(path) {
 			c.skip(path, "matches --ignore", false)
@@ -253,29 +290,44 @@ func (c *collector) addFile(path string, fi fs.FileInfo, root int) {
 		}
 		off, n = lo, hi-lo
 	}
-	c.targets = append(c.targets, pagingTarget{path: path, size: size, off: off, n: n, root: root})
+	t := pagingTarget{path: path, size: size, off: off, n: n, root: root}
+	if c.events != nil {
+		c.emit(pagingEvent{target: &t})
+		return
+	}
+	c.targets = append(c.targets, t)
 }
 
-// collect builds the file set from args and, with --files-from, a list.
-func collect(op string, o *pagingOptions, args []string, stdin io.Reader, stderr io.Writer) (*collector, error) {
-	c := newCollector(op, o, stderr)
-	names := args
-	if o.filesFrom != "" {
-		var r io.Reader = stdin
-		if o.filesFrom != "-" {
-			f, err := os.Open(o.filesFrom)
-			if err != nil {
-				return nil, usageError(fmt.Errorf("--files-from: %w", err))
-			}
-			defer f.Close()
-			r = f
-		}
-		list, err := readNames(r, o.null)
-		if err != nil {
-			return nil, fmt.Errorf("--files-from %s: %w", o.filesFrom, err)
-		}
-		names = append(append([]string(nil), args...), list...)
+// pagingNames is the list of names to work on: args, then the names of
+// --files-from.
+func pagingNames(o *pagingOptions, args []string, stdin io.Reader) ([]string, error) {
+	if o.filesFrom == "" {
+		return args, nil
 	}
+	var r io.Reader = stdin
+	if o.filesFrom != "-" {
+		f, err := os.Open(o.filesFrom)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--files-from: %w", err))
+		}
+		defer f.Close()
+		r = f
+	}
+	list, err := readNames(r, o.null)
+	if err != nil {
+		return nil, fmt.Errorf("--files-from %s: %w", o.filesFrom, err)
+	}
+	return append(append([]string(nil), args...), list...), nil
+}
+
+// collect builds the whole file set before anything is done with it (lock
+// needs all of it to decide).
+func collect(op string, o *pagingOptions, args []string, stdin io.Reader, stderr io.Writer) (*collector, error) {
+	names, err := pagingNames(o, args, stdin)
+	if err != nil {
+		return nil, err
+	}
+	c := newCollector(op, o, stderr)
 	for _, n := range names {
 		c.add(n)
 	}
@@ -297,12 +349,13 @@ func pagingKind(m fs.FileMode) string {
 	return "not a regular file"
 }
 
-// dirTotals sums the files under each walked directory (every level).
+// dirTotals sums the files under each walked directory (every level);
+// targets[i] is the target of files[i].
 func dirTotals(roots []string, files []pagingFile, targets []pagingTarget) []pagingDir {
 	byPath := map[string]*pagingDir{}
 	for i, f := range files {
 		t := targets[i]
-		if t.root < 0 || f.failed {
+		if t.root < 0 {
 			continue
 		}
 		root := filepath.Clean(roots[t.root])

@@ -494,9 +494,16 @@ func TestPagingNDJSON(t *testing.T) {
 	docs := checkJSON(t, r.stdout)
 	var types []string
 	for _, d := range docs {
-		types = append(types, d.(map[string]any)["type"].(string))
+		m := d.(map[string]any)
+		types = append(types, m["type"].(string))
+		// Each line carries its object's fields.
+		key := map[string]string{"file": "resident", "dir": "files", "error": "message", "total": "resident_bytes"}[m["type"].(string)]
+		if _, ok := m[key]; !ok {
+			t.Errorf("a %s line without %q: %v", m["type"], key, m)
+		}
 	}
-	if strings.Join(types, ",") != "error,file,file,dir,total" {
+	// In list order: the tree's files, then the missing name.
+	if strings.Join(types, ",") != "file,file,dir,error,total" && strings.Join(types, ",") != "file,file,error,dir,total" {
 		t.Fatalf("line types %v:\n%s", types, r.stdout)
 	}
 	if n := strings.Count(r.stdout, "\n"); n != len(docs) {
@@ -514,6 +521,12 @@ func TestPagingWatch(t *testing.T) {
 	docs := checkJSON(t, r.stdout)
 	if len(docs) != 3 {
 		t.Fatalf("%d rounds, want 3:\n%s", len(docs), r.stdout)
+	}
+	for _, d := range docs {
+		m := d.(map[string]any)
+		if _, ok := m["time"]; !ok || m["op"] != "residency" || len(m["files"].([]any)) != 1 {
+			t.Fatalf("a round: %v", m)
+		}
 	}
 	r = cli(t, "residency", "--watch", "1ms", "--count", "2", path)
 	if r.code != 0 || strings.Count(r.stdout, "total: 1 file,") != 2 {
