@@ -55,9 +55,9 @@ type pagingEvent struct {
 // collector builds the target list. With events set it also sends each
 // entry there as it goes, and leaves printing to the receiver.
 type collector struct {
-	ctx    context.Context
-	events chan<- pagingEvent
-	seq    int
+	ctx     context.Context
+	events  chan<- pagingEvent
+	seq     int
 	o       *pagingOptions
 	stderr  io.Writer
 	op      string
