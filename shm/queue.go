@@ -39,38 +39,19 @@ type QueueOptions struct {
 	Spin time.Duration
 }
 
-// A Queue is an inter-process message queue in a named segment: a ring (see
-// package ring) with the Block policy, so a message is never lost to a full
-// queue; the sender waits for room instead. Messages are delivered whole, in
-// order, each checked by a CRC. Its two ends are distinct types, so using
-// the wrong one does not compile:
-//
-//   - CreateQueue makes the queue and returns its first *Receiver, so a
-//     receiver exists before any sender can attach: the usual shape is a
-//     process that creates its inbox and senders that OpenSender it.
-//   - OpenSender attaches the one *Sender (one at a time, across processes:
-//     a second gets an error matching ring.ErrLocked until the first closes
-//     or dies).
-//   - OpenReceiver attaches another *Receiver. Every receiver gets every
-//     message (broadcast), and the sender waits for the slowest one.
-//
-// Receivers are registered in the segment. When none is left (all closed, or
-// their processes died: the sender notices dead ones), Send keeps messages
-// rather than drop them: it waits while the queue is full until a receiver
-// attaches (OpenReceiver starts at the oldest message still queued, so it
-// gets them all) or until its context ends. No message is ever lost.
-//
-// The segment is a ring file (FORMAT.md, "Ring file"), so `mmapkit ring
-// tail` and the Python package can follow it too (as observers: the sender
-// does not wait for them).
-//
-// A Sender or Receiver is not safe for concurrent use by several goroutines;
-// open one per goroutine.
 type (
+	// Sender is the sending end of a Queue, a message queue between
+	// processes in a named segment (see CreateQueue). OpenSender attaches
+	// it; Send and SendFunc deliver messages. Not safe for concurrent use
+	// by several goroutines.
 	Sender struct {
 		name string
 		w    *ring.Writer
 	}
+	// Receiver is a receiving end of a Queue, a message queue between
+	// processes in a named segment (see CreateQueue). CreateQueue and
+	// OpenReceiver attach one; Receive takes the next message. Not safe for
+	// concurrent use by several goroutines.
 	Receiver struct {
 		name string
 		r    *ring.Reader
@@ -100,6 +81,35 @@ func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
 // CreateQueue creates the named queue and returns its first receiving end.
 // It refuses an existing name with an error matching fs.ErrExist unless
 // opts.Replace.
+//
+// A Queue is an inter-process message queue in a named segment: a ring (see
+// package ring) with the Block policy, so a message is never lost to a full
+// queue; the sender waits for room instead. Messages are delivered whole, in
+// order, each checked by a CRC. Its two ends are distinct types, so using
+// the wrong one does not compile:
+//
+//   - CreateQueue makes the queue and returns its first *Receiver, so a
+//     receiver exists before any sender can attach: the usual shape is a
+//     process that creates its inbox and senders that OpenSender it.
+//   - OpenSender attaches the one *Sender (one at a time, across processes:
+//     a second gets an error matching ring.ErrLocked until the first closes
+//     or dies).
+//   - OpenReceiver attaches another *Receiver. Every receiver gets every
+//     message (broadcast), and the sender waits for the slowest one.
+//
+// Receivers are registered in the segment. When none is left (all closed, or
+// their processes died: the sender notices dead ones), Send keeps messages
+// rather than drop them: it waits while the queue is full until a receiver
+// attaches (OpenReceiver starts at the oldest message still queued, so it
+// gets them all) or until its context ends. No message is ever lost.
+//
+// The segment is a ring file (FORMAT.md, "Ring file"), so `mmapkit ring
+// tail` and the Python package can follow it too (as observers: the sender
+// does not wait for them).
+//
+// A Sender or Receiver is not safe for concurrent use by several goroutines;
+// open one per goroutine.
+//
 func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 	if opts == nil {
 		opts = &QueueOptions{}
