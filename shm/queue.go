@@ -109,7 +109,6 @@ func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
 //
 // A Sender or Receiver is not safe for concurrent use by several goroutines;
 // open one per goroutine.
-//
 func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 	if opts == nil {
 		opts = &QueueOptions{}
