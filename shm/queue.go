@@ -58,8 +58,11 @@ type (
 	}
 )
 
+// readerOptions are the ring options of a receiver: a shared name is opened
+// without following a symbolic link (and, as every ring open, never blocks
+// on a FIFO).
 func (o *QueueOptions) readerOptions() *ring.ReaderOptions {
-	return &ring.ReaderOptions{Spin: o.Spin}
+	return &ring.ReaderOptions{Spin: o.Spin, NoFollow: true}
 }
 
 // queueErr makes an error of a queue operation a *fs.PathError naming the
@@ -130,6 +133,7 @@ func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 		Policy:    ring.Block,
 		Perm:      perm,
 		Replace:   opts.Replace,
+		NoFollow:  true,
 	})
 	if err != nil {
 		return nil, queueErr("create queue", p, err)
@@ -154,10 +158,7 @@ func OpenSender(name string, opts *QueueOptions) (*Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseLink(p); err != nil {
-		return nil, queueErr("open sender", p, err)
-	}
-	w, err := ring.OpenWriter(p, nil)
+	w, err := ring.OpenWriter(p, &ring.Options{NoFollow: true})
 	if err != nil {
 		return nil, queueErr("open sender", p, err)
 	}
@@ -178,24 +179,11 @@ func OpenReceiver(name string, opts *QueueOptions) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseLink(p); err != nil {
-		return nil, queueErr("open receiver", p, err)
-	}
 	r, err := ring.OpenReader(p, opts.readerOptions())
 	if err != nil {
 		return nil, queueErr("open receiver", p, err)
 	}
 	return &Receiver{name: name, r: r}, nil
-}
-
-// refuseLink applies the rule for shared names (no symbolic links, nothing
-// but regular files, never block) before package ring opens the file.
-func refuseLink(p string) error {
-	f, err := sys.OpenFile(p, 0, 0, true)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // Name returns the queue's segment name.
