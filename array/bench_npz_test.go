@@ -93,9 +93,10 @@ type benchTick struct {
 }
 
 // BenchmarkStructuredScan compares reading 1 GiB of 24-byte structured
-// records through Data() ([]benchTick, three fields summed per record) with
-// reading 1 GiB of float64 (three values summed per 24 bytes: the same bytes
-// and the same additions), both warm, in the same iteration. A NumPy process
+// records through Data() ([]benchTick, three fields summed per record, each
+// in its own type) with reading 1 GiB of float64 (three values summed per 24
+// bytes: the same bytes and the same number of additions), both warm, in the
+// same iteration. A NumPy process
 // does the same on the same files after each Go iteration (np.load
 // mmap_mode='r': a['ts'].sum() + a['price'].sum() + a['qty'].sum() and
 // a.sum()), and also np.load of an .npz holding the records (which reads the
@@ -185,13 +186,16 @@ for line in sys.stdin:
 		return v
 	}
 	scanTicks := func(ts []benchTick) float64 {
-		var a, c, d float64
+		// Each field summed in its own type: no conversions in the loop,
+		// so it does what the float64 loop does, on the same bytes.
+		var a, d int64
+		var c float64
 		for i := range ts {
-			a += float64(ts[i].Ts)
+			a += ts[i].Ts
 			c += ts[i].Price
-			d += float64(ts[i].Qty)
+			d += int64(ts[i].Qty)
 		}
-		return a + c + d
+		return float64(a) + c + float64(d)
 	}
 	scanFloats := func(x []float64) float64 {
 		var a, c, d float64
