@@ -60,6 +60,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperIdleReader(path)
 	case "named-reader":
 		err = helperNamedReader(path)
+	case "creator":
+		err = helperCreator(path)
 	case "bench-reader":
 		err = helperBenchReader(path, count)
 	case "latency-reader":
@@ -758,4 +760,79 @@ func TestDurableNamedReader(t *testing.T) {
 	if _, err := OpenReader(path, &ReaderOptions{Name: strings.Repeat("x", MaxReaderName+1)}); err == nil {
 		t.Fatal("a name longer than MaxReaderName was accepted")
 	}
+}
+
+// helperCreator says "go", then creates a 64 MiB ring (allocating and
+// pre-faulting it takes a while) and, if not killed first, says "done".
+func helperCreator(path string) error {
+	fmt.Println("go")
+	w, err := Create(path, &Options{Capacity: 64 << 20})
+	if err != nil {
+		return err
+	}
+	fmt.Println("done")
+	return w.Close()
+}
+
+// TestCreateKill9LeavesNoTemporaryName: a process killed at any moment of
+// Create leaves either no ring or a complete one, and never a second
+// (hidden, temporary) name for it, which would keep its memory allocated
+// after the ring is deleted. (A temporary name removed by a deferred call
+// at the end of Create survived 4 of 6 such kills.)
+func TestCreateKill9LeavesNoTemporaryName(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 64 MiB rings")
+	}
+	base := t.TempDir()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		// Where rings for queues live, and where a leftover costs memory.
+		d, err := os.MkdirTemp("/dev/shm", "ring-create-kill")
+		if err == nil {
+			base = d
+			defer os.RemoveAll(d)
+		}
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	complete := 0
+	for i := range 12 {
+		dir := filepath.Join(base, strconv.Itoa(i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "big.ring")
+		cmd := helperCmd(t, "creator", path)
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := bufio.NewScanner(stdout)
+		if !lines.Scan() || lines.Text() != "go" {
+			t.Fatalf("creator: %q", lines.Text())
+		}
+		time.Sleep(time.Duration(rng.IntN(40000)) * time.Microsecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		names, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case len(names) == 0:
+		case len(names) == 1 && names[0].Name() == "big.ring":
+			// Complete if it is there at all.
+			r, err := OpenReader(path, &ReaderOptions{Observe: true})
+			if err != nil {
+				t.Fatalf("kill %d: the ring left behind is not whole: %v", i, err)
+			}
+			r.Close()
+			complete++
+		default:
+			var list []string
+			for _, n := range names {
+				list = append(list, n.Name())
+			}
+			t.Fatalf("kill %d: the directory holds %q", i, list)
+		}
+	}
+	t.Logf("12 kills during Create: %d left a complete ring, %d nothing", complete, 12-complete)
 }
