@@ -242,6 +242,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"residency", "--nosuch", "x"}, 2, "unknown flag: --nosuch"},
 		{[]string{"ring", "stat"}, 2, "accepts 1 arg(s), received 0"},
 		{[]string{"shm", "rm"}, 2, "requires at least 1 arg(s), only received 0"},
+		{[]string{"help", "nosuch"}, 2, `unknown help topic "nosuch"`},
+		{[]string{"help", "ring", "nosuch"}, 2, `unknown help topic "ring nosuch"`},
 		{[]string{"ring", "create", "--capacity", "-1", "x"}, 2, "negative size"},
 	} {
 		r := cli(t, tc.args...)
@@ -255,6 +257,9 @@ func TestUsageErrors(t *testing.T) {
 	// The shell sees the same status from the real process.
 	if r := cliExec(t, nil, "npy", "nosuch"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
 		t.Errorf("npy nosuch as a process: %v", r)
+	}
+	if r := cli(t, "help", "ring", "tail"); r.code != 0 || !strings.Contains(r.stdout, "--format") {
+		t.Errorf("help ring tail: %v", r)
 	}
 	for _, group := range [][]string{{"ring"}, {"shm"}, {"npy"}, {}} {
 		r := cli(t, group...)
@@ -272,6 +277,9 @@ func TestCompletion(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "mmapkit") {
 			t.Errorf("completion %s: %v", sh, r)
 		}
+	}
+	if r := cli(t, "__complete", "help", "ring", "ta"); !strings.Contains(r.stdout, "tail\n") {
+		t.Errorf("help ring ta completes %q", r.stdout)
 	}
 	r := cli(t, "__complete", "ring", "tail", "--format", "")
 	for _, f := range recordFormats {
