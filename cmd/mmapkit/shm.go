@@ -12,6 +12,7 @@ import (
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
+	"github.com/mmapkit/mmapkit/ring"
 	"github.com/mmapkit/mmapkit/shm"
 )
 
@@ -172,6 +173,10 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
 				}
 				if cmd.Flags().Changed("offset") || follow {
 					return err
+				}
+				head := make([]byte, 8)
+				if n, _ := r.ReadAt(head, 0); ring.IsRing(head[:n]) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "mmapkit: %s holds a ring; mmapkit ring tail %s prints its records\n", args[0], filepath.Join(shm.Dir(), args[0]))
 				}
 			}
 			switch format {

@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
+	"github.com/mmapkit/mmapkit/ring"
 	"github.com/mmapkit/mmapkit/shm"
 )
 
@@ -270,4 +271,19 @@ func TestShmGolden(t *testing.T) {
 	}
 	out := shmTimeRE.ReplaceAllString(normalize(b.String(), prefix, "mmapkit-golden-PPPPPPPPPP-", shm.Dir(), "$SHM"), "YYYY-MM-DD hh:mm:ss")
 	golden(t, "shm-session", out)
+}
+
+// cat of a segment holding a ring points to ring tail.
+func TestShmCatRingHint(t *testing.T) {
+	name := fmt.Sprintf("mmapkit-cli-test-%d-ring", os.Getpid())
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	w, err := ring.Create(filepath.Join(shm.Dir(), name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r := cli(t, "shm", "cat", "--format", "raw", name)
+	if r.code != 0 || !strings.Contains(r.stderr, "holds a ring; mmapkit ring tail "+filepath.Join(shm.Dir(), name)) {
+		t.Fatalf("%v", r.stderr)
+	}
 }
