@@ -389,10 +389,12 @@ func (a *Array[T]) Fortran() bool { return a.fortran }
 // Mode returns the mode the array was mapped with.
 func (a *Array[T]) Mode() Mode { return a.mode }
 
-// Path returns the file's name.
+// Path returns the file's name (for an .npz member, the archive's).
 func (a *Array[T]) Path() string { return a.path }
 
-// Offset returns the file offset of the first element.
+// Offset returns the file offset of the first element (for an .npz member,
+// its offset in the archive; -1 for a member read into memory with
+// Options.Load).
 func (a *Array[T]) Offset() int64 { return a.offset }
 
 // Header returns the .npy header the array was opened or created with, or nil
