@@ -846,3 +846,57 @@ func TestOptionsMapPopulate(t *testing.T) {
 		b.Close()
 	}
 }
+
+// Every call that returns an error returns one matching ErrClosed and naming
+// the file after Close, for arrays with and without data, archives and
+// archive writers.
+func TestErrorsAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	for _, shape := range [][]int{{4, 3}, {0, 3}} {
+		path := filepath.Join(dir, fmt.Sprintf("a%d.npy", shape[0]))
+		a, err := CreateNPY[float64](path, shape, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for name, f := range map[string]func() error{
+			"Close":      a.Close,
+			"Flush":      a.Flush,
+			"Validate":   a.Validate,
+			"Advise":     func() error { return a.Advise(mmap.AdviceRandom) },
+			"AdviseRows": func() error { return a.AdviseRows(0, 1, mmap.AdviceRandom) },
+			"Prefetch":   func() error { return a.Prefetch(0, 1) },
+			"Evict":      func() error { return a.Evict(0, 1) },
+			"Do":         func() error { return a.Do(func([]float64) error { return nil }) },
+			"ReadRows":   func() error { _, err := a.ReadRows(nil, 0, 1); return err },
+		} {
+			if err := f(); !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), path) {
+				t.Errorf("shape %v: %s after Close: %v", shape, name, err)
+			}
+		}
+	}
+	zp := filepath.Join(dir, "z.npz")
+	w, err := CreateNPZ(zp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("NPZWriter.Close twice: %v", err)
+	}
+	z, err := OpenNPZ(zp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.Close()
+	if err := z.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("NPZ.Close twice: %v", err)
+	}
+	if _, err := z.Header("x"); !errors.Is(err, ErrClosed) {
+		t.Errorf("NPZ.Header after Close: %v", err)
+	}
+}
