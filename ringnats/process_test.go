@@ -4,9 +4,9 @@ package ringnats
 
 import (
 	"bufio"
-	"log/slog"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
