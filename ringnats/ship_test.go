@@ -3,11 +3,11 @@ package ringnats
 import (
 	"bytes"
 	"context"
-	"os"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
