@@ -13,9 +13,15 @@ import mmap
 import os
 import stat
 import struct
+import sys
+import tempfile
+import threading
 from typing import Any, Tuple
 
-SHM_DIR = "/dev/shm"
+# Where segments live: the directory Go's shm.Dir() uses. On Linux it is
+# /dev/shm (the objects shm_open(3) and multiprocessing.shared_memory see);
+# elsewhere a private directory under the temporary directory.
+SHM_DIR = "/dev/shm" if sys.platform.startswith("linux") else os.path.join(tempfile.gettempdir(), "mmapkit-shm")
 MAX_NAME_LEN = 255
 
 _U64 = struct.Struct("<Q")
@@ -89,8 +95,8 @@ def validate_name(name: str) -> None:
 
 
 def is_path(name_or_path: str) -> bool:
-    """True if the argument is a path (it has a '/'), False for a bare segment name."""
-    return "/" in name_or_path or os.sep in name_or_path
+    """True if the argument is a path (it has a '/', or a '\\' on Windows), False for a bare segment name."""
+    return "/" in name_or_path or os.sep in name_or_path or bool(os.altsep and os.altsep in name_or_path)
 
 
 def segment_path(name_or_path: str) -> str:
@@ -147,6 +153,17 @@ def open_shared(name_or_path: str, writable: bool = False) -> Tuple[int, str]:
     return fd, path
 
 
+if hasattr(os, "pread"):
+    _pread = os.pread
+else:  # Windows: no pread; seek and read under a lock (per process, enough for one reader object)
+    _seek_lock = threading.Lock()
+
+    def _pread(fd: int, n: int, off: int) -> bytes:
+        with _seek_lock:
+            os.lseek(fd, off, os.SEEK_SET)
+            return os.read(fd, n)
+
+
 class Source:
     """Positioned reads of a shared file that never touch past its end.
 
@@ -169,7 +186,7 @@ class Source:
 
     def read(self, off: int, n: int) -> bytes:
         """Exactly n bytes at off, or Truncated."""
-        b = os.pread(self._check(), n, off)
+        b = _pread(self._check(), n, off)
         if len(b) != n:
             raise Truncated("%s: truncated under the reader: %d bytes at offset %d, found %d (file now %d bytes)"
                             % (self.path, n, off, len(b), self.size()))
@@ -178,11 +195,13 @@ class Source:
     def read_into(self, off: int, buf: memoryview) -> None:
         """Fill buf from off, or Truncated."""
         fd = self._check()
+        if not hasattr(os, "preadv"):
+            buf[:] = self.read(off, len(buf))
+            return
         got = 0
         n = len(buf)
         while got < n:
-            # os.preadv exists from 3.7 on Linux; one call fills the buffer
-            # without an intermediate bytes object.
+            # one call fills the buffer without an intermediate bytes object
             k = os.preadv(fd, [buf[got:]], off + got)
             if k <= 0:
                 raise Truncated("%s: truncated under the reader: %d bytes at offset %d, found %d (file now %d bytes)"
