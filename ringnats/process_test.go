@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ func runRole(role string, args []string) int {
 			return fail(err)
 		}
 		defer nc.Close()
-		s, err := NewShipper(nc, args[1], args[2], &ShipOptions{Subject: args[3], Logger: quietLog()})
+		s, err := NewShipper(nc, args[1], args[2], &ShipOptions{Subject: args[3], Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return fail(err)
 		}
@@ -243,9 +244,14 @@ func TestShipSurvivesKills(t *testing.T) {
 		// Kill at a random moment after this shipper made some progress,
 		// so that every incarnation ships and dies mid-stream.
 		target := shipPosition(t, statePath) + 1 + rng.Uint64N(2*records/uint64(kills+1))
-		waitFor(t, "the shipper to make progress", 60*time.Second, func() bool {
-			return shipPosition(t, statePath) >= min(target, records) || s.exited()
-		})
+		deadline := time.Now().Add(60 * time.Second)
+		for shipPosition(t, statePath) < min(target, records) && !s.exited() {
+			if time.Now().After(deadline) {
+				s.kill()
+				t.Fatalf("shipper stuck at %d:\n%s", shipPosition(t, statePath), s.output())
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if s.exited() {
 			s.wait()
 			t.Fatalf("shipper %d exited on its own", k)
