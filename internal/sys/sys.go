@@ -106,3 +106,8 @@ type Rusage struct {
 func unsupported(what string) error {
 	return fmt.Errorf("%s: %w on this operating system", what, errors.ErrUnsupported)
 }
+
+// unsupportedWhy is unsupported with the reason.
+func unsupportedWhy(what, why string) error {
+	return fmt.Errorf("%s: %w on this operating system: %s", what, errors.ErrUnsupported, why)
+}
