@@ -42,172 +42,138 @@ type Array[T Element] struct {
 
 // Open maps a raw file of T values, like np.memmap(path, dtype, mode, offset,
 // shape). The data starts at byte offset (any offset that is a multiple of
-// T's alignment); with no shape the array is 1-D over the rest of the file,
+// T's alignment); a nil shape makes the array 1-D over the rest of the file,
 // which must then be a whole number of elements. The file must already hold
 // offset + the shape's bytes in every mode: Open never grows a file (NumPy's
 // r+ does, silently).
-func Open[T Element](path string, mode Mode, offset int64, shape ...int) (*Array[T], error) {
+func Open[T Element](path string, mode Mode, offset int64, shape []int, opts *Options) (*Array[T], error) {
 	dt := dtypeOf[T]()
-	f, size, err := openFile(path, mode)
+	f, size, err := openFile("open", path, mode)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	if offset < 0 {
-		return nil, fmt.Errorf("array: open %s: negative offset %d: %w", path, offset, mmap.ErrOutOfRange)
+		return nil, pathError("open", path, fmt.Errorf("%w: negative offset %d", mmap.ErrOutOfRange, offset))
 	}
 	if offset > size {
-		return nil, fmt.Errorf("array: open %s: offset %d is past the end of the file (%d bytes): %w", path, offset, size, ErrTruncated)
+		return nil, pathError("open", path, fmt.Errorf("%w: offset %d is past the end of the file (%d bytes)", ErrTruncated, offset, size))
 	}
 	if shape == nil {
 		rest := size - offset
 		if rest%int64(dt.Size()) != 0 {
-			return nil, fmt.Errorf("array: open %s: %w: %d bytes after offset %d is not a whole number of %d-byte %s elements", path, ErrShape, rest, offset, dt.Size(), dt)
+			return nil, pathError("open", path, fmt.Errorf("%w: %d bytes after offset %d is not a whole number of %d-byte %s elements", ErrShape, rest, offset, dt.Size(), dt))
 		}
 		shape = []int{int(rest / int64(dt.Size()))}
 	}
-	return mapArray[T](f, path, mode, size, offset, cloneShape(shape), false, nil)
+	return mapArray[T]("open", f, path, mode, size, offset, cloneShape(shape), false, nil)
 }
 
-// Create creates (or truncates) the raw file at path with room for shape,
-// zero-filled, and maps it ReadWrite, like np.memmap with mode 'w+'.
-func Create[T Element](path string, shape ...int) (*Array[T], error) {
+// Create creates the raw file at path with room for shape, zero-filled, and
+// maps it ReadWrite, like np.memmap with mode 'w+'. It refuses an existing
+// file (fs.ErrExist) unless opts.Replace is set. The file's blocks are
+// allocated now, so a full disk is an error here rather than a SIGBUS when
+// the array is written.
+func Create[T Element](path string, shape []int, opts *Options) (*Array[T], error) {
+	o := opts.orDefault()
 	if len(shape) == 0 {
-		return nil, fmt.Errorf("array: create %s: %w: a shape must be given", path, ErrShape)
+		return nil, pathError("create", path, fmt.Errorf("%w: a shape must be given", ErrShape))
 	}
 	dt := dtypeOf[T]()
 	n, err := shapeSize(shape, dt.Size())
 	if err != nil {
-		return nil, fmt.Errorf("array: create %s: %w", path, err)
+		return nil, pathError("create", path, err)
 	}
-	f, err := createFile(path, nil, int64(n)*int64(dt.Size()))
+	size := int64(n) * int64(dt.Size())
+	nf, err := createFile(path, nil, size, o)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return mapArray[T](f, path, ReadWrite, int64(n)*int64(dt.Size()), 0, cloneShape(shape), false, nil)
+	a, err := mapArray[T]("create", nf.f, path, ReadWrite, size, 0, cloneShape(shape), false, nil)
+	return commitArray(nf, a, err)
+}
+
+// commitArray puts a new file in place once its array is mapped, or removes
+// it if mapping failed.
+func commitArray[T Element](nf *newFile, a *Array[T], err error) (*Array[T], error) {
+	if err != nil {
+		nf.abort()
+		return nil, err
+	}
+	if err := nf.commit(); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // OpenNPY maps the data of the .npy file at path, like np.load(path,
 // mmap_mode=...). T must be the file's dtype (see ReadNPYHeader to find it
 // out); anything the header does not describe exactly, or data shorter than
 // it promises, is an error before anything is mapped.
-func OpenNPY[T Element](path string, mode Mode) (*Array[T], error) {
-	f, size, err := openFile(path, mode)
+func OpenNPY[T Element](path string, mode Mode, opts *Options) (*Array[T], error) {
+	f, size, err := openFile("open", path, mode)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	h, err := readHeader(f, size)
 	if err != nil {
-		return nil, fmt.Errorf("array: open %s: %w", path, err)
+		return nil, pathError("open", path, err)
 	}
 	if want := dtypeOf[T](); h.Dtype != want {
-		return nil, fmt.Errorf("array: open %s: %w: the file holds %s (%s), opened as %s", path, ErrDtypeMismatch, h.Dtype, h.Descr, want.GoType())
+		return nil, pathError("open", path, fmt.Errorf("%w: the file holds %s (%s), opened as %s", ErrDtypeMismatch, h.Dtype, h.Descr, want.GoType()))
 	}
-	return mapArray[T](f, path, mode, size, h.DataOffset, h.Shape, h.Fortran, h)
+	return mapArray[T]("open", f, path, mode, size, h.DataOffset, h.Shape, h.Fortran, h)
 }
 
-// NPYOptions are the choices CreateNPYWith offers beyond the shape.
-type NPYOptions struct {
-	// Fortran stores the array in column-major order.
-	Fortran bool
-	// Version is the format's major version: 1, 2 or 3, or 0 to choose as
-	// NumPy does (1.0 unless the header needs more than 64 KiB).
-	Version int
-}
-
-// CreateNPY creates (or truncates) a .npy file at path holding a zeroed array
-// of the given shape (none for a 0-d scalar) in C order, and maps its data
-// ReadWrite, like np.lib.format.open_memmap(path, mode='w+'). The header is
-// byte for byte what NumPy writes.
-func CreateNPY[T Element](path string, shape ...int) (*Array[T], error) {
-	return CreateNPYWith[T](path, NPYOptions{}, shape...)
-}
-
-// CreateNPYWith is CreateNPY with a choice of order and format version.
-func CreateNPYWith[T Element](path string, opts NPYOptions, shape ...int) (*Array[T], error) {
+// CreateNPY creates a .npy file at path holding a zeroed array of the given
+// shape (empty for a 0-d scalar) and maps its data ReadWrite, like
+// np.lib.format.open_memmap(path, mode='w+'). The header is byte for byte
+// what NumPy writes. It refuses an existing file (fs.ErrExist) unless
+// opts.Replace is set; opts.Fortran and opts.Version choose the order and the
+// format version. The file's blocks are allocated now, so a full disk is an
+// error here rather than a SIGBUS when the array is written.
+func CreateNPY[T Element](path string, shape []int, opts *Options) (*Array[T], error) {
+	o := opts.orDefault()
 	dt := dtypeOf[T]()
 	n, err := shapeSize(shape, dt.Size())
 	if err != nil {
-		return nil, fmt.Errorf("array: create %s: %w", path, err)
+		return nil, pathError("create", path, err)
 	}
-	hdr, err := encodeHeader(dt, shape, opts.Fortran, opts.Version)
+	hdr, err := encodeHeader(dt, shape, o.Fortran, o.Version)
 	if err != nil {
-		return nil, fmt.Errorf("array: create %s: %w", path, err)
+		return nil, pathError("create", path, err)
 	}
 	size := int64(len(hdr)) + int64(n)*int64(dt.Size())
-	f, err := createFile(path, hdr, size)
+	nf, err := createFile(path, hdr, size, o)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	h := &Header{Major: int(hdr[6]), Descr: dt.Descr(), Dtype: dt, Shape: cloneShape(shape), Fortran: opts.Fortran, DataOffset: int64(len(hdr))}
+	h := &Header{Major: int(hdr[6]), Descr: dt.Descr(), Dtype: dt, Shape: cloneShape(shape), Fortran: o.Fortran, DataOffset: int64(len(hdr))}
 	h.HeaderLen = len(hdr) - 10
 	if h.Major > 1 {
 		h.HeaderLen = len(hdr) - 12
 	}
-	return mapArray[T](f, path, ReadWrite, size, h.DataOffset, h.Shape, opts.Fortran, h)
-}
-
-func openFile(path string, mode Mode) (*os.File, int64, error) {
-	flag := os.O_RDONLY
-	switch mode {
-	case ReadOnly, CopyOnWrite:
-	case ReadWrite:
-		flag = os.O_RDWR
-	default:
-		return nil, 0, fmt.Errorf("array: open %s: invalid mode %d", path, int(mode))
-	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, 0, fmt.Errorf("array: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, 0, fmt.Errorf("array: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, fmt.Errorf("array: open %s: %w", path, mmap.ErrNotRegular)
-	}
-	return f, fi.Size(), nil
-}
-
-// createFile creates or truncates path, writes prefix and extends the file
-// (sparsely) to size bytes.
-func createFile(path string, prefix []byte, size int64) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("array: %w", err)
-	}
-	if _, err := f.Write(prefix); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("array: create %s: %w", path, err)
-	}
-	if err := f.Truncate(size); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("array: create %s: %w", path, err)
-	}
-	return f, nil
+	a, err := mapArray[T]("create", nf.f, path, ReadWrite, size, h.DataOffset, h.Shape, o.Fortran, h)
+	return commitArray(nf, a, err)
 }
 
 func cloneShape(s []int) []int { return append([]int{}, s...) }
 
 // mapArray maps the data of an array of shape at offset of f (size bytes).
-func mapArray[T Element](f *os.File, path string, mode Mode, size, offset int64, shape []int, fortran bool, h *Header) (*Array[T], error) {
+func mapArray[T Element](op string, f *os.File, path string, mode Mode, size, offset int64, shape []int, fortran bool, h *Header) (*Array[T], error) {
 	dt := dtypeOf[T]()
 	n, err := shapeSize(shape, dt.Size())
 	if err != nil {
-		return nil, fmt.Errorf("array: open %s: %w", path, err)
+		return nil, pathError(op, path, err)
 	}
 	nbytes := int64(n) * int64(dt.Size())
 	if offset > size || nbytes > size-offset {
-		return nil, fmt.Errorf("array: open %s: %w: %s %s at offset %d needs %d bytes, the file has %d", path, ErrTruncated, dt, formatShape(shape), offset, nbytes, max(size-offset, 0))
+		return nil, pathError(op, path, fmt.Errorf("%w: %s %s at offset %d needs %d bytes, the file has %d", ErrTruncated, dt, formatShape(shape), offset, nbytes, max(size-offset, 0)))
 	}
 	if al := alignOf[T](); offset%al != 0 {
-		return nil, fmt.Errorf("array: open %s: %w: %s needs %d-byte alignment, the data starts at offset %d", path, ErrMisaligned, dt, al, offset)
+		return nil, pathError(op, path, fmt.Errorf("%w: %s needs %d-byte alignment, the data starts at offset %d", ErrMisaligned, dt, al, offset))
 	}
 	a := &Array[T]{shape: cloneShape(shape), fortran: fortran, mode: mode, path: path, offset: offset, header: h}
 	a.strides = strides(shape, fortran)
@@ -218,13 +184,13 @@ func mapArray[T Element](f *os.File, path string, mode Mode, size, offset int64,
 	}
 	r, err := mmap.Map(f, mode, offset, nbytes)
 	if err != nil {
-		return nil, fmt.Errorf("array: %w", err)
+		return nil, pathError(op, path, err)
 	}
 	b := r.Bytes()
 	a.r = r
 	a.data = unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)
 	if dt == Bool {
-		if err := a.validateBools(0, n); err != nil {
+		if err := a.validateBools(op, 0, n); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -251,14 +217,14 @@ func strides(shape []int, fortran bool) []int {
 
 // validateBools checks the elements [lo, hi) of a bool array, with faults
 // turned into errors.
-func (a *Array[T]) validateBools(lo, hi int) error {
+func (a *Array[T]) validateBools(op string, lo, hi int) error {
 	if hi <= lo || a.r == nil {
 		return nil
 	}
 	return a.r.Do(func(b []byte) error {
 		for i, c := range b[lo:hi] {
 			if c > 1 {
-				return fmt.Errorf("array: %s: %w: byte %d at element %d (file offset %d)", a.path, ErrInvalidBool, c, lo+i, a.offset+int64(lo+i))
+				return pathError(op, a.path, fmt.Errorf("%w: byte %d at element %d (file offset %d)", ErrInvalidBool, c, lo+i, a.offset+int64(lo+i)))
 			}
 		}
 		return nil
@@ -272,14 +238,14 @@ func (a *Array[T]) Validate() error {
 	if dtypeOf[T]() != Bool {
 		return nil
 	}
-	return a.validateBools(0, len(a.data))
+	return a.validateBools("validate", 0, len(a.data))
 }
 
 // mustValidBools panics if a bool array's elements [lo, hi) are not all 0 or
 // 1, so that Go code never holds a bool slice with another byte in it.
 func (a *Array[T]) mustValidBools(lo, hi int) {
 	if dtypeOf[T]() == Bool {
-		if err := a.validateBools(lo, hi); err != nil {
+		if err := a.validateBools("read", lo, hi); err != nil {
 			panic(err)
 		}
 	}
@@ -415,7 +381,7 @@ func (a *Array[T]) Flush() error {
 		return nil
 	}
 	if err := a.r.Flush(); err != nil {
-		return fmt.Errorf("array: %w", err)
+		return pathError("flush", a.path, err)
 	}
 	return nil
 }
@@ -440,10 +406,10 @@ func (a *Array[T]) AdviseRows(lo, hi int, adv mmap.Advice) error {
 // rowBytes returns the byte range of rows [lo, hi) within the data.
 func (a *Array[T]) rowBytes(lo, hi int) (off, n int64, err error) {
 	if len(a.shape) == 0 || (a.fortran && len(a.shape) > 1) {
-		return 0, 0, fmt.Errorf("array: %s: rows of a %s array are not contiguous: %w", a.path, a.describe(), mmap.ErrOutOfRange)
+		return 0, 0, pathError("rows", a.path, fmt.Errorf("%w: rows of a %s array are not contiguous", mmap.ErrOutOfRange, a.describe()))
 	}
 	if lo < 0 || hi < lo || hi > a.shape[0] {
-		return 0, 0, fmt.Errorf("array: %s: rows [%d:%d] outside shape %s: %w", a.path, lo, hi, formatShape(a.shape), mmap.ErrOutOfRange)
+		return 0, 0, pathError("rows", a.path, fmt.Errorf("%w: rows [%d:%d] outside shape %s", mmap.ErrOutOfRange, lo, hi, formatShape(a.shape)))
 	}
 	row := int64(len(a.data)/max(a.shape[0], 1)) * int64(dtypeOf[T]().Size())
 	return int64(lo) * row, int64(hi-lo) * row, nil
@@ -471,7 +437,7 @@ func (a *Array[T]) Close() error {
 		return nil
 	}
 	if err := a.r.Close(); err != nil {
-		return fmt.Errorf("array: %w", err)
+		return pathError("close", a.path, err)
 	}
 	return nil
 }

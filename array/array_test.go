@@ -3,12 +3,16 @@ package array
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -76,9 +80,9 @@ func TestRefusals(t *testing.T) {
 			var err error
 			switch {
 			case strings.Contains(c.name, "bool"):
-				_, err = OpenNPY[bool](path, ReadOnly)
+				_, err = OpenNPY[bool](path, ReadOnly, nil)
 			default:
-				_, err = OpenNPY[float64](path, ReadOnly)
+				_, err = OpenNPY[float64](path, ReadOnly, nil)
 			}
 			if err == nil {
 				t.Fatal("opened")
@@ -117,7 +121,7 @@ func TestAcceptedHeaders(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeFile(t, dir, "f.npy", c.file)
-			a, err := OpenNPY[float64](path, ReadOnly)
+			a, err := OpenNPY[float64](path, ReadOnly, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +159,7 @@ func TestRawOpen(t *testing.T) {
 	path := writeFile(t, dir, "raw.f32", raw)
 
 	t.Run("shape omitted", func(t *testing.T) {
-		a, err := Open[float32](path, ReadOnly, 4)
+		a, err := Open[float32](path, ReadOnly, 4, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +169,7 @@ func TestRawOpen(t *testing.T) {
 		}
 	})
 	t.Run("2-D at offset", func(t *testing.T) {
-		a, err := Open[float32](path, ReadOnly, 4, 3, 4)
+		a, err := Open[float32](path, ReadOnly, 4, []int{3, 4}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +199,7 @@ func TestRawOpen(t *testing.T) {
 		}
 		for _, m := range modes {
 			t.Run(c.name+"/"+m.String(), func(t *testing.T) {
-				_, err := Open[float32](path, m, c.off, c.shape...)
+				_, err := Open[float32](path, m, c.off, c.shape, nil)
 				if !errors.Is(err, c.want) {
 					t.Fatalf("got %v, want %v", err, c.want)
 				}
@@ -206,13 +210,13 @@ func TestRawOpen(t *testing.T) {
 		t.Fatalf("a refused open changed the file size to %d", fi.Size())
 	}
 	t.Run("missing file", func(t *testing.T) {
-		_, err := Open[float32](filepath.Join(dir, "nope"), ReadOnly, 0)
+		_, err := Open[float32](filepath.Join(dir, "nope"), ReadOnly, 0, nil, nil)
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
 	})
 	t.Run("directory", func(t *testing.T) {
-		_, err := Open[float32](dir, ReadOnly, 0)
+		_, err := Open[float32](dir, ReadOnly, 0, nil, nil)
 		if !errors.Is(err, mmap.ErrNotRegular) {
 			t.Fatal(err)
 		}
@@ -225,7 +229,7 @@ func TestRawOpen(t *testing.T) {
 func TestModes(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.i32")
-	a, err := Create[int32](path, 2, 3)
+	a, err := Create[int32](path, []int{2, 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +239,7 @@ func TestModes(t *testing.T) {
 	a.Set(7, 1, 2)
 	a.Close()
 
-	cow, err := Open[int32](path, CopyOnWrite, 0, 2, 3)
+	cow, err := Open[int32](path, CopyOnWrite, 0, []int{2, 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +249,7 @@ func TestModes(t *testing.T) {
 	}
 	cow.Close()
 
-	ro, err := Open[int32](path, ReadOnly, 0, 2, 3)
+	ro, err := Open[int32](path, ReadOnly, 0, []int{2, 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,8 +259,8 @@ func TestModes(t *testing.T) {
 	}
 	mustPanic(t, "Set on read-only", func() { ro.Set(1, 0, 0) })
 
-	// Create truncates an existing file (mode w+).
-	b, err := Create[int32](path, 1)
+	// Create replaces an existing file only when asked (mode w+).
+	b, err := Create[int32](path, []int{1}, &Options{Replace: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,13 +268,13 @@ func TestModes(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Size() != 4 {
 		t.Fatalf("Create left %d bytes", fi.Size())
 	}
-	if _, err := Create[int32](path); !errors.Is(err, ErrShape) {
+	if _, err := Create[int32](path, nil, nil); !errors.Is(err, ErrShape) {
 		t.Fatalf("Create without a shape: %v", err)
 	}
 }
 
 func TestIndexPanics(t *testing.T) {
-	a, err := CreateNPY[float64](filepath.Join(t.TempDir(), "a.npy"), 3, 4)
+	a, err := CreateNPY[float64](filepath.Join(t.TempDir(), "a.npy"), []int{3, 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +292,7 @@ func TestIndexPanics(t *testing.T) {
 	} {
 		mustPanic(t, name, f)
 	}
-	f, err := CreateNPYWith[float64](filepath.Join(t.TempDir(), "f.npy"), NPYOptions{Fortran: true}, 3, 4)
+	f, err := CreateNPY[float64](filepath.Join(t.TempDir(), "f.npy"), []int{3, 4}, &Options{Fortran: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +317,7 @@ func mustPanic(t *testing.T, name string, f func()) {
 // Fortran order: At addresses column-major storage.
 func TestFortranLayout(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.npy")
-	a, err := CreateNPYWith[int16](path, NPYOptions{Fortran: true}, 2, 3)
+	a, err := CreateNPY[int16](path, []int{2, 3}, &Options{Fortran: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +340,7 @@ func toInts[T int16 | int](s []T) []int {
 
 func TestScalarAndZeroSize(t *testing.T) {
 	dir := t.TempDir()
-	s, err := CreateNPY[complex128](filepath.Join(dir, "s.npy"))
+	s, err := CreateNPY[complex128](filepath.Join(dir, "s.npy"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +350,7 @@ func TestScalarAndZeroSize(t *testing.T) {
 	}
 	mustPanic(t, "Row of a scalar", func() { s.Row(0) })
 	s.Close()
-	s2, err := OpenNPY[complex128](filepath.Join(dir, "s.npy"), ReadOnly)
+	s2, err := OpenNPY[complex128](filepath.Join(dir, "s.npy"), ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,8 +360,8 @@ func TestScalarAndZeroSize(t *testing.T) {
 	s2.Close()
 
 	for _, shape := range [][]int{{0}, {0, 5}, {5, 0}} {
-		p := filepath.Join(dir, "z.npy")
-		z, err := CreateNPY[float32](p, shape...)
+		p := filepath.Join(dir, fmt.Sprintf("z%v.npy", shape))
+		z, err := CreateNPY[float32](p, shape, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +369,7 @@ func TestScalarAndZeroSize(t *testing.T) {
 			t.Fatalf("zero-size %v", shape)
 		}
 		for _, m := range []Mode{ReadOnly, ReadWrite, CopyOnWrite} {
-			z, err := OpenNPY[float32](p, m)
+			z, err := OpenNPY[float32](p, m, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -384,7 +388,7 @@ func TestScalarAndZeroSize(t *testing.T) {
 	}
 	// A raw file of zero bytes opens as an empty 1-D array.
 	p := writeFile(t, dir, "empty.raw", nil)
-	e, err := Open[float64](p, ReadOnly, 0)
+	e, err := Open[float64](p, ReadOnly, 0, nil, nil)
 	if err != nil || e.Len() != 0 {
 		t.Fatalf("empty raw file: %v", err)
 	}
@@ -396,7 +400,7 @@ func TestBatches(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "b.npy")
 			const rows, cols = 10007, 33 // batches straddle pages
-			a, err := CreateNPY[uint32](path, rows, cols)
+			a, err := CreateNPY[uint32](path, []int{rows, cols}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,7 +409,7 @@ func TestBatches(t *testing.T) {
 				a.Data()[i] = uint32(i)
 			}
 			a.Close()
-			a, err = OpenNPY[uint32](path, mode)
+			a, err = OpenNPY[uint32](path, mode, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -448,13 +452,13 @@ func TestBatches(t *testing.T) {
 func TestBoolValidation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "b.npy")
-	a, err := CreateNPY[bool](path, 4)
+	a, err := CreateNPY[bool](path, []int{4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Set(true, 1)
 	a.Close()
-	rw, err := OpenNPY[bool](path, ReadWrite)
+	rw, err := OpenNPY[bool](path, ReadWrite, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +467,7 @@ func TestBoolValidation(t *testing.T) {
 		t.Fatal("bool values")
 	}
 	// Another writer stores a 7 behind the array's back.
-	raw, err := Open[uint8](path, ReadWrite, rw.Offset(), 4)
+	raw, err := Open[uint8](path, ReadWrite, rw.Offset(), []int{4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +489,7 @@ func TestBoolValidation(t *testing.T) {
 	if err := rw.Do(func([]bool) error { return nil }); !errors.Is(err, ErrInvalidBool) {
 		t.Fatalf("Do: %v", err)
 	}
-	if _, err := OpenNPY[bool](path, ReadOnly); !errors.Is(err, ErrInvalidBool) {
+	if _, err := OpenNPY[bool](path, ReadOnly, nil); !errors.Is(err, ErrInvalidBool) {
 		t.Fatalf("reopen: %v", err)
 	}
 }
@@ -493,7 +497,7 @@ func TestBoolValidation(t *testing.T) {
 // Do turns a fault from a truncated file into an error.
 func TestDoFault(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.npy")
-	a, err := CreateNPY[float64](path, 4096)
+	a, err := CreateNPY[float64](path, []int{4096}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +519,7 @@ func TestDoFault(t *testing.T) {
 var sink float64
 
 func TestCloseEmptiesArray(t *testing.T) {
-	a, err := CreateNPY[int64](filepath.Join(t.TempDir(), "c.npy"), 8)
+	a, err := CreateNPY[int64](filepath.Join(t.TempDir(), "c.npy"), []int{8}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +598,7 @@ func TestBatchesBoundedResidency(t *testing.T) {
 	const cols = 128
 	const rows = 192 << 20 / (cols * 4)
 	path := filepath.Join(t.TempDir(), "big.npy")
-	w, err := CreateNPY[float32](path, rows, cols)
+	w, err := CreateNPY[float32](path, []int{rows, cols}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +609,7 @@ func TestBatchesBoundedResidency(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	a, err := OpenNPY[float32](path, ReadOnly)
+	a, err := OpenNPY[float32](path, ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -654,7 +658,7 @@ func TestBatchesBoundedResidency(t *testing.T) {
 }
 
 func TestHeaderSurvivesClose(t *testing.T) {
-	a, err := CreateNPY[int8](filepath.Join(t.TempDir(), "h.npy"), 2, 3)
+	a, err := CreateNPY[int8](filepath.Join(t.TempDir(), "h.npy"), []int{2, 3}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,8 +673,8 @@ func TestOpenNPYAny(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range allTypes {
 		p := filepath.Join(dir, c.dtype.String()+".npy")
-		c.write(t, p, NPYOptions{}, []int{2, 3})
-		u, err := OpenNPYAny(p, ReadOnly)
+		c.write(t, p, nil, []int{2, 3})
+		u, err := OpenNPYAny(p, ReadOnly, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -682,7 +686,7 @@ func TestOpenNPYAny(t *testing.T) {
 		}
 		u.Close()
 	}
-	u, err := OpenNPYAny(filepath.Join(dir, "float32.npy"), ReadOnly)
+	u, err := OpenNPYAny(filepath.Join(dir, "float32.npy"), ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,7 +696,140 @@ func TestOpenNPYAny(t *testing.T) {
 		t.Fatalf("type assertion: %T", u)
 	}
 	bad := writeFile(t, dir, "bad.npy", []byte("nope"))
-	if _, err := OpenNPYAny(bad, ReadOnly); !errors.Is(err, ErrNotNPY) {
+	if _, err := OpenNPYAny(bad, ReadOnly, nil); !errors.Is(err, ErrNotNPY) {
 		t.Fatal(err)
+	}
+}
+
+// Create and CreateNPY refuse an existing file, whatever its content, and
+// leave it byte for byte as it was; with Replace they replace it.
+func TestCreateRefusesExisting(t *testing.T) {
+	old := []byte("precious data that must survive a refused Create")
+	creators := []struct {
+		name   string
+		create func(path string, o *Options) error
+		size   int64
+	}{
+		{"Create", func(p string, o *Options) error {
+			a, err := Create[float64](p, []int{4}, o)
+			if err == nil {
+				a.Close()
+			}
+			return err
+		}, 32},
+		{"CreateNPY", func(p string, o *Options) error {
+			a, err := CreateNPY[float64](p, []int{4}, o)
+			if err == nil {
+				a.Close()
+			}
+			return err
+		}, 128 + 32},
+	}
+	for _, c := range creators {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeFile(t, dir, "a.npy", old)
+			err := c.create(path, nil)
+			var pe *fs.PathError
+			if !errors.Is(err, fs.ErrExist) || !errors.As(err, &pe) || pe.Op != "array: create" || pe.Path != path {
+				t.Fatalf("create over an existing file: %v, want a *fs.PathError matching fs.ErrExist", err)
+			}
+			if got, _ := os.ReadFile(path); string(got) != string(old) {
+				t.Fatalf("refused create changed the file to %q", got)
+			}
+			if err := c.create(path, &Options{Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+			if fi, _ := os.Stat(path); fi.Size() != c.size {
+				t.Fatalf("replaced file has %d bytes, want %d", fi.Size(), c.size)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Fatalf("files left in the directory: %v", ents)
+			}
+		})
+	}
+}
+
+// A full disk is an error from Create, not a SIGBUS when the array is
+// written: the blocks are allocated up front. tmpfs refuses an allocation
+// larger than the whole file system at once (without using any memory), so
+// the test asks /dev/shm for 32 TiB: a sparse file of that size and its
+// mapping would both succeed.
+func TestCreateFullDisk(t *testing.T) {
+	const dir = "/dev/shm"
+	free, err := sys.DiskFree(dir)
+	if err != nil || free <= 0 || free >= 16<<40 {
+		t.Skipf("needs a size-limited tmpfs at %s (free %d, %v)", dir, free, err)
+	}
+	base := filepath.Join(dir, fmt.Sprintf("mmapkit-array-test-%d", os.Getpid()))
+	shape := []int{4 << 40} // 32 TiB of float64
+	t.Run("new file", func(t *testing.T) {
+		path := base + "-new.npy"
+		defer os.Remove(path)
+		for name, create := range map[string]func() error{
+			"Create":    func() error { _, err := Create[float64](path, shape, nil); return err },
+			"CreateNPY": func() error { _, err := CreateNPY[float64](path, shape, nil); return err },
+		} {
+			err := create()
+			if err == nil || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), path) {
+				t.Fatalf("%s of 32 TiB in %s: %v, want a no-space error naming the file", name, dir, err)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s left the file behind: %v", name, err)
+			}
+		}
+	})
+	t.Run("replace", func(t *testing.T) {
+		path := base + "-old.npy"
+		old := []byte("the old file")
+		if err := os.WriteFile(path, old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(path)
+		_, err := CreateNPY[float64](path, shape, &Options{Replace: true})
+		if err == nil || !strings.Contains(err.Error(), "no space left") {
+			t.Fatalf("replacing with 32 TiB: %v", err)
+		}
+		if got, _ := os.ReadFile(path); string(got) != string(old) {
+			t.Fatalf("a failed replacement changed the old file to %q", got)
+		}
+		matches, _ := filepath.Glob(filepath.Join(dir, "."+filepath.Base(path)+".tmp*"))
+		if len(matches) != 0 {
+			t.Fatalf("temporary files left: %v", matches)
+		}
+	})
+}
+
+// A FIFO planted where a .npy file is expected is refused at once, naming what
+// it is; opening it for reading would block until a writer appears.
+func TestOpenFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fifo.npy")
+	if out, err := exec.Command("mkfifo", path).CombinedOutput(); err != nil {
+		t.Skipf("mkfifo: %v %s", err, out)
+	}
+	opens := map[string]func() error{
+		"ReadNPYHeader": func() error { _, err := ReadNPYHeader(path); return err },
+		"OpenNPY":       func() error { _, err := OpenNPY[float64](path, ReadOnly, nil); return err },
+		"OpenNPY rw":    func() error { _, err := OpenNPY[float64](path, ReadWrite, nil); return err },
+		"OpenNPYAny":    func() error { _, err := OpenNPYAny(path, CopyOnWrite, nil); return err },
+		"Open":          func() error { _, err := Open[float64](path, ReadOnly, 0, nil, nil); return err },
+	}
+	for name, open := range opens {
+		done := make(chan error, 1)
+		go func() { done <- open() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			// Unblock the hung open so the test can end, then fail.
+			if w, werr := os.OpenFile(path, os.O_WRONLY, 0); werr == nil {
+				w.Close()
+			}
+			<-done
+			t.Fatalf("%s blocked on a FIFO", name)
+		}
+		if !errors.Is(err, mmap.ErrNotRegular) || !strings.Contains(err.Error(), "FIFO") || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: %v, want ErrNotRegular saying it is a FIFO", name, err)
+		}
 	}
 }

@@ -53,7 +53,7 @@ func benchFile(b *testing.B, rows, cols int) string {
 		return p.(string)
 	}
 	path := filepath.Join(benchDir, name)
-	a, err := CreateNPY[float32](path, rows, cols)
+	a, err := CreateNPY[float32](path, []int{rows, cols}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func BenchmarkBatchesCold(b *testing.B) {
 	path := benchFile(b, rows, cols)
 	size := int64(rows) * cols * 4
 	b.Run(fmt.Sprintf("%dGiB", benchGiB()), func(b *testing.B) {
-		a, err := OpenNPY[float32](path, ReadOnly)
+		a, err := OpenNPY[float32](path, ReadOnly, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -237,7 +237,7 @@ func BenchmarkOpenNPY(b *testing.B) {
 	paths := map[string]string{}
 	for name, rows := range map[string]int{"1KiB": 2, "64GiB": 64 << 30 / 512} {
 		paths[name] = filepath.Join(dir, name+".npy")
-		a, err := CreateNPY[float32](paths[name], rows, 128) // sparse: Create only sets the size
+		a, err := CreateNPY[float32](paths[name], []int{rows, 128}, nil) // sparse: Create only sets the size
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -247,7 +247,7 @@ func BenchmarkOpenNPY(b *testing.B) {
 	for b.Loop() {
 		for _, name := range []string{"1KiB", "64GiB"} {
 			t0 := time.Now()
-			a, err := OpenNPY[float32](paths[name], ReadOnly)
+			a, err := OpenNPY[float32](paths[name], ReadOnly, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -311,7 +311,7 @@ for line in sys.stdin:
 		sum, _ = strconv.ParseFloat(f[1], 64)
 		return sec, sum
 	}
-	a, err := OpenNPY[float32](path, ReadOnly)
+	a, err := OpenNPY[float32](path, ReadOnly, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

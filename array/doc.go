@@ -2,10 +2,10 @@
 // zero-copy arrays over memory-mapped files, larger than RAM if need be, and
 // the .npy format as the bridge to Python in both directions.
 //
-//	a, err := array.Create[float32]("features.dat", 1_000_000, 128)   // np.memmap mode 'w+'
-//	a, err := array.Open[float32]("features.dat", array.ReadWrite, 0, 1_000_000, 128)
-//	a, err := array.OpenNPY[float32]("emb.npy", array.ReadOnly)        // np.load(mmap_mode='r')
-//	a, err := array.CreateNPY[float32]("out.npy", 1000, 128)           // open_memmap(mode='w+')
+//	a, err := array.Create[float32]("features.dat", []int{1_000_000, 128}, nil)   // np.memmap mode 'w+'
+//	a, err := array.Open[float32]("features.dat", array.ReadWrite, 0, []int{1_000_000, 128}, nil)
+//	a, err := array.OpenNPY[float32]("emb.npy", array.ReadOnly, nil)        // np.load(mmap_mode='r')
+//	a, err := array.CreateNPY[float32]("out.npy", []int{1000, 128}, nil)           // open_memmap(mode='w+')
 //	defer a.Close()
 //	row := a.Row(5000)                    // []float32, zero-copy
 //	for first, rows := range a.Batches(4096) { ... }   // bounded memory over any size

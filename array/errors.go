@@ -1,12 +1,19 @@
 package array
 
-import "errors"
+import (
+	"errors"
+	"io/fs"
 
-// Sentinel errors. Every error this package returns for one of these conditions
-// matches the sentinel with errors.Is, and its message names the file and what
-// exactly was wrong. Errors from the mapping itself (a missing file, a
-// directory, permissions, faults) wrap the mmap package's sentinels or the
-// os errors unchanged.
+	"github.com/mmapkit/mmapkit/mmap"
+)
+
+// Sentinel errors. Every error this package returns for one of these
+// conditions matches the sentinel with errors.Is. Errors about a file are
+// *fs.PathError values whose Op names the package and the operation
+// ("array: open") and whose Path is the file, so the message reads
+// "array: open emb.npy: not a .npy file: bad magic ..."; errors from the
+// mapping itself (a missing file, a directory, permissions, faults) keep
+// matching fs.ErrNotExist, fs.ErrPermission and the mmap package's sentinels.
 var (
 	// ErrNotNPY: the file does not start with the .npy magic \x93NUMPY (it may
 	// be empty, an .npz archive, a pickle or something else).
@@ -35,4 +42,16 @@ var (
 	ErrMisaligned = errors.New("data offset is not aligned for the element type")
 	// ErrInvalidBool: a byte other than 0 or 1 in a bool array.
 	ErrInvalidBool = errors.New("bool array holds a byte other than 0 or 1")
+	// ErrClosed: the array was closed. It is mmap.ErrClosed.
+	ErrClosed = mmap.ErrClosed
 )
+
+// pathError returns err as a *fs.PathError for op ("open", "create", ...)
+// on path. An *fs.PathError for the same path is unwrapped to its Err first,
+// so that the package, the operation and the path appear once.
+func pathError(op, path string, err error) error {
+	if pe, ok := err.(*fs.PathError); ok && pe.Path == path {
+		err = pe.Err
+	}
+	return &fs.PathError{Op: "array: " + op, Path: path, Err: err}
+}

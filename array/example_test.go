@@ -17,7 +17,7 @@ func ExampleCreateNPY() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "emb.npy")
 
-	a, err := array.CreateNPY[float32](path, 3, 4)
+	a, err := array.CreateNPY[float32](path, []int{3, 4}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func ExampleCreateNPY() {
 	}
 	fmt.Println(h.Descr, h.Shape, h.Order(), "data at byte", h.DataOffset)
 
-	b, err := array.OpenNPY[float32](path, array.ReadOnly)
+	b, err := array.OpenNPY[float32](path, array.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func ExampleOpen() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "features.dat")
 
-	w, err := array.Create[float32](path, 10_000, 8) // like np.memmap mode 'w+'
+	w, err := array.Create[float32](path, []int{10_000, 8}, nil) // like np.memmap mode 'w+'
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func ExampleOpen() {
 	}
 	w.Close()
 
-	arr, err := array.Open[float32](path, array.ReadWrite, 0, 10_000, 8)
+	arr, err := array.Open[float32](path, array.ReadWrite, 0, []int{10_000, 8}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func ExampleArray_Batches() {
 	dir, _ := os.MkdirTemp("", "array-example")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "big.npy")
-	a, err := array.CreateNPY[int64](path, 1000, 16)
+	a, err := array.CreateNPY[int64](path, []int{1000, 16}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func ExampleArray_Batches() {
 	}
 	a.Close()
 
-	a, err = array.OpenNPY[int64](path, array.ReadOnly)
+	a, err = array.OpenNPY[int64](path, array.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func ExampleReadNPYHeader() {
 	dir, _ := os.MkdirTemp("", "array-example")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "x.npy")
-	a, _ := array.CreateNPYWith[array.Float16](path, array.NPYOptions{Fortran: true}, 2, 5)
+	a, _ := array.CreateNPY[array.Float16](path, []int{2, 5}, &array.Options{Fortran: true})
 	a.Set(array.Float16From(0.5), 1, 4)
 	a.Close()
 
@@ -136,7 +136,7 @@ func ExampleReadNPYHeader() {
 	}
 	fmt.Println(h.Dtype, h.Dtype.GoType(), h.Shape, h.Order(), h.Major)
 	if h.Dtype == array.Float16Type {
-		b, _ := array.OpenNPY[array.Float16](path, array.ReadOnly)
+		b, _ := array.OpenNPY[array.Float16](path, array.ReadOnly, nil)
 		defer b.Close()
 		fmt.Println(b.At(1, 4).Float32())
 	}

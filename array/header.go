@@ -91,14 +91,14 @@ func shapeSize(shape []int, itemsize int) (int, error) {
 // a few ways no NumPy writer trips over: duplicate keys, arithmetic, non-decimal
 // or underscored integers, string prefixes and triple quotes are refused.
 func ReadNPYHeader(path string) (*Header, error) {
-	f, size, err := openFile(path, ReadOnly)
+	f, size, err := openFile("read header", path, ReadOnly)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	h, err := readHeader(f, size)
 	if err != nil {
-		return nil, fmt.Errorf("array: %s: %w", path, err)
+		return nil, pathError("read header", path, err)
 	}
 	return h, nil
 }

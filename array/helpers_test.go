@@ -148,8 +148,8 @@ type typeCase struct {
 	dtype Dtype
 	// check opens path with the right T and compares every element to val.
 	check func(t *testing.T, path string)
-	// write creates path with CreateNPYWith and fills it with val.
-	write func(t *testing.T, path string, opts NPYOptions, shape []int)
+	// write creates path with CreateNPY and fills it with val.
+	write func(t *testing.T, path string, opts *Options, shape []int)
 }
 
 func makeCase[T Element]() typeCase {
@@ -157,16 +157,16 @@ func makeCase[T Element]() typeCase {
 		dtype: dtypeOf[T](),
 		check: func(t *testing.T, path string) {
 			t.Helper()
-			a, err := OpenNPY[T](path, ReadOnly)
+			a, err := OpenNPY[T](path, ReadOnly, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer a.Close()
 			checkValues(t, a)
 		},
-		write: func(t *testing.T, path string, opts NPYOptions, shape []int) {
+		write: func(t *testing.T, path string, opts *Options, shape []int) {
 			t.Helper()
-			a, err := CreateNPYWith[T](path, opts, shape...)
+			a, err := CreateNPY[T](path, shape, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

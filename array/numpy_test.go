@@ -71,7 +71,7 @@ func TestGoWritesNumPyReads(t *testing.T) {
 			for _, fortran := range []bool{false, true} {
 				for v := 1; v <= 3; v++ {
 					p := filepath.Join(dir, fmt.Sprintf("%s-%d-%v-%d.npy", c.dtype, si, fortran, v))
-					c.write(t, p, NPYOptions{Fortran: fortran, Version: v}, shape)
+					c.write(t, p, &Options{Fortran: fortran, Version: v}, shape)
 					files = append(files, file{p, c.dtype.Descr(), shape, fortran, v})
 				}
 			}
@@ -104,7 +104,7 @@ func TestGoModifiesNumPySees(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.npy")
 	runPython(t, `np.save(sys.argv[1], np.zeros((4, 5), dtype='<f8'))`, path)
-	a, err := OpenNPY[float64](path, ReadWrite)
+	a, err := OpenNPY[float64](path, ReadWrite, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ for i, c in enumerate(cases):
 	// And the full path: np.save's file and CreateNPY's are identical.
 	p1, p2 := filepath.Join(dir, "np.npy"), filepath.Join(dir, "go.npy")
 	runPython(t, `np.save(sys.argv[1], np.zeros((3, 4), dtype='<f4'))`, p1)
-	a, err := CreateNPY[float32](p2, 3, 4)
+	a, err := CreateNPY[float32](p2, []int{3, 4}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,13 +242,13 @@ np.save(d + "/f8.npy", np.arange(3, dtype='<f8'))
 			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.msg) {
 				t.Fatalf("ReadNPYHeader: %v, want %v mentioning %q", err, c.want, c.msg)
 			}
-			_, err = OpenNPY[float64](path, ReadOnly)
+			_, err = OpenNPY[float64](path, ReadOnly, nil)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("OpenNPY: %v, want %v", err, c.want)
 			}
 		})
 	}
-	_, err := OpenNPY[float32](filepath.Join(dir, "f8.npy"), ReadOnly)
+	_, err := OpenNPY[float32](filepath.Join(dir, "f8.npy"), ReadOnly, nil)
 	if !errors.Is(err, ErrDtypeMismatch) || !strings.Contains(err.Error(), "float64") || !strings.Contains(err.Error(), "float32") {
 		t.Fatalf("float64 file opened as float32: %v, want ErrDtypeMismatch naming both types", err)
 	}
@@ -276,12 +276,12 @@ with np.errstate(all='ignore'):
     np.save(d + "/f32.npy", f)
     np.save(d + "/f16.npy", f.astype(np.float16))
 `, dir)
-	f32, err := OpenNPY[float32](filepath.Join(dir, "f32.npy"), ReadOnly)
+	f32, err := OpenNPY[float32](filepath.Join(dir, "f32.npy"), ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f32.Close()
-	f16, err := OpenNPY[Float16](filepath.Join(dir, "f16.npy"), ReadOnly)
+	f16, err := OpenNPY[Float16](filepath.Join(dir, "f16.npy"), ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestSourceExampleNormaliseRows(t *testing.T) {
 # same bytes several times faster than first-touch faults on a new mapping.
 np.random.default_rng(7).random((1_000_000, 128), dtype=np.float32).tofile(sys.argv[1])
 `, path)
-	a, err := Open[float32](path, ReadWrite, 0, 1_000_000, 128)
+	a, err := Open[float32](path, ReadWrite, 0, []int{1_000_000, 128}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

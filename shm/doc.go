@@ -1,6 +1,6 @@
 // Package shm provides named shared-memory segments, a torn-read-free
 // latest-value Slot, and an inter-process message Queue, for processes in any
-// language that can map a file (python/mmapkit.py reads them with the Python
+// language that can map a file (the Python package in python/ reads them with the
 // standard library).
 //
 // # Segments
@@ -40,7 +40,7 @@
 // OpenQueue attaches a Sender (one at a time) or more Receivers (each gets
 // every message). Send waits while the queue is full, Receive while it is
 // empty, both honouring a context; messages arrive whole, in order, checked
-// by a CRC. Since the segment is a ring file, python/mmapkit.py's Ring can
+// by a CRC. Since the segment is a ring file, the Python package's Ring can
 // follow it too.
 //
 // Shared words are accessed with sync/atomic. Those atomics are hardware

@@ -44,7 +44,7 @@ func python(t *testing.T) string {
 	return ""
 }
 
-// pyCmd runs a Python script with python/mmapkit.py importable.
+// pyCmd runs a Python script with the Python package in python/ importable.
 func pyCmd(t *testing.T, script string, args ...string) *exec.Cmd {
 	t.Helper()
 	dir, err := filepath.Abs("../python")

@@ -56,7 +56,7 @@ const (
 // and messages nobody will read are overwritten.
 //
 // The segment is a ring file (FORMAT.md, "Ring file"), so `mmapkit ring
-// tail` and python/mmapkit.py can follow it too. A Queue end is not safe for
+// tail` and the Python package in python/ can follow it too. A Queue end is not safe for
 // concurrent use by several goroutines; open one end per goroutine.
 type Queue struct {
 	name string

@@ -155,7 +155,7 @@ func npyHead(out io.Writer, path string, rows, cols int) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s: %s %s %s-order\n", path, h.Dtype, npyShape(h.Shape), h.Order())
-	a, err := array.OpenNPYAny(path, array.ReadOnly)
+	a, err := array.OpenNPYAny(path, array.ReadOnly, nil)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func runNpy(t *testing.T, args ...string) (string, string, error) {
 func makeNPY(t *testing.T, dir string) (cpath, fpath, scalar string) {
 	t.Helper()
 	cpath = filepath.Join(dir, "c.npy")
-	a, err := array.CreateNPY[float32](cpath, 6, 10)
+	a, err := array.CreateNPY[float32](cpath, []int{6, 10}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func makeNPY(t *testing.T, dir string) (cpath, fpath, scalar string) {
 	}
 	a.Close()
 	fpath = filepath.Join(dir, "f.npy")
-	b, err := array.CreateNPYWith[int16](fpath, array.NPYOptions{Fortran: true, Version: 2}, 2, 3)
+	b, err := array.CreateNPY[int16](fpath, []int{2, 3}, &array.Options{Fortran: true, Version: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func makeNPY(t *testing.T, dir string) (cpath, fpath, scalar string) {
 	}
 	b.Close()
 	scalar = filepath.Join(dir, "s.npy")
-	s, err := array.CreateNPY[complex128](scalar)
+	s, err := array.CreateNPY[complex128](scalar, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
