@@ -106,8 +106,3 @@ type Rusage struct {
 func unsupported(what string) error {
 	return fmt.Errorf("%s: %w on this operating system", what, errors.ErrUnsupported)
 }
-
-// unsupportedWhy is unsupported with the reason.
-func unsupportedWhy(what, why string) error {
-	return fmt.Errorf("%s: %w on this operating system: %s", what, errors.ErrUnsupported, why)
-}

@@ -152,6 +152,11 @@ func Advise(b []byte, adv Advice) error {
 	return unsupportedWhy("madvise "+adv.String(), adviceWhy[adv])
 }
 
+// unsupportedWhy is unsupported with the reason.
+func unsupportedWhy(what, why string) error {
+	return fmt.Errorf("%s: %w on this operating system: %s", what, errors.ErrUnsupported, why)
+}
+
 var adviceWhy = [...]string{
 	AdvDontNeed:   "a view cannot be discarded in part, and trimming the working set would keep the data that DontNeed drops on Linux",
 	AdvFree:       "a view cannot be discarded in part (DiscardVirtualMemory works on private allocations only)",
