@@ -52,7 +52,9 @@ func (r *Region) FlushRange(off, n int64) error {
 // Resize waits for calls in other goroutines to finish. The mapping may move,
 // so slices from Bytes become invalid; if Bytes was ever called, Resize only
 // succeeds where the mapping can change size in place, and otherwise returns
-// ErrExported. The position is clamped to the new length.
+// ErrExported. Anonymous memory can always shrink in place (on Windows, which
+// cannot unmap part of a view, the memory past the new end stays allocated
+// until Close). The position is clamped to the new length.
 func (r *Region) Resize(n int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -101,6 +103,11 @@ func (r *Region) resize(n int) error {
 			return nil
 		}
 		if exported {
+			// Slices of the mapping are out there, so it must not move; it
+			// can still shrink where it is.
+			if n < old {
+				return r.st.m.Shrink(newMap)
+			}
 			return ErrExported
 		}
 		m, err := sys.Map(sys.NoFile, 0, newMap, sys.ProtRead|sys.ProtWrite, r.flags)

@@ -47,9 +47,6 @@ const CanRemap = false
 // Remap is not available on darwin (no mremap); callers unmap and map again.
 func (m *Mapping) Remap(int, bool) error { return unsupported("mremap") }
 
-// Mincore is not wired up on darwin yet.
-func Mincore([]byte, []byte) error { return unsupported("mincore") }
-
 // Fadvise: darwin has no posix_fadvise.
 func Fadvise(uintptr, int64, int64, FileAdvice) error { return unsupported("fadvise") }
 

@@ -67,8 +67,16 @@ func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, er
 		_ = m.advise(0, length, AdvHugePage)
 	}
 	if populate {
-		// No MAP_POPULATE here (darwin): ask for the pages to be read in.
-		_ = m.advise(0, length, AdvWillNeed)
+		// No MAP_POPULATE here (darwin): fault the pages in as
+		// MAP_POPULATE would, for writing where the memory is private and
+		// writable (so each page gets its own copy now), for reading
+		// otherwise. Like MAP_POPULATE, a page that cannot be read is not
+		// an error here.
+		adv := AdvPopulateRead
+		if prot&ProtWrite != 0 && f&unix.MAP_PRIVATE != 0 {
+			adv = AdvPopulateWrite
+		}
+		_ = m.advise(0, length, adv)
 	}
 	return m, nil
 }
@@ -104,6 +112,15 @@ func Advise(b []byte, adv Advice) error {
 	}
 	v, ok := adviceValue(adv)
 	if !ok {
+		switch adv {
+		case AdvPopulateRead:
+			// No MADV_POPULATE_READ (darwin): start the reads, then
+			// fault every page in.
+			_ = unix.Madvise(b, unix.MADV_WILLNEED)
+			return touch(b, false)
+		case AdvPopulateWrite:
+			return touch(b, true)
+		}
 		return unsupported("madvise " + adv.String())
 	}
 	err := unix.Madvise(b, v)

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -68,13 +65,12 @@ func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, er
 		m.file = fh
 	}
 	if flags&Populate != 0 {
-		// No MAP_POPULATE: touch one byte per page so the view is faulted in.
-		ps := PageSize()
-		var sink byte
-		for i := 0; i < length; i += ps {
-			sink += m.Data[i]
-		}
-		_ = sink
+		// No MAP_POPULATE: fault the view in as MAP_POPULATE would, for
+		// writing where it is copy-on-write (so each page gets its copy
+		// now), for reading otherwise; a page that cannot be read is not
+		// an error here, as with MAP_POPULATE.
+		_ = prefetch(m.Data)
+		_ = touch(m.Data, flags&Private != 0 && prot&ProtWrite != 0)
 	}
 	return m, nil
 }
@@ -97,6 +93,17 @@ const CanRemap = false
 
 // Remap is not available on Windows; callers unmap and map again.
 func (m *Mapping) Remap(int, bool) error { return unsupported("remap") }
+
+// Shrink makes Data n bytes long without moving the mapping. Windows cannot
+// unmap part of a view, so the pages past n stay mapped (and allocated) until
+// Unmap.
+func (m *Mapping) Shrink(n int) error {
+	if n <= 0 || n > len(m.Data) {
+		return windows.ERROR_INVALID_PARAMETER
+	}
+	m.Data = m.Data[:n]
+	return nil
+}
 
 // Sync writes the dirty pages of Data[off:off+n] to the file: FlushViewOfFile
 // starts the writes, FlushFileBuffers waits for them (in that order).
@@ -191,39 +198,6 @@ func prefetch(b []byte) error {
 	if ok == 0 {
 		return fmt.Errorf("PrefetchVirtualMemory: %w", err)
 	}
-	return nil
-}
-
-// touchSink keeps the loads in touch from being optimised away.
-var touchSink atomic.Uint32
-
-// touch faults in every page of b: by reading a byte of it, or with write by
-// an atomic add of zero, which makes the page writable without changing it
-// even while another thread or process writes to it. A page that cannot be
-// read in (an I/O error) or accessed is an error matching syscall.EFAULT.
-func touch(b []byte, write bool) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		v := recover()
-		if v == nil {
-			return
-		}
-		ae, ok := v.(interface{ Addr() uintptr })
-		if !ok {
-			panic(v)
-		}
-		err = fmt.Errorf("page at offset %d cannot be faulted in: %w", ae.Addr()-addrOf(b), syscall.EFAULT)
-	}()
-	ps := PageSize()
-	var sum uint32
-	for i := 0; i < len(b); i += ps {
-		if write {
-			atomic.AddUint32((*uint32)(unsafe.Pointer(&b[i&^3])), 0)
-		} else {
-			sum += uint32(b[i])
-		}
-	}
-	touchSink.Add(sum)
 	return nil
 }
 

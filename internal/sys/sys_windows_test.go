@@ -1,0 +1,211 @@
+package sys
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+func resident(t *testing.T, b []byte) int {
+	t.Helper()
+	ps := PageSize()
+	vec := make([]byte, (len(b)+ps-1)/ps)
+	if err := Mincore(b, vec); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// Mincore answers from the working set: pages of fresh anonymous memory are
+// not in it until they are touched, and exactly the touched ones are then.
+func TestMincoreWorkingSet(t *testing.T) {
+	const pages = 64
+	ps := PageSize()
+	m, err := Map(NoFile, 0, pages*ps, ProtRead|ProtWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	if n := resident(t, m.Data); n != 0 {
+		t.Fatalf("fresh anonymous memory: %d of %d pages resident, want 0", n, pages)
+	}
+	for p := 0; p < pages; p += 4 {
+		m.Data[p*ps] = 1
+	}
+	vec := make([]byte, pages)
+	if err := Mincore(m.Data, vec); err != nil {
+		t.Fatal(err)
+	}
+	for p, v := range vec {
+		if want := p%4 == 0; (v&1 != 0) != want {
+			t.Fatalf("page %d resident %v, want %v (vector %v)", p, v&1 != 0, want, vec)
+		}
+	}
+}
+
+// PopulateRead and PopulateWrite put every page into the working set;
+// PopulateWrite leaves the contents alone.
+func TestPopulate(t *testing.T) {
+	const pages = 32
+	ps := PageSize()
+	path := filepath.Join(t.TempDir(), "populate.bin")
+	data := make([]byte, pages*ps)
+	for i := range data {
+		data[i] = byte(i*7 + 3)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, adv := range []Advice{AdvPopulateRead, AdvPopulateWrite} {
+		t.Run(adv.String(), func(t *testing.T) {
+			m, err := Map(f.Fd(), 0, len(data), ProtRead|ProtWrite, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Unmap()
+			before := resident(t, m.Data)
+			if err := Advise(m.Data, adv); err != nil {
+				t.Fatal(err)
+			}
+			if n := resident(t, m.Data); n != pages {
+				t.Fatalf("after %s %d of %d pages resident (%d before)", adv, n, pages, before)
+			}
+			if string(m.Data) != string(data) {
+				t.Fatalf("%s changed the contents", adv)
+			}
+		})
+	}
+}
+
+// A page that cannot be accessed is an error matching EFAULT, not a crash.
+func TestPopulateWriteReadOnlyFaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ro.bin")
+	if err := os.WriteFile(path, make([]byte, PageSize()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := Map(f.Fd(), 0, PageSize(), ProtRead, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	if err := Advise(m.Data, AdvPopulateWrite); !errors.Is(err, syscall.EFAULT) {
+		t.Fatalf("PopulateWrite on a read-only view = %v, want EFAULT", err)
+	}
+}
+
+// The access hints are accepted and do nothing; WillNeed prefetches; the
+// rest are refused with the reason.
+func TestAdviseWindows(t *testing.T) {
+	m, err := Map(NoFile, 0, 16*PageSize(), ProtRead|ProtWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	for a := AdvNormal; a < advCount; a++ {
+		err := Advise(m.Data, a)
+		switch a {
+		case AdvNormal, AdvSequential, AdvRandom, AdvWillNeed, AdvPopulateRead, AdvPopulateWrite:
+			if err != nil {
+				t.Errorf("Advise(%s) = %v", a, err)
+			}
+		default:
+			if !errors.Is(err, errors.ErrUnsupported) || adviceWhy[a] == "" {
+				t.Errorf("Advise(%s) = %v, want ErrUnsupported with a reason", a, err)
+			}
+		}
+	}
+}
+
+// Lock pins more than the default working-set minimum allows by raising the
+// quota, and Unlock gives the quota back.
+func TestLockBeyondDefaultQuota(t *testing.T) {
+	const size = 64 << 20 // the default minimum working set is about 200 KiB
+	m, err := Map(NoFile, 0, size, ProtRead|ProtWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	if err := Lock(m.Data); err != nil {
+		t.Fatal(err)
+	}
+	lockMu.Lock()
+	t.Logf("Lock raised the working-set quota by %d bytes", lockGrown)
+	lockMu.Unlock()
+	if n := resident(t, m.Data); n != size/PageSize() {
+		t.Errorf("after Lock %d of %d pages resident", n, size/PageSize())
+	}
+	if err := Unlock(m.Data); err != nil {
+		t.Fatal(err)
+	}
+	lockMu.Lock()
+	grown := lockGrown
+	lockMu.Unlock()
+	if grown != 0 {
+		t.Errorf("after Unlock the working set is still %d bytes larger", grown)
+	}
+}
+
+// Shrink keeps the mapping where it is.
+func TestShrink(t *testing.T) {
+	m, err := Map(NoFile, 0, 1<<20, ProtRead|ProtWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	base := &m.Data[0]
+	m.Data[1000] = 9
+	if err := m.Shrink(4096); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Data) != 4096 || &m.Data[0] != base || m.Data[1000] != 9 {
+		t.Fatalf("after Shrink: len %d, moved %v, data %d", len(m.Data), &m.Data[0] != base, m.Data[1000])
+	}
+	if err := m.Shrink(8192); err == nil {
+		t.Fatal("Shrink to a larger size succeeded")
+	}
+}
+
+// Truncating and removing a mapped file are refused, and the errors say so.
+func TestMappedFileRefusals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mapped.bin")
+	if err := os.WriteFile(path, make([]byte, 1<<16), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Map(f.Fd(), 0, 1<<16, ProtRead|ProtWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(100); !IsUserMapped(err) {
+		t.Errorf("truncate a mapped file = %v, want ERROR_USER_MAPPED_FILE", err)
+	}
+	if err := os.Remove(path); !IsInUse(err) {
+		t.Errorf("remove an open, mapped file = %v, want it refused as in use", err)
+	}
+	f.Close()
+	if err := m.Unmap(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Errorf("remove after unmap and close: %v", err)
+	}
+}

@@ -1,0 +1,11 @@
+//go:build !windows
+
+package sys
+
+// IsUserMapped reports whether err is the OS refusing to change the size of a
+// mapped file; only Windows does that.
+func IsUserMapped(error) bool { return false }
+
+// IsInUse reports whether err is the OS refusing to remove or rename a file
+// because it is open or mapped; only Windows does that.
+func IsInUse(error) bool { return false }
