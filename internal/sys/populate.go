@@ -43,4 +43,3 @@ func touch(b []byte, write bool) (err error) {
 	touchSink.Add(sum)
 	return nil
 }
-
