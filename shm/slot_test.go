@@ -161,10 +161,22 @@ func TestSlotNoTornReadsAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := shm.NewSlot(r, 0, tornCap); err != nil {
+	s, err := shm.NewSlot(r, 0, tornCap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := s.Seq()
+	if err != nil {
 		t.Fatal(err)
 	}
 	w := startHelper(t, "writer", name)
+	// Start the readers once the writer stores, so that they load while
+	// it does even where starting a process is slow (Windows).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := s.Wait(ctx, seq); err != nil {
+		t.Fatalf("waiting for the writer's first store: %v", err)
+	}
 	readers := []*helper{
 		startHelper(t, "reader", name, strconv.Itoa(loads)),
 		startHelper(t, "reader", name, strconv.Itoa(loads)),
