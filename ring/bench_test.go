@@ -42,7 +42,7 @@ func benchDir(b *testing.B) string {
 
 func benchAppend(b *testing.B, size int) {
 	path := filepath.Join(benchDir(b), "bench.ring")
-	w, err := Create(path, Config{Capacity: 64 << 20}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 64 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func BenchmarkFirstLap(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()
 				path := filepath.Join(benchDir(b), fmt.Sprintf("lap%d.ring", i))
-				w, err := Create(path, Config{Capacity: 64 << 20}, WriterOptions{})
+				w, err := Create(path, &Options{Capacity: 64 << 20})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -111,26 +111,28 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkReserveCommit: building the record in place (zero copies).
-func BenchmarkReserveCommit(b *testing.B) {
+// BenchmarkAppendFunc: building the record in place (zero copies).
+func BenchmarkAppendFunc(b *testing.B) {
 	for _, size := range []int{64, 256} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			path := filepath.Join(benchDir(b), "bench.ring")
-			w, err := Create(path, Config{Capacity: 64 << 20}, WriterOptions{})
+			w, err := Create(path, &Options{Capacity: 64 << 20})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer w.Close()
 			b.SetBytes(int64(size))
-			for i := 0; b.Loop(); i++ {
-				p, err := w.Reserve(size)
-				if err != nil {
+			ctx := context.Background()
+			var i uint64
+			fill := func(p []byte) error {
+				binary.LittleEndian.PutUint64(p, i)
+				return nil
+			}
+			for b.Loop() {
+				if _, err := w.AppendFunc(ctx, size, fill); err != nil {
 					b.Fatal(err)
 				}
-				binary.LittleEndian.PutUint64(p, uint64(i))
-				if _, err := w.Commit(); err != nil {
-					b.Fatal(err)
-				}
+				i++
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrec/s")
 		})
@@ -174,7 +176,7 @@ func BenchmarkCrossProcess(b *testing.B) {
 	for _, size := range []int{64, 256} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			path := filepath.Join(benchDir(b), "x.ring")
-			w, err := Create(path, Config{Capacity: 64 << 20, Policy: Block}, WriterOptions{})
+			w, err := Create(path, &Options{Capacity: 64 << 20, Policy: Block})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -223,7 +225,7 @@ func BenchmarkLatency(b *testing.B) {
 	for _, mode := range []string{"spin", "futex"} {
 		b.Run(mode, func(b *testing.B) {
 			path := filepath.Join(benchDir(b), "lat.ring")
-			w, err := Create(path, Config{Capacity: 16 << 20}, WriterOptions{})
+			w, err := Create(path, &Options{Capacity: 16 << 20})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -268,7 +270,7 @@ func BenchmarkLatency(b *testing.B) {
 // helperBenchReader reads count records, checking their order, then says
 // "done".
 func helperBenchReader(path string, count int) error {
-	r, err := OpenReader(path, ReaderOptions{Spin: time.Millisecond})
+	r, err := OpenReader(path, &ReaderOptions{Spin: time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -293,7 +295,7 @@ func helperBenchReader(path string, count int) error {
 // nanoseconds.
 func helperLatencyReader(path string, count int) error {
 	spin := os.Getenv("MMAPKIT_RING_WAIT") != "futex"
-	r, err := OpenReader(path, ReaderOptions{Spin: time.Microsecond})
+	r, err := OpenReader(path, &ReaderOptions{Spin: time.Microsecond})
 	if err != nil {
 		return err
 	}

@@ -2,19 +2,32 @@
 // memory-mapped file: a bounded log (Overwrite) or an inter-process queue
 // (Block).
 //
-// One Writer per file, across processes (an exclusive flock the kernel drops
-// if the writer dies), appends records; any number of Readers, in this and
-// other processes, follow it from their own positions:
+// One Writer per file, across processes (a lock the kernel drops if the
+// writer dies), appends records; any number of Readers, in this and other
+// processes, follow it from their own positions:
 //
-//	w, err := ring.Create("/dev/shm/events", ring.Config{Capacity: 64 << 20}, ring.WriterOptions{})
-//	seq, err := w.Append([]byte("hello"))       // one copy into the mapping
-//	buf, err := w.Reserve(256)                  // or build the record in place:
-//	n := encode(buf); _ = n                     //   zero copies
-//	seq, err = w.Commit()
+//	w, err := ring.Create("/dev/shm/events", &ring.Options{Capacity: 64 << 20})
+//	seq, err := w.Append([]byte("hello"))         // one copy into the mapping
+//	seq, err = w.AppendFunc(ctx, 256, func(b []byte) error {
+//		encode(b)                             // or build it in place: zero copies
+//		return nil
+//	})
 //
-//	r, err := ring.OpenReader("/dev/shm/events", ring.ReaderOptions{})
-//	rec, err := r.Next(ctx)                     // waits like tail -f
-//	for rec, err := range r.Follow(ctx) { ... } // or iterate
+//	r, err := ring.OpenReader("/dev/shm/events", nil)
+//	rec, err := r.Next(ctx)                       // waits like tail -f
+//	for rec, err := range r.Follow(ctx) { ... }   // or iterate
+//
+// Options and ReaderOptions are passed as pointers; nil and zero fields mean
+// the defaults (a 1 MiB Overwrite ring, no syncing, reading from the oldest
+// record). Errors about a file are *fs.PathError values naming the operation
+// and the file, and match the package's sentinels with errors.Is.
+//
+// # Memory handed out
+//
+// AppendFunc's slice is the ring's own memory, valid only while the fill
+// function runs; Close waits for running fills. A Record's Data is valid
+// until the next call on its Reader or Close (a reused buffer, or a view
+// into the mapping): copy it to keep it.
 //
 // # Format and crash safety
 //
@@ -29,11 +42,12 @@
 //
 // # Durability
 //
-// None (default): records are in the page cache when Append returns; they
-// survive the crash of any process, not a power loss. Interval: a background
-// msync every WriterOptions.Interval; a power loss loses at most that window,
-// cleanly. EveryAppend: Append returns after an msync covering the record
-// (concurrent appenders share one msync); the record survives a power loss.
+// SyncNone (default): records are in the page cache when Append returns;
+// they survive the crash of any process, not a power loss. SyncInterval: a
+// background sync every Options.Interval; a power loss loses at most that
+// window, cleanly. SyncEveryAppend: Append returns after a sync covering the
+// record (one fdatasync of the file on Linux; concurrent appenders share one:
+// group commit); the record survives a power loss.
 //
 // # Policies
 //
@@ -43,6 +57,14 @@
 // then a futex in the mapping, honouring a context) until every registered
 // reader has consumed enough; readers of a Block ring register in one of 16
 // slots, and a slot whose process died is reclaimed.
+//
+// # Waiting
+//
+// Next and a Block append waiting for room spin for a moment, then sleep on
+// a futex word in the mapping (Linux). Where there are no futexes (Windows,
+// darwin), or the file is read-only to a reader, they poll with sleeps that
+// double from 5 µs to at most 1 ms: a record or room is then noticed within
+// about a millisecond.
 //
 // # Cross-process memory model
 //

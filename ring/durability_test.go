@@ -21,7 +21,7 @@ func TestPowerLoss(t *testing.T) {
 	cases := []struct {
 		name   string
 		policy Policy
-		cap    int64
+		cap    int
 	}{
 		{"overwrite", Overwrite, 8 << 10},
 		{"block", Block, 8 << 10},
@@ -34,14 +34,14 @@ func TestPowerLoss(t *testing.T) {
 			t.Logf("seed %d", seed)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "p.ring")
-			w, err := Create(path, Config{Capacity: tc.cap, MaxRecord: maxRec, Policy: tc.policy}, WriterOptions{Durability: EveryAppend})
+			w, err := Create(path, &Options{Capacity: tc.cap, MaxRecord: maxRec, Policy: tc.policy, Durability: SyncEveryAppend})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer w.Close()
 			var r *Reader
 			if tc.policy == Block {
-				r = openReader(t, path, ReaderOptions{}) // keeps the queue moving
+				r = openTestReader(t, path, &ReaderOptions{}) // keeps the queue moving
 			}
 			disk, err := os.ReadFile(path) // what survives a power cut
 			if err != nil {
@@ -51,6 +51,9 @@ func TestPowerLoss(t *testing.T) {
 				cur, err := os.ReadFile(path)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if n < 0 {
+					n = int64(len(cur)) - off
 				}
 				copy(disk[off:off+n], cur[off:off+n])
 			}
@@ -99,7 +102,7 @@ func checkImage(t *testing.T, path string, img []byte, acked uint64, maxRec int)
 	defer os.Remove(path)
 	// Before recovery a reader sees intact contiguous records, then at most
 	// a torn one (ErrCorrupt), never a damaged record.
-	r, err := OpenReader(path, ReaderOptions{Observe: true})
+	r, err := OpenReader(path, &ReaderOptions{Observe: true})
 	if err != nil {
 		t.Fatalf("acked %d: %v", acked, err)
 	}
@@ -121,7 +124,7 @@ func checkImage(t *testing.T, path string, img []byte, acked uint64, maxRec int)
 	if first+n < acked {
 		t.Fatalf("power loss lost acknowledged records: ring holds %d..%d, %d were acknowledged", first, first+n, acked)
 	}
-	w, err := OpenWriter(path, WriterOptions{})
+	w, err := OpenWriter(path, nil)
 	if err != nil {
 		t.Fatalf("acked %d: %v", acked, err)
 	}
@@ -130,7 +133,7 @@ func checkImage(t *testing.T, path string, img []byte, acked uint64, maxRec int)
 		t.Fatalf("recovery %+v, reader saw %d..%d", rec, first, first+n)
 	}
 	// After recovery a reader sees exactly the same, without error.
-	r, err = OpenReader(path, ReaderOptions{Observe: true})
+	r, err = OpenReader(path, &ReaderOptions{Observe: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +158,7 @@ func checkImage(t *testing.T, path string, img []byte, acked uint64, maxRec int)
 // record is there afterwards.
 func TestGroupCommit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "g.ring")
-	w, err := Create(path, Config{Capacity: 1 << 20, MaxRecord: 100}, WriterOptions{Durability: EveryAppend})
+	w, err := Create(path, &Options{Capacity: 1 << 20, MaxRecord: 100, Durability: SyncEveryAppend})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +193,7 @@ func TestGroupCommit(t *testing.T) {
 	if syncs.Load() >= goroutines*each {
 		t.Fatalf("%d msync rounds for %d appends: no group commit", syncs.Load(), goroutines*each)
 	}
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	n := 0
 	for _, err := range r.Records() {
 		if err != nil {
@@ -205,7 +208,7 @@ func TestGroupCommit(t *testing.T) {
 
 func TestIntervalDurability(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "i.ring")
-	w, err := Create(path, Config{Capacity: 1 << 16, MaxRecord: 100}, WriterOptions{Durability: Interval, Interval: time.Millisecond})
+	w, err := Create(path, &Options{Capacity: 1 << 16, MaxRecord: 100, Durability: SyncInterval, Interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,12 +216,10 @@ func TestIntervalDurability(t *testing.T) {
 	// The background loop reads the hook under syncMu (makeRoom, which also
 	// flushes, is not reached by one small append).
 	w.syncMu.Lock()
-	w.flushed = func(off, n int64) {
-		if off == 0 {
-			select {
-			case synced <- struct{}{}:
-			default:
-			}
+	w.afterSync = func() {
+		select {
+		case synced <- struct{}{}:
+		default:
 		}
 	}
 	w.syncMu.Unlock()

@@ -3,56 +3,101 @@ package ring
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
 // Sentinel errors. Every error this package returns for one of these
-// conditions matches the sentinel with errors.Is and names the file.
+// conditions matches the sentinel with errors.Is; an error about a file is a
+// *fs.PathError whose Op names the package and the operation and whose Path
+// is the file ("ring: open /dev/shm/events: not a ring file (...)").
 var (
 	// ErrNotRing: the file is not a ring (wrong magic or too short). The file
 	// is never modified.
-	ErrNotRing = errors.New("ring: not a ring file")
+	ErrNotRing = errors.New("not a ring file")
 	// ErrVersion: the file is a ring of a format version (or with feature
 	// flags) this package does not know. The file is never modified.
-	ErrVersion = errors.New("ring: unsupported ring format version")
-	// ErrBadHeader: the header fails its checksum or holds impossible values.
-	// The file is never modified.
-	ErrBadHeader = errors.New("ring: damaged ring header")
-	// ErrLocked: another writer holds the ring (matches mmap.ErrLocked too).
+	ErrVersion = errors.New("unsupported ring format version")
+	// ErrBadHeader: the header fails its checksum or holds impossible or
+	// mutually inconsistent values. The file is never modified.
+	ErrBadHeader = errors.New("damaged ring header")
+	// ErrLocked: another writer holds the ring. It is mmap.ErrLocked; the
+	// message names the holder's pid, or says that the holder is another
+	// Writer of this process.
 	ErrLocked = mmap.ErrLocked
 	// ErrTooLarge: a record longer than the ring's MaxRecord.
-	ErrTooLarge = errors.New("ring: record larger than the ring's max record")
-	// ErrEmpty: TryNext found no new record.
-	ErrEmpty = errors.New("ring: no record available")
+	ErrTooLarge = errors.New("record larger than the ring's max record")
+	// ErrEmpty: TryNext found no new record. TryNext returns it unwrapped
+	// (it is a signal, like io.EOF, returned on the polling path without
+	// allocating), so err == ErrEmpty works.
+	ErrEmpty = errors.New("no record available")
 	// ErrLapped: the writer overwrote records this reader had not read yet.
-	// The concrete error is a *LappedError with the exact count; the reader
-	// has moved on to the oldest record still available.
-	ErrLapped = errors.New("ring: reader was lapped by the writer")
-	// ErrCorrupt: a record failed its checksum or a frame or header word holds
-	// an impossible value.
-	ErrCorrupt = errors.New("ring: corrupt record")
+	// The error wraps a *LappedError with the exact count; the reader has
+	// moved on to the oldest record still available.
+	ErrLapped = errors.New("reader was lapped by the writer")
+	// ErrCorrupt: a record failed its checks (checksum, sequence number,
+	// length) after the writer had committed it, or a header word changed
+	// into an impossible value while the ring was open.
+	ErrCorrupt = errors.New("corrupt record")
 	// ErrNotFound: SeekSeq asked for a sequence number that is not in the ring.
-	ErrNotFound = errors.New("ring: sequence number not in the ring")
+	ErrNotFound = errors.New("sequence number not in the ring")
 	// ErrNoSlot: all reader slots of a Block ring are taken.
-	ErrNoSlot = errors.New("ring: no free reader slot")
-	// ErrNoReservation: Commit or Abort without a pending Reserve.
-	ErrNoReservation = errors.New("ring: no pending reservation")
-	// ErrClosed: the Writer or Reader was closed.
-	ErrClosed = errors.New("ring: closed")
+	ErrNoSlot = errors.New("no free reader slot")
+	// ErrClosed: the Writer or Reader was closed. It is mmap.ErrClosed.
+	ErrClosed = mmap.ErrClosed
 )
 
 // LappedError reports how many records a reader lost to the writer. It
-// matches ErrLapped.
+// matches ErrLapped. Reads return it wrapped in a *fs.PathError naming the
+// ring; errors.As finds it.
 type LappedError struct {
-	Path   string
 	Missed uint64 // records between the reader's position and the oldest one left
 	Next   uint64 // sequence number the reader continues with
 }
 
 func (e *LappedError) Error() string {
-	return fmt.Sprintf("ring: %s: reader lapped by the writer, %d records missed, continuing at sequence %d", e.Path, e.Missed, e.Next)
+	return fmt.Sprintf("lapped by the writer: %d records missed, continuing at sequence %d", e.Missed, e.Next)
 }
 
 // Is makes errors.Is(err, ErrLapped) true.
 func (e *LappedError) Is(target error) bool { return target == ErrLapped }
+
+// lockedError says who holds the writer lock. It matches ErrLocked.
+type lockedError struct {
+	pid         int  // the holder's pid as recorded in the ring (0: unknown)
+	thisProcess bool // held by another Writer of this process
+}
+
+func (e *lockedError) Error() string {
+	switch {
+	case e.thisProcess:
+		return fmt.Sprintf("locked by another Writer of this process (pid %d): close it first, or share it (a Writer is safe for concurrent use)", e.pid)
+	case e.pid > 0:
+		return fmt.Sprintf("locked by another writer, pid %d (as recorded in the ring): OpenWriterWait (mmapkit ring append --wait) waits for it", e.pid)
+	}
+	return "locked by another writer: OpenWriterWait (mmapkit ring append --wait) waits for it"
+}
+
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+
+// pathErr returns err as the *fs.PathError of operation op ("open",
+// "append", ...) on path. An underlying *fs.PathError for the same path is
+// unwrapped first, so the path appears once.
+func pathErr(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		if pe.Op == "ring: "+op {
+			return err
+		}
+		// Keep our own text around the inner error: only drop the inner
+		// Op and Path when err is exactly that PathError.
+		if err == error(pe) {
+			err = pe.Err
+		}
+	}
+	return &fs.PathError{Op: "ring: " + op, Path: path, Err: err}
+}

@@ -17,7 +17,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "log.ring")
 
-	w, err := ring.Create(path, ring.Config{Capacity: 64 << 10}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: 64 << 10})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func Example() {
 		}
 	}
 
-	r, err := ring.OpenReader(path, ring.ReaderOptions{})
+	r, err := ring.OpenReader(path, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,32 +45,32 @@ func Example() {
 	// 2 gamma
 }
 
-// Build a record in place with Reserve and Commit: no copy at all.
-func ExampleWriter_Reserve() {
+// Build a record in place with AppendFunc: no copy at all. The slice is the
+// ring's own memory, valid while the function runs.
+func ExampleWriter_AppendFunc() {
 	dir, _ := os.MkdirTemp("", "ring-example")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "q.ring")
-	w, err := ring.Create(path, ring.Config{Capacity: 64 << 10, Policy: ring.Block}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: 64 << 10, Policy: ring.Block})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer w.Close()
-	r, err := ring.OpenReader(path, ring.ReaderOptions{})
+	r, err := ring.OpenReader(path, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Close()
 
-	buf, err := w.Reserve(11)
+	ctx := context.Background()
+	seq, err := w.AppendFunc(ctx, 11, func(buf []byte) error {
+		copy(buf, "hello world") // any encoder can write here directly
+		return nil
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	copy(buf, "hello world") // any encoder can write here directly
-	seq, err := w.Commit()
-	if err != nil {
-		log.Fatal(err)
-	}
-	rec, err := r.Next(context.Background())
+	rec, err := r.Next(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -83,14 +83,14 @@ func ExampleOpenWriter() {
 	dir, _ := os.MkdirTemp("", "ring-example")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "log.ring")
-	w, err := ring.Create(path, ring.Config{Capacity: 4096}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: 4096})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = ring.OpenWriter(path, ring.WriterOptions{})
+	_, err = ring.OpenWriter(path, nil)
 	fmt.Println(errors.Is(err, ring.ErrLocked))
 	w.Close()
-	w2, err := ring.OpenWriter(path, ring.WriterOptions{})
+	w2, err := ring.OpenWriter(path, nil)
 	fmt.Println(err)
 	w2.Close()
 	// Output:

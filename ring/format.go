@@ -24,6 +24,12 @@ const (
 	MaxRecordLimit = 1<<28 - 1
 
 	numSlots = 16 // reader slots in the header
+
+	// Byte-range locks, far past the end of any ring file (so that
+	// Windows, whose locks are mandatory for ReadFile, never refuses a
+	// read of the header): the writer's lock, then one per reader slot.
+	lockWriterOff = 1 << 62
+	lockSlot0Off  = lockWriterOff + 1
 )
 
 var magic = [8]byte{'M', 'M', 'K', 'R', 'I', 'N', 'G', 0}
@@ -107,29 +113,6 @@ func store64(b []byte, off int, v uint64) { atomic.StoreUint64(u64(b, off), v) }
 func load32(b []byte, off int) uint32     { return atomic.LoadUint32(u32(b, off)) }
 func store32(b []byte, off int, v uint32) { atomic.StoreUint32(u32(b, off), v) }
 
-// Policy says what Append does when the ring is full.
-type Policy int
-
-const (
-	// Overwrite makes the ring a bounded log: the oldest records are
-	// overwritten; a reader that falls a whole lap behind gets ErrLapped with
-	// the number of records it missed.
-	Overwrite Policy = iota
-	// Block makes the ring a queue: Append waits until every registered reader
-	// has consumed enough to make room. No record is lost.
-	Block
-)
-
-func (p Policy) String() string {
-	switch p {
-	case Overwrite:
-		return "overwrite"
-	case Block:
-		return "block"
-	}
-	return fmt.Sprintf("policy(%d)", int(p))
-}
-
 // geometry is what the static header says about a ring.
 type geometry struct {
 	capacity  uint64
@@ -167,10 +150,10 @@ func encodeStatic(h []byte, g *geometry) {
 func decodeStatic(h []byte, fileSize int64) (*geometry, error) {
 	le := binary.LittleEndian
 	if len(h) < headerSize || fileSize < headerSize {
-		return nil, fmt.Errorf("file is %d bytes, shorter than a ring header: %w", fileSize, ErrNotRing)
+		return nil, fmt.Errorf("%w (%d bytes, shorter than a ring header)", ErrNotRing, fileSize)
 	}
 	if [8]byte(h[offMagic:offMagic+8]) != magic {
-		return nil, fmt.Errorf("bad magic %q: %w", h[offMagic:offMagic+8], ErrNotRing)
+		return nil, fmt.Errorf("%w (%s)", ErrNotRing, describeMagic(h[offMagic:offMagic+8]))
 	}
 	if v := le.Uint32(h[offVersion:]); v != formatV1 {
 		return nil, fmt.Errorf("format version %d, this package reads version %d: %w", v, formatV1, ErrVersion)

@@ -50,14 +50,14 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal(err)
 		}
 		// Read-only: every record yielded is intact; the scan ends.
-		if r, err := OpenReader(path, ReaderOptions{Observe: true}); err == nil {
+		if r, err := OpenReader(path, &ReaderOptions{Observe: true}); err == nil {
 			readAllBounded(t, r, false)
 			r.SeekNewest()
 			r.SeekEnd()
 			r.SeekSeq(r.Seq() + 1)
 			r.Close()
 		}
-		w, err := OpenWriter(path, WriterOptions{})
+		w, err := OpenWriter(path, nil)
 		if err != nil {
 			if !errors.Is(err, ErrBadHeader) && !errors.Is(err, ErrNotRing) && !errors.Is(err, ErrVersion) {
 				t.Fatalf("unexpected error kind: %v", err)
@@ -80,7 +80,7 @@ func FuzzOpen(f *testing.F) {
 				t.Fatalf("append after recovery: %d %v", seq, err)
 			}
 		}
-		r, err := OpenReader(path, ReaderOptions{Observe: true})
+		r, err := OpenReader(path, &ReaderOptions{Observe: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,7 @@ func TestHelperProcess(t *testing.T) {
 func helperCrashWriter(path string, maxRec int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	w, err := OpenWriterWait(ctx, path, WriterOptions{})
+	w, err := OpenWriterWait(ctx, path, nil)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func helperCrashWriter(path string, maxRec int) error {
 }
 
 func helperWriter(path string, maxRec, count int) error {
-	w, err := OpenWriter(path, WriterOptions{})
+	w, err := OpenWriter(path, nil)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func helperWriter(path string, maxRec, count int) error {
 // helperBurstWriter appends bursts of records on command: a line with a
 // count on stdin, "ok" on stdout when done.
 func helperBurstWriter(path string, maxRec int) error {
-	w, err := OpenWriter(path, WriterOptions{})
+	w, err := OpenWriter(path, nil)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func TestCrashKill9(t *testing.T) {
 	t.Logf("seed %d, %d kills", seed, kills)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	path := filepath.Join(t.TempDir(), "crash.ring")
-	w, err := Create(path, Config{Capacity: 64 << 10, MaxRecord: maxRec}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 64 << 10, MaxRecord: maxRec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestCrashKill9(t *testing.T) {
 		hi := maxReported.Load()
 		// Read-only check first: a reader sees contiguous intact records up
 		// to at least the last reported one.
-		r, err := OpenReader(path, ReaderOptions{})
+		r, err := OpenReader(path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestCrashKill9(t *testing.T) {
 			t.Fatalf("kill %d: oldest %d newer than last reported %d: nothing reported survived", it, oldest, hi)
 		}
 		// Recovery agrees with the reader.
-		w, err := OpenWriter(path, WriterOptions{})
+		w, err := OpenWriter(path, nil)
 		if err != nil {
 			t.Fatalf("kill %d: %v", it, err)
 		}
@@ -261,7 +261,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	t.Logf("%d kills: %d records appended in total, %d reported before the kills", kills, totalAppended, totalReported)
 	// A new writer continues after the last kill.
-	w, err = OpenWriter(path, WriterOptions{})
+	w, err = OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,12 +276,12 @@ func TestCrashKill9(t *testing.T) {
 func TestCrossProcessBlockNoLoss(t *testing.T) {
 	const maxRec, count = 200, 200000
 	path := filepath.Join(t.TempDir(), "q.ring")
-	w, err := Create(path, Config{Capacity: 64 << 10, MaxRecord: maxRec, Policy: Block}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 64 << 10, MaxRecord: maxRec, Policy: Block})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	cmd := helperCmd(t, "writer", path, envMaxRec+"="+strconv.Itoa(maxRec), envCount+"="+strconv.Itoa(count))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -312,12 +312,12 @@ func TestCrossProcessBlockNoLoss(t *testing.T) {
 func TestCrossProcessOverwriteLapped(t *testing.T) {
 	const maxRec = 200
 	path := filepath.Join(t.TempDir(), "log.ring")
-	w, err := Create(path, Config{Capacity: 64 << 10, MaxRecord: maxRec}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 64 << 10, MaxRecord: maxRec})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	cmd := helperCmd(t, "burst-writer", path, envMaxRec+"="+strconv.Itoa(maxRec))
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
@@ -404,7 +404,7 @@ func TestCrossProcessOverwriteLapped(t *testing.T) {
 // closing; the Block writer reclaims its slot instead of waiting forever.
 func TestDeadReaderSlotReclaimed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dead.ring")
-	w, err := Create(path, Config{Capacity: 4096, MaxRecord: 100, Policy: Block}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +428,7 @@ func TestDeadReaderSlotReclaimed(t *testing.T) {
 	cmd.Wait()
 	// A new consumer takes over; the dead one's slot must not hold the
 	// writer back for ever.
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const n = 500 // many laps
@@ -461,7 +461,7 @@ func TestDeadReaderSlotReclaimed(t *testing.T) {
 
 // helperIdleReader registers on a Block ring and waits to be killed.
 func helperIdleReader(path string) error {
-	r, err := OpenReader(path, ReaderOptions{})
+	r, err := OpenReader(path, nil)
 	if err != nil {
 		return err
 	}
@@ -475,7 +475,7 @@ func helperIdleReader(path string) error {
 // killed the kernel's release of the flock lets a new writer in.
 func TestSecondWriterProcessRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "two.ring")
-	w, err := Create(path, Config{Capacity: 4096}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestSecondWriterProcessRefused(t *testing.T) {
 	if !lines.Scan() || lines.Text() != "ready" {
 		t.Fatalf("writer: %q", lines.Text())
 	}
-	if _, err := OpenWriter(path, WriterOptions{}); !errors.Is(err, ErrLocked) {
+	if _, err := OpenWriter(path, nil); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second writer: %v, want ErrLocked", err)
 	}
 	if info, err := Stat(path); err != nil || info.WriterPID != cmd.Process.Pid {
@@ -501,7 +501,7 @@ func TestSecondWriterProcessRefused(t *testing.T) {
 	cmd.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w, err = OpenWriterWait(ctx, path, WriterOptions{})
+	w, err = OpenWriterWait(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -513,7 +513,7 @@ func TestSecondWriterProcessRefused(t *testing.T) {
 
 // helperIdleWriter holds the writer lock (after one append) until killed.
 func helperIdleWriter(path string) error {
-	w, err := OpenWriter(path, WriterOptions{})
+	w, err := OpenWriter(path, nil)
 	if err != nil {
 		return err
 	}

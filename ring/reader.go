@@ -7,47 +7,31 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
-	"math"
 	"math/rand/v2"
 	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
-	"github.com/mmapkit/mmapkit/mmap"
+	"github.com/mmapkit/mmapkit/internal/wait"
 )
 
 // Record is one record read from a ring.
 type Record struct {
-	Seq  uint64 // sequence number: 0 for the first record ever appended, then +1 each
-	Data []byte // payload; valid until the next call on the Reader (copy it to keep it)
-}
-
-// Start says where a new Reader begins.
-type Start int
-
-const (
-	// FromOldest starts at the oldest record in the ring.
-	FromOldest Start = iota
-	// FromEnd starts after the newest record: only records appended later are read.
-	FromEnd
-)
-
-// ReaderOptions tune a Reader.
-type ReaderOptions struct {
-	Start Start
-	// Observe, on a Block ring, reads without registering: the writer does not
-	// wait for this reader, which may then be lapped like on an Overwrite ring.
-	// Observe needs only read permission on the file.
-	Observe bool
-	// Spin is how long Next polls before it sleeps (default 50µs). A longer
-	// spin trades CPU for latency.
-	Spin time.Duration
+	Seq uint64 // sequence number: 0 for the first record ever appended, then +1 each
+	// Data is the payload. It is valid until the next call on the Reader
+	// (Next, TryNext, a Seek, Close, or the next step of an iterator): it
+	// is either a buffer the Reader reuses or, on a registered reader of a
+	// Block ring, a view into the mapping that the writer may reuse once
+	// the reader has moved on, and that Close unmaps. Copy it to keep it;
+	// using it after Close is a bug (it may fault).
+	Data []byte
 }
 
 // Reader reads a ring from its own position. Readers in any number, in this
 // process or others, read independently. A Reader is not safe for concurrent
-// use.
+// use: to stop a Next blocked in another goroutine, cancel its context, then
+// Close.
 //
 // Records are zero-copy views into the mapping when the writer cannot
 // overwrite them before the next call (a registered reader of a Block ring,
@@ -57,8 +41,9 @@ type ReaderOptions struct {
 // overwriting it at that very moment.
 type Reader struct {
 	path      string
-	hreg      *mmap.Region // header page: read-write when the file allows it
-	dreg      *mmap.Region // data area: always read-only
+	f         *os.File
+	dmap      sys.Mapping // the whole file, read-only (the data area lies after the header)
+	hmap      sys.Mapping // the header page read-write, when the file allows it
 	v         view
 	hdr, data []byte
 	g         *geometry
@@ -77,65 +62,62 @@ type Reader struct {
 	fenceWord atomic.Uint64
 }
 
-// OpenReader opens a ring for reading. The data area is always mapped
+// OpenReader opens a ring for reading; nil opts means the defaults (from the
+// oldest record, registered on a Block ring). The data area is always mapped
 // read-only. The header page is mapped read-write when the file can be opened
 // for writing, because a reader that sleeps in Next sets a flag there for the
 // writer, and a reader of a Block ring publishes its position there;
 // otherwise Next polls, and a Block ring can only be observed.
-func OpenReader(path string, opts ReaderOptions) (*Reader, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+func OpenReader(path string, opts *ReaderOptions) (*Reader, error) {
+	var o ReaderOptions
+	if opts != nil {
+		o = *opts
+	}
+	r, err := openReader(path, o)
+	if err != nil {
+		return nil, pathErr("open", path, err)
+	}
+	return r, nil
+}
+
+func openReader(path string, opts ReaderOptions) (*Reader, error) {
+	f, err := openRegular(path, os.O_RDWR)
 	writable := err == nil
 	if err != nil {
 		// Not writable to us (permissions, a read-only file system, a
 		// running executable...): read-only access still allows reading.
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("ring: open %s: %w", path, err)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegularFile) {
+			return nil, err
 		}
-		if f, err = os.Open(path); err != nil {
-			return nil, fmt.Errorf("ring: open %s: %w", path, err)
+		if f, err = openRegular(path, os.O_RDONLY); err != nil {
+			return nil, err
 		}
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("ring: open %s: %w", path, err)
+		f.Close()
+		return nil, err
 	}
 	h := make([]byte, headerSize)
 	if fi.Size() >= headerSize {
 		if _, err := f.ReadAt(h, 0); err != nil {
-			return nil, fmt.Errorf("ring: open %s: %w", path, err)
+			f.Close()
+			return nil, err
 		}
 	}
 	g, err := decodeStatic(h, fi.Size())
 	if err != nil {
-		return nil, fmt.Errorf("ring: open %s: %w", path, err)
+		f.Close()
+		return nil, err
 	}
 	register := g.policy == Block && !opts.Observe
 	if register && !writable {
-		return nil, fmt.Errorf("ring: open %s: a Block ring's reader must publish its position (use Observe to read without): %w", path, fs.ErrPermission)
+		f.Close()
+		return nil, fmt.Errorf("a Block ring's reader must publish its position (use Observe to read without): %w", fs.ErrPermission)
 	}
-	hmode := mmap.ReadOnly
-	if writable {
-		hmode = mmap.ReadWrite
-	}
-	hreg, err := mmap.Map(f, hmode, 0, headerSize)
-	if err != nil {
-		return nil, fmt.Errorf("ring: open %s: %w", path, err)
-	}
-	dreg, err := mmap.Map(f, mmap.ReadOnly, headerSize, int64(g.capacity))
-	if err != nil {
-		hreg.Close()
-		return nil, fmt.Errorf("ring: open %s: %w", path, err)
-	}
-	// Fault the data pages in now (readable): one call instead of a fault
-	// every few pages while following the writer.
-	_ = dreg.Advise(mmap.PopulateRead)
 	r := &Reader{
 		path:     path,
-		hreg:     hreg,
-		dreg:     dreg,
-		hdr:      hreg.Bytes(),
-		data:     dreg.Bytes(),
+		f:        f,
 		g:        g,
 		copyOut:  !register,
 		slot:     -1,
@@ -143,21 +125,38 @@ func OpenReader(path string, opts ReaderOptions) (*Reader, error) {
 		spin:     opts.Spin,
 		pubChunk: g.capacity / 16,
 	}
-	if r.spin <= 0 {
-		r.spin = 50 * time.Microsecond
+	// One read-only mapping of the whole file (a mapping must start at a
+	// multiple of the allocation granularity, 64 KiB on Windows, so the
+	// data area is not mapped on its own), and the header page read-write
+	// for the words a reader writes.
+	if r.dmap, err = sys.Map(f.Fd(), 0, headerSize+int(g.capacity), sys.ProtRead, 0); err != nil {
+		f.Close()
+		return nil, err
 	}
+	r.data = r.dmap.Data[headerSize:]
+	r.hdr = r.dmap.Data[:headerSize]
+	if writable {
+		if r.hmap, err = sys.Map(f.Fd(), 0, headerSize, sys.ProtRead|sys.ProtWrite, 0); err != nil {
+			r.release()
+			return nil, err
+		}
+		r.hdr = r.hmap.Data
+	}
+	// Fault the data pages in now (readable): one call instead of a fault
+	// every few pages while following the writer.
+	_ = sys.Advise(r.data, sys.AdvPopulateRead)
 	r.v = view{hdr: r.hdr, data: r.data, g: g}
 	if register {
 		if err := r.register(); err != nil {
-			r.Close()
+			r.release()
 			return nil, err
 		}
 	}
 	switch opts.Start {
 	case FromEnd:
-		err = r.SeekEnd()
+		err = r.seekEnd()
 	default:
-		err = r.SeekOldest()
+		err = r.seekOldest()
 	}
 	if err != nil {
 		r.Close()
@@ -179,10 +178,12 @@ func (r *Reader) register() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("ring: open %s: all %d reader slots are taken: %w", r.path, r.g.slots, ErrNoSlot)
+	return fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
 }
 
-// Close releases the reader's slot and unmaps the ring.
+// Close releases the reader's slot and unmaps the ring. Record.Data slices
+// the Reader returned must not be used afterwards. Close of a closed Reader
+// returns nil; every other method returns an error matching ErrClosed.
 func (r *Reader) Close() error {
 	if r.closed {
 		return nil
@@ -194,12 +195,31 @@ func (r *Reader) Close() error {
 		atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), r.owner, 0)
 		r.wakeWriter()
 	}
-	err := r.dreg.Close()
-	if e := r.hreg.Close(); err == nil {
+	if err := r.release(); err != nil {
+		return pathErr("close", r.path, err)
+	}
+	return nil
+}
+
+// release unmaps the ring and closes the file.
+func (r *Reader) release() error {
+	r.closed = true
+	r.hdr, r.data, r.buf = nil, nil, nil
+	r.v = view{}
+	err := r.dmap.Unmap()
+	if e := r.hmap.Unmap(); err == nil {
+		err = e
+	}
+	if e := r.f.Close(); err == nil {
 		err = e
 	}
 	return err
 }
+
+func (r *Reader) errClosed(op string) error { return pathErr(op, r.path, ErrClosed) }
+
+// Path returns the ring file's name.
+func (r *Reader) Path() string { return r.path }
 
 // Seq returns the sequence number the next record read will have.
 func (r *Reader) Seq() uint64 { return r.seq }
@@ -230,10 +250,7 @@ func (r *Reader) wakeWriter() {
 		return
 	}
 	store32(r.hdr, offWrWait, 0)
-	atomic.AddUint32(u32(r.hdr, offSpaceFtx), 1)
-	if sys.CanFutex {
-		_ = sys.FutexWake(u32(r.hdr, offSpaceFtx), math.MaxInt32)
-	}
+	wait.Wake(u32(r.hdr, offSpaceFtx))
 }
 
 // unsure decides what to make of a frame at the reader's position that fails
@@ -292,9 +309,9 @@ func (r *Reader) jump() error {
 			seq = r.seq
 		}
 		r.pos, r.seq = oldest, seq
-		return &LappedError{Path: r.path, Missed: missed, Next: seq}
+		return pathErr("read", r.path, &LappedError{Missed: missed, Next: seq})
 	}
-	return fmt.Errorf("ring: %s: cannot find the oldest record (header inconsistent): %w", r.path, ErrCorrupt)
+	return pathErr("read", r.path, fmt.Errorf("cannot find the oldest record (header inconsistent): %w", ErrCorrupt))
 }
 
 // seqAt returns the sequence number of the frame at pos, given a hint that
@@ -318,7 +335,7 @@ func (r *Reader) seqAt(pos, hint uint64) (uint64, bool) {
 // the ring truncates there, and SeekSeq can move past it.
 func (r *Reader) TryNext() (Record, error) {
 	if r.closed {
-		return Record{}, ErrClosed
+		return Record{}, r.errClosed("read")
 	}
 	r.publish(false)
 	return r.tryNext()
@@ -346,7 +363,7 @@ func (r *Reader) tryNext() (Record, error) {
 			} else if err != nil {
 				return Record{}, err
 			}
-			return Record{}, fmt.Errorf("ring: %s: bad frame at position %d (sequence %d): kind %d, length %d, seq32 %d: %w", r.path, r.pos, r.seq, kind, n, s32, ErrCorrupt)
+			return Record{}, pathErr("read", r.path, fmt.Errorf("bad frame at position %d (sequence %d): kind %d, length %d, seq32 %d: %w", r.pos, r.seq, kind, n, s32, ErrCorrupt))
 		}
 		if kind == kindPadding {
 			r.pos += uint64(room + frameHdrSize)
@@ -373,76 +390,47 @@ func (r *Reader) tryNext() (Record, error) {
 			}
 			// The reader stays put: after a power loss this is the torn
 			// tail, which the next writer's recovery rewrites.
-			return Record{}, fmt.Errorf("ring: %s: record %d fails its checksum: %w", r.path, r.seq, ErrCorrupt)
+			return Record{}, pathErr("read", r.path, fmt.Errorf("record %d fails its checksum: %w", r.seq, ErrCorrupt))
 		}
 		rec := Record{Seq: r.seq, Data: p}
 		r.pos += uint64(frameSize(n))
 		r.seq++
 		return rec, nil
 	}
-	return Record{}, fmt.Errorf("ring: %s: padding frames in a row at position %d: %w", r.path, r.pos, ErrCorrupt)
+	return Record{}, pathErr("read", r.path, fmt.Errorf("padding frames in a row at position %d: %w", r.pos, ErrCorrupt))
 }
 
 // Next returns the next record, waiting for one if needed (like tail -f):
-// it polls for up to the Spin time, then sleeps on a futex word in the
-// mapping that the writer bumps (it polls with short sleeps where futexes do
-// not exist, or when the file is read-only to this process). It returns
-// ctx's error when ctx ends.
+// it polls for up to the Spin time, then sleeps (internal/wait: on a futex
+// word in the mapping that the writer bumps on Linux; elsewhere, or when the
+// file is read-only to this process, in sleeps of at most a millisecond). It
+// returns ctx's error (wrapped) when ctx ends.
 func (r *Reader) Next(ctx context.Context) (Record, error) {
 	if r.closed {
-		return Record{}, ErrClosed
+		return Record{}, r.errClosed("read")
 	}
 	r.publish(false)
 	rec, err := r.tryNext()
 	if err != ErrEmpty {
 		return rec, err
 	}
-	deadline := time.Now().Add(r.spin)
-	for i := 0; ; i++ {
-		rec, err = r.tryNext()
-		if err != ErrEmpty {
-			return rec, err
-		}
-		if i&63 == 63 && time.Now().After(deadline) {
-			break
-		}
-	}
-	r.publish(true)
-	word := u32(r.hdr, offDataFtx)
-	var stop func() bool
-	if r.canWait && sys.CanFutex {
-		stop = context.AfterFunc(ctx, func() {
-			atomic.AddUint32(word, 1)
-			_ = sys.FutexWake(word, math.MaxInt32)
-		})
-		defer stop()
-	}
-	pause := 20 * time.Microsecond
-	for {
-		if err := ctx.Err(); err != nil {
-			return Record{}, err
-		}
-		if stop != nil {
-			v := atomic.LoadUint32(word)
+	wt := wait.Waiter{Spin: r.spin, Poll: !r.canWait}
+	if r.canWait {
+		wt.Word = u32(r.hdr, offDataFtx)
+		wt.Arm = func() {
+			// Tell the writer of a Block ring where we are before
+			// sleeping: it may be waiting for exactly that.
+			r.publish(true)
 			store32(r.hdr, offRdrWait, 1)
-			if rec, err = r.tryNext(); err != ErrEmpty {
-				return rec, err
-			}
-			_ = sys.FutexWait(word, v, 200*time.Millisecond)
-		} else {
-			t := time.NewTimer(pause)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return Record{}, ctx.Err()
-			case <-t.C:
-			}
-			pause = min(2*pause, 2*time.Millisecond)
-		}
-		if rec, err = r.tryNext(); err != ErrEmpty {
-			return rec, err
 		}
 	}
+	if werr := wt.Wait(ctx, func() bool {
+		rec, err = r.tryNext()
+		return err != ErrEmpty
+	}); werr != nil {
+		return Record{}, pathErr("read", r.path, werr)
+	}
+	return rec, err
 }
 
 // Follow yields every record from the reader's position on, waiting for new
@@ -489,8 +477,12 @@ func (r *Reader) Records() iter.Seq2[Record, error] {
 // observer (the writer may still act on a position it published before).
 func (r *Reader) SeekOldest() error {
 	if r.closed {
-		return ErrClosed
+		return r.errClosed("seek")
 	}
+	return pathErr("seek", r.path, r.seekOldest())
+}
+
+func (r *Reader) seekOldest() error {
 	for range 64 {
 		oldest := load64(r.hdr, offOldest)
 		seq, _ := r.seqAt(oldest, load64(r.hdr, offOldSeq))
@@ -500,7 +492,7 @@ func (r *Reader) SeekOldest() error {
 		r.setPos(oldest, seq)
 		return nil
 	}
-	return fmt.Errorf("ring: %s: cannot find the oldest record (header inconsistent): %w", r.path, ErrCorrupt)
+	return fmt.Errorf("cannot find the oldest record (header inconsistent): %w", ErrCorrupt)
 }
 
 // setPos moves the reader; a registered reader publishes at once, since its
@@ -525,7 +517,7 @@ func (r *Reader) setPos(pos, seq uint64) {
 // position and sequence number after the last one, and the position of the
 // last data frame (ok false when there is none).
 func (r *Reader) scanEnd() (end, endSeq, last uint64, ok bool, err error) {
-	if err := r.SeekOldest(); err != nil {
+	if err := r.seekOldest(); err != nil {
 		return 0, 0, 0, false, err
 	}
 	pos, seq := r.pos, r.seq
@@ -555,8 +547,12 @@ func (r *Reader) scanEnd() (end, endSeq, last uint64, ok bool, err error) {
 // from now on.
 func (r *Reader) SeekEnd() error {
 	if r.closed {
-		return ErrClosed
+		return r.errClosed("seek")
 	}
+	return pathErr("seek", r.path, r.seekEnd())
+}
+
+func (r *Reader) seekEnd() error {
 	end, seq, _, _, err := r.scanEnd()
 	if err != nil {
 		return err
@@ -569,11 +565,11 @@ func (r *Reader) SeekEnd() error {
 // an empty ring it is SeekEnd.
 func (r *Reader) SeekNewest() error {
 	if r.closed {
-		return ErrClosed
+		return r.errClosed("seek")
 	}
 	end, seq, last, ok, err := r.scanEnd()
 	if err != nil {
-		return err
+		return pathErr("seek", r.path, err)
 	}
 	if !ok {
 		r.setPos(end, seq)
@@ -588,13 +584,17 @@ func (r *Reader) SeekNewest() error {
 // oldest record or newer than that gives ErrNotFound.
 func (r *Reader) SeekSeq(seq uint64) error {
 	if r.closed {
-		return ErrClosed
+		return r.errClosed("seek")
 	}
-	if err := r.SeekOldest(); err != nil {
+	return pathErr("seek", r.path, r.seekSeq(seq))
+}
+
+func (r *Reader) seekSeq(seq uint64) error {
+	if err := r.seekOldest(); err != nil {
 		return err
 	}
 	if seq < r.seq {
-		return fmt.Errorf("ring: %s: sequence %d is older than the oldest record %d: %w", r.path, seq, r.seq, ErrNotFound)
+		return fmt.Errorf("sequence %d is older than the oldest record %d: %w", seq, r.seq, ErrNotFound)
 	}
 	pos, s := r.pos, r.seq
 	for end := pos + r.g.capacity; pos < end; {
@@ -617,5 +617,5 @@ func (r *Reader) SeekSeq(seq uint64) error {
 		}
 		pos += r.v.size(pos, kind, n)
 	}
-	return fmt.Errorf("ring: %s: sequence %d is past the newest record (next is %d): %w", r.path, seq, s, ErrNotFound)
+	return fmt.Errorf("sequence %d is past the newest record (next is %d): %w", seq, s, ErrNotFound)
 }

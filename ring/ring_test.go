@@ -7,9 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -40,10 +44,10 @@ func checkPayload(t testing.TB, rec Record, maxLen int) {
 	}
 }
 
-func newRing(t testing.TB, cfg Config) (string, *Writer) {
+func newRing(t testing.TB, opts *Options) (string, *Writer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "test.ring")
-	w, err := Create(path, cfg, WriterOptions{})
+	w, err := Create(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +55,7 @@ func newRing(t testing.TB, cfg Config) (string, *Writer) {
 	return path, w
 }
 
-func openReader(t testing.TB, path string, opts ReaderOptions) *Reader {
+func openTestReader(t testing.TB, path string, opts *ReaderOptions) *Reader {
 	t.Helper()
 	r, err := OpenReader(path, opts)
 	if err != nil {
@@ -64,7 +68,7 @@ func openReader(t testing.TB, path string, opts ReaderOptions) *Reader {
 func TestAppendAndReadThroughWraps(t *testing.T) {
 	cases := []struct {
 		name     string
-		capacity int64
+		capacity int
 		maxRec   int
 		policy   Policy
 		records  int
@@ -78,8 +82,8 @@ func TestAppendAndReadThroughWraps(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			path, w := newRing(t, Config{Capacity: tc.capacity, MaxRecord: tc.maxRec, Policy: tc.policy})
-			r := openReader(t, path, ReaderOptions{})
+			path, w := newRing(t, &Options{Capacity: tc.capacity, MaxRecord: tc.maxRec, Policy: tc.policy})
+			r := openTestReader(t, path, &ReaderOptions{})
 			next := uint64(0)
 			for i := 0; i < tc.records; {
 				for j := 0; j < tc.batch && i < tc.records; j++ {
@@ -130,8 +134,8 @@ func TestOverwriteLappedCountsExactly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			const maxRec = 60
-			path, w := newRing(t, Config{Capacity: 8192, MaxRecord: maxRec})
-			r := openReader(t, path, ReaderOptions{})
+			path, w := newRing(t, &Options{Capacity: 8192, MaxRecord: maxRec})
+			r := openTestReader(t, path, &ReaderOptions{})
 			for i := range tc.appended {
 				if _, err := w.Append(payload(uint64(i), maxRec)); err != nil {
 					t.Fatal(err)
@@ -172,8 +176,8 @@ func TestOverwriteLappedCountsExactly(t *testing.T) {
 
 func TestBlockWriterWaitsForReader(t *testing.T) {
 	const maxRec, n = 200, 20000
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: maxRec, Policy: Block})
-	r := openReader(t, path, ReaderOptions{})
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: maxRec, Policy: Block})
+	r := openTestReader(t, path, &ReaderOptions{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var werr error
@@ -205,8 +209,8 @@ func TestBlockWriterWaitsForReader(t *testing.T) {
 }
 
 func TestBlockAppendHonoursContext(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
-	_ = openReader(t, path, ReaderOptions{}) // registered, never reads
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	_ = openTestReader(t, path, &ReaderOptions{}) // registered, never reads
 	p := make([]byte, 100)
 	var err error
 	for i := 0; i < 100 && err == nil; i++ {
@@ -218,7 +222,7 @@ func TestBlockAppendHonoursContext(t *testing.T) {
 		t.Fatalf("got %v, want the context's deadline once the ring is full", err)
 	}
 	// An observer does not hold the writer back.
-	obs := openReader(t, path, ReaderOptions{Observe: true})
+	obs := openTestReader(t, path, &ReaderOptions{Observe: true})
 	if obs.slot >= 0 {
 		t.Fatal("observer took a slot")
 	}
@@ -226,7 +230,7 @@ func TestBlockAppendHonoursContext(t *testing.T) {
 
 func TestBlockWithoutReadersKeepsData(t *testing.T) {
 	// A queue with no consumer yet keeps what it has and blocks when full.
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
 	var n int
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
@@ -240,7 +244,7 @@ func TestBlockWithoutReadersKeepsData(t *testing.T) {
 		}
 		n++
 	}
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	got := 0
 	for rec, err := range r.Records() {
 		if err != nil {
@@ -254,48 +258,48 @@ func TestBlockWithoutReadersKeepsData(t *testing.T) {
 	}
 }
 
-func TestReserveCommitAbort(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100})
-	r := openReader(t, path, ReaderOptions{})
-	if _, err := w.Commit(); !errors.Is(err, ErrNoReservation) {
-		t.Fatalf("Commit without Reserve: %v", err)
-	}
-	if err := w.Abort(); !errors.Is(err, ErrNoReservation) {
-		t.Fatalf("Abort without Reserve: %v", err)
-	}
-	if _, err := w.Reserve(101); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Reserve(101): %v", err)
+func TestAppendFunc(t *testing.T) {
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100})
+	r := openTestReader(t, path, nil)
+	ctx := context.Background()
+	if _, err := w.AppendFunc(ctx, 101, func([]byte) error { return nil }); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("AppendFunc(101): %v", err)
 	}
 	if _, err := w.Append(make([]byte, 101)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Append(101 bytes): %v", err)
 	}
-	b, err := w.Reserve(5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(b, "dropd")
-	if err := w.Abort(); err != nil {
-		t.Fatal(err)
+	errFill := errors.New("fill failed")
+	if _, err := w.AppendFunc(ctx, 5, func(b []byte) error { copy(b, "dropd"); return errFill }); err != errFill {
+		t.Fatalf("failing fill: %v, want the fill's own error", err)
 	}
 	if _, err := r.TryNext(); !errors.Is(err, ErrEmpty) {
-		t.Fatalf("after Abort: %v, want ErrEmpty", err)
+		t.Fatalf("after a failed fill: %v, want ErrEmpty", err)
 	}
-	for i := range 300 { // several laps of reservations, some abandoned
+	// A panicking fill publishes nothing and leaves the writer usable.
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the fill's panic did not go on")
+			}
+		}()
+		w.AppendFunc(ctx, 5, func(b []byte) error { panic("fill") })
+	}()
+	for i := range 300 { // several laps of appends, some dropped
 		if i%7 == 3 {
-			if _, err := w.Reserve(100 - i%50); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Abort(); err != nil {
+			if _, err := w.AppendFunc(ctx, 100-i%50, func([]byte) error { return errFill }); err != errFill {
 				t.Fatal(err)
 			}
 		}
-		b, err := w.Reserve(len(payload(uint64(i), 100)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(b, payload(uint64(i), 100))
-		if seq, err := w.Commit(); err != nil || seq != uint64(i) {
-			t.Fatalf("commit %d: %d %v", i, seq, err)
+		p := payload(uint64(i), 100)
+		seq, err := w.AppendFunc(ctx, len(p), func(b []byte) error {
+			if len(b) != len(p) || cap(b) != len(p) {
+				t.Errorf("fill got len %d cap %d, want %d", len(b), cap(b), len(p))
+			}
+			copy(b, p)
+			return nil
+		})
+		if err != nil || seq != uint64(i) {
+			t.Fatalf("append %d: %d %v", i, seq, err)
 		}
 		rec, err := r.TryNext()
 		if err != nil {
@@ -313,8 +317,8 @@ func TestReserveCommitAbort(t *testing.T) {
 
 func TestSeek(t *testing.T) {
 	const maxRec = 50
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: maxRec})
-	r := openReader(t, path, ReaderOptions{})
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: maxRec})
+	r := openTestReader(t, path, &ReaderOptions{})
 	if err := r.SeekNewest(); err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +387,7 @@ func TestSeek(t *testing.T) {
 		}
 	}
 	// FromEnd readers see only new records.
-	r2 := openReader(t, path, ReaderOptions{Start: FromEnd})
+	r2 := openTestReader(t, path, &ReaderOptions{Start: FromEnd})
 	if _, err := w.Append(payload(n, maxRec)); err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +399,8 @@ func TestSeek(t *testing.T) {
 func TestNextWaitsAndWakes(t *testing.T) {
 	for _, pol := range []Policy{Overwrite, Block} {
 		t.Run(pol.String(), func(t *testing.T) {
-			path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: pol})
-			r := openReader(t, path, ReaderOptions{Spin: time.Microsecond})
+			path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: pol})
+			r := openTestReader(t, path, &ReaderOptions{Spin: time.Microsecond})
 			got := make(chan Record, 1)
 			errc := make(chan error, 1)
 			go func() {
@@ -438,8 +442,8 @@ func TestNextWaitsAndWakes(t *testing.T) {
 }
 
 func TestFollow(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100})
-	r := openReader(t, path, ReaderOptions{})
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100})
+	r := openTestReader(t, path, &ReaderOptions{})
 	go func() {
 		for i := range 500 {
 			if _, err := w.Append(payload(uint64(i), 100)); err != nil {
@@ -478,18 +482,18 @@ func TestFollow(t *testing.T) {
 }
 
 func TestSecondWriterIsRefused(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096})
-	if _, err := OpenWriter(path, WriterOptions{}); !errors.Is(err, ErrLocked) {
+	path, w := newRing(t, &Options{Capacity: 4096})
+	if _, err := OpenWriter(path, nil); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second writer: %v, want ErrLocked", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if _, err := OpenWriterWait(ctx, path, WriterOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := OpenWriterWait(ctx, path, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting second writer: %v, want DeadlineExceeded", err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		w2, err := OpenWriterWait(context.Background(), path, WriterOptions{})
+		w2, err := OpenWriterWait(context.Background(), path, nil)
 		if err == nil {
 			_, err = w2.Append([]byte("second"))
 			w2.Close()
@@ -503,7 +507,7 @@ func TestSecondWriterIsRefused(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	var got []string
 	for rec, err := range r.Records() {
 		if err != nil {
@@ -517,31 +521,71 @@ func TestSecondWriterIsRefused(t *testing.T) {
 }
 
 func TestCreateRefusesExistingFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x")
 	if err := os.WriteFile(path, []byte("precious"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Create(path, Config{Capacity: 4096}, WriterOptions{}); !errors.Is(err, os.ErrExist) {
+	_, err := Create(path, &Options{Capacity: 4096})
+	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("got %v", err)
+	}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Op != "ring: create" || pe.Path != path || strings.Count(err.Error(), path) != 1 {
+		t.Fatalf("error %q: want a *fs.PathError naming the operation and the file once", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "precious" {
 		t.Fatal("file changed")
 	}
-	bad := []Config{
-		{Capacity: 1000}, {Capacity: 2048}, {Capacity: 4096, MaxRecord: 4096}, {Capacity: 4096, MaxRecord: -1},
-		{Capacity: 4096, Policy: 7},
+	// Replace replaces it.
+	w, err := Create(path, &Options{Capacity: 4096, Replace: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range bad {
-		if _, err := Create(filepath.Join(t.TempDir(), "y"), c, WriterOptions{}); err == nil {
-			t.Fatalf("config %+v accepted", c)
+	if _, err := w.Append([]byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if ok, err := Sniff(path); !ok || err != nil {
+		t.Fatalf("replaced file: Sniff %v %v", ok, err)
+	}
+	bad := []Options{
+		{Capacity: 1000}, {Capacity: 2048}, {Capacity: 4096, MaxRecord: 4096}, {Capacity: 4096, MaxRecord: -1},
+		{Capacity: 4096, Policy: 7}, {Capacity: 4096, Durability: 9}, {Capacity: 4096, Interval: -1},
+	}
+	for _, o := range bad {
+		if _, err := Create(filepath.Join(dir, "y"), &o); err == nil {
+			t.Fatalf("options %+v accepted", o)
 		}
+	}
+	// Nothing but the two names is left in the directory: no temporary
+	// names, whether Create failed or succeeded.
+	names, _ := os.ReadDir(dir)
+	if len(names) != 1 || names[0].Name() != "x" {
+		t.Fatalf("directory holds %v", names)
+	}
+}
+
+func TestZeroOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zero.ring")
+	w, err := Create(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if w.Capacity() != DefaultCapacity || w.Capacity() != 1<<20 || w.Policy() != Overwrite || w.MaxRecord() != 1<<19-16 {
+		t.Fatalf("nil options: capacity %d, policy %v, max record %d", w.Capacity(), w.Policy(), w.MaxRecord())
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() != headerSize+1<<20 {
+		t.Fatalf("file size %v %v", fi.Size(), err)
 	}
 }
 
 // ringBytes returns a valid small ring file's bytes with n records.
 func ringBytes(t testing.TB, n int, policy Policy) []byte {
 	path := filepath.Join(t.TempDir(), "src.ring")
-	w, err := Create(path, Config{Capacity: 4096, MaxRecord: 100, Policy: policy}, WriterOptions{})
+	w, err := Create(path, &Options{Capacity: 4096, MaxRecord: 100, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,12 +634,12 @@ func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := sha256.Sum256(b)
-			_, err := OpenWriter(path, WriterOptions{})
+			_, err := OpenWriter(path, nil)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("OpenWriter: %v, want %v", err, tc.want)
 			}
 			if tc.name != "hot-words" { // readers do not look at the writer's words at open
-				if _, err := OpenReader(path, ReaderOptions{}); !errors.Is(err, tc.want) {
+				if _, err := OpenReader(path, nil); !errors.Is(err, tc.want) {
 					t.Fatalf("OpenReader: %v, want %v", err, tc.want)
 				}
 			}
@@ -634,7 +678,7 @@ func TestRecoveryDropsTornTail(t *testing.T) {
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			w, err := OpenWriter(path, WriterOptions{})
+			w, err := OpenWriter(path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -646,7 +690,7 @@ func TestRecoveryDropsTornTail(t *testing.T) {
 			if seq, err := w.Append(payload(uint64(tc.kept), 100)); err != nil || seq != uint64(tc.kept) {
 				t.Fatalf("append after recovery: %d %v", seq, err)
 			}
-			r := openReader(t, path, ReaderOptions{})
+			r := openTestReader(t, path, &ReaderOptions{})
 			n := 0
 			for rec, err := range r.Records() {
 				if err != nil {
@@ -663,8 +707,8 @@ func TestRecoveryDropsTornTail(t *testing.T) {
 }
 
 func TestStat(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
-	r := openReader(t, path, ReaderOptions{})
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	r := openTestReader(t, path, &ReaderOptions{})
 	for i := range 10 {
 		if _, err := w.Append(payload(uint64(i), 100)); err != nil {
 			t.Fatal(err)
@@ -693,8 +737,8 @@ func TestStat(t *testing.T) {
 }
 
 func TestCloseReleasesBlockedAppend(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: Block})
-	_ = openReader(t, path, ReaderOptions{}) // registered, never reads
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	_ = openTestReader(t, path, &ReaderOptions{}) // registered, never reads
 	errc := make(chan error, 1)
 	go func() {
 		for {
@@ -720,8 +764,8 @@ func TestCloseReleasesBlockedAppend(t *testing.T) {
 func TestZeroCopyViews(t *testing.T) {
 	for _, pol := range []Policy{Block, Overwrite} {
 		t.Run(pol.String(), func(t *testing.T) {
-			path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 100, Policy: pol})
-			r := openReader(t, path, ReaderOptions{})
+			path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: pol})
+			r := openTestReader(t, path, &ReaderOptions{})
 			inMapping := func(b []byte) bool {
 				base := uintptr(unsafe.Pointer(unsafe.SliceData(r.data)))
 				p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
@@ -769,7 +813,7 @@ func TestRecoveryStaleOldestSeq(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := OpenWriter(path, WriterOptions{})
+	w, err := OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,13 +828,13 @@ func TestRecoveryStaleOldestSeq(t *testing.T) {
 // can carry this lap's tag. A reader must take that for "no record yet", not
 // damage, and read the real record once it is committed.
 func TestStaleBytesThatLookLikeAFrame(t *testing.T) {
-	path, w := newRing(t, Config{Capacity: 4096, MaxRecord: 200})
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 200})
 	for i := range 3 {
 		if _, err := w.Append(payload(uint64(i), 200)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := openReader(t, path, ReaderOptions{})
+	r := openTestReader(t, path, &ReaderOptions{})
 	for range 3 {
 		if _, err := r.TryNext(); err != nil {
 			t.Fatal(err)
@@ -828,5 +872,164 @@ func TestStaleBytesThatLookLikeAFrame(t *testing.T) {
 	w.data[off+frameHdrSize] ^= 0xFF
 	if _, err := r.TryNext(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged committed record: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestCloseWhileAppendFunc: fills run in several goroutines (some waiting
+// for room on a full Block ring) while Close is called. Close waits for the
+// running fills, no fill starts after it, and every append either succeeds
+// or fails with ErrClosed: never a crash, never a write into unmapped memory.
+func TestCloseWhileAppendFunc(t *testing.T) {
+	for _, pol := range []Policy{Overwrite, Block} {
+		t.Run(pol.String(), func(t *testing.T) {
+			for round := range 20 {
+				path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 256, Policy: pol})
+				if pol == Block {
+					openTestReader(t, path, nil) // registered, never reads: appends wait for room
+				}
+				var inFill, started atomic.Int64
+				var closed atomic.Bool
+				var wg sync.WaitGroup
+				errs := make(chan error, 4)
+				for g := range 4 {
+					wg.Go(func() {
+						for i := 0; ; i++ {
+							_, err := w.AppendFunc(context.Background(), 1+(i*37+g)%256, func(b []byte) error {
+								inFill.Add(1)
+								defer inFill.Add(-1)
+								started.Add(1)
+								if closed.Load() {
+									t.Error("a fill ran after Close returned")
+								}
+								for j := range b { // write every byte, slowly
+									b[j] = byte(j)
+									if j%64 == 0 {
+										runtime.Gosched()
+									}
+								}
+								return nil
+							})
+							if err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				for started.Load() < int64(10+round) {
+					runtime.Gosched()
+				}
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+				closed.Store(true)
+				if n := inFill.Load(); n != 0 {
+					t.Fatalf("Close returned with %d fills running", n)
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), path) {
+						t.Fatalf("append racing Close: %v, want ErrClosed naming the file", err)
+					}
+				}
+				if err := w.Close(); err != nil {
+					t.Fatalf("second Close: %v", err)
+				}
+				for _, err := range []error{w.Sync(), func() error { _, err := w.Append(nil); return err }()} {
+					if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), path) {
+						t.Fatalf("after Close: %v, want ErrClosed naming the file", err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestStatNeverMakesAWriterFail: Stat looks at the writer lock without
+// taking it, so a writer opening at the same moment never gets ErrLocked
+// (a shared lock taken for an instant made 212 of 28,175 opens fail).
+func TestStatNeverMakesAWriterFail(t *testing.T) {
+	path, w := newRing(t, &Options{Capacity: 4096})
+	w.Close()
+	stop := make(chan struct{})
+	var stats atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := Stat(path); err != nil {
+					t.Error(err)
+					return
+				}
+				stats.Add(1)
+			}
+		})
+	}
+	opens := 0
+	for stats.Load() < 5000 || opens < 2000 {
+		w, err := OpenWriter(path, nil)
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("OpenWriter %d (after %d Stats): %v", opens, stats.Load(), err)
+		}
+		w.Close()
+		opens++
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d opens, %d Stats", opens, stats.Load())
+}
+
+// TestErrorsNameTheFile: errors are *fs.PathError with "ring: op" and the
+// path, once; a second writer is told who holds the ring.
+func TestErrorsNameTheFile(t *testing.T) {
+	dir := t.TempDir()
+	zip := filepath.Join(dir, "data.npz")
+	if err := os.WriteFile(zip, append([]byte("PK\x03\x04"), make([]byte, 8000)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, w := newRing(t, &Options{Capacity: 4096})
+	_, errW := OpenWriter(path, nil)
+	cases := []struct {
+		name, path string
+		err        error
+		op         string
+		want       error
+		text       string
+	}{
+		{"not-a-ring", zip, func() error { _, err := OpenReader(zip, nil); return err }(), "ring: open", ErrNotRing, `not a ring file (magic "PK\x03\x04`},
+		{"writer-not-a-ring", zip, func() error { _, err := OpenWriter(zip, nil); return err }(), "ring: open", ErrNotRing, "a zip or .npz?"},
+		{"missing", filepath.Join(dir, "nope"), func() error { _, err := OpenReader(filepath.Join(dir, "nope"), nil); return err }(), "ring: open", fs.ErrNotExist, ""},
+		{"stat-missing", filepath.Join(dir, "nope"), func() error { _, err := Stat(filepath.Join(dir, "nope")); return err }(), "ring: stat", fs.ErrNotExist, ""},
+		{"second-writer", path, errW, "ring: open", ErrLocked, "another Writer of this process"},
+		{"too-large", path, func() error { _, err := w.Append(make([]byte, 5000)); return err }(), "ring: append", ErrTooLarge, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var pe *fs.PathError
+			if !errors.Is(tc.err, tc.want) || !errors.As(tc.err, &pe) || pe.Op != tc.op || pe.Path != tc.path {
+				t.Fatalf("got %v (%#v), want %v from %q on %s", tc.err, tc.err, tc.want, tc.op, tc.path)
+			}
+			msg := tc.err.Error()
+			if rest, ok := strings.CutPrefix(msg, tc.op+" "+tc.path+": "); !ok || strings.Contains(rest, tc.path) || strings.Contains(rest, "ring: ") || !strings.Contains(msg, tc.text) {
+				t.Fatalf("message %q: want the path and the package once, and %q", msg, tc.text)
+			}
+		})
+	}
+	if ok, err := Sniff(zip); ok || err != nil {
+		t.Fatalf("Sniff(zip): %v %v", ok, err)
+	}
+	if ok, err := Sniff(path); !ok || err != nil {
+		t.Fatalf("Sniff(ring): %v %v", ok, err)
+	}
+	if _, err := Sniff(filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Sniff(missing): %v", err)
 	}
 }

@@ -2,70 +2,68 @@ package ring
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
-	"github.com/mmapkit/mmapkit/mmap"
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // Info describes a ring file, as Stat sees it at one moment.
 type Info struct {
 	Path      string
-	Capacity  uint64 // data area bytes
+	Capacity  int // data area bytes
 	MaxRecord int
 	Policy    Policy
 	Created   time.Time
 	Oldest    uint64 // sequence number of the oldest record
 	Next      uint64 // sequence number the next record will get
 	Records   uint64 // records in the ring (Next - Oldest)
-	Used      uint64 // bytes of the data area holding them
-	Durable   uint64 // records before this sequence number are known durable
-	WriterPID int    // pid of the process holding the writer lock, 0 if none
+	Used      int    // bytes of the data area holding them
+	Durable   uint64 // records before this sequence number are known durable (at least)
+	WriterPID int    // pid of the process holding the writer lock, 0 if none, -1 if locked by an unknown process
 	Readers   []ReaderInfo
 }
 
 // ReaderInfo describes one registered reader of a Block ring.
 type ReaderInfo struct {
 	Slot int
-	PID  int
+	PID  int    // as the reader recorded it (in its own pid namespace)
 	Next uint64 // next sequence number it will read (as last published)
 }
 
 // Stat reads a ring's header and walks its records to report what it holds.
-// It never modifies the file. To tell whether a writer is alive it tries a
-// shared lock for an instant: a writer opening at that very moment with
-// OpenWriter (not OpenWriterWait) can get ErrLocked.
+// It never modifies the file, and it never makes a writer opening the ring
+// at the same moment fail.
 func Stat(path string) (Info, error) {
-	r, err := OpenReader(path, ReaderOptions{Observe: true})
+	r, err := openReader(path, ReaderOptions{Observe: true})
 	if err != nil {
-		return Info{}, err
+		return Info{}, pathErr("stat", path, err)
 	}
 	defer r.Close()
 	end, next, _, _, err := r.scanEnd()
 	if err != nil {
-		return Info{}, err
+		return Info{}, pathErr("stat", path, err)
 	}
-	if err := r.SeekOldest(); err != nil {
-		return Info{}, err
+	if err := r.seekOldest(); err != nil {
+		return Info{}, pathErr("stat", path, err)
 	}
 	info := Info{
 		Path:      path,
-		Capacity:  r.g.capacity,
+		Capacity:  int(r.g.capacity),
 		MaxRecord: r.g.maxRecord,
 		Policy:    r.g.policy,
 		Created:   time.Unix(0, r.g.created),
 		Oldest:    r.seq,
 		Next:      next,
 		Records:   next - r.seq,
-		Used:      end - r.pos,
+		Used:      int(end - r.pos),
 		Durable:   load64(r.hdr, offDurSeq),
 	}
-	if pid, err := writerPID(path, int(load32(r.hdr, offWriterPid))); err != nil {
-		return Info{}, err
-	} else {
-		info.WriterPID = pid
+	pid, err := writerPID(r.f, int(load32(r.hdr, offWriterPid)))
+	if err != nil {
+		return Info{}, pathErr("stat", path, err)
 	}
+	info.WriterPID = pid
 	for i := range r.g.slots {
 		s := offSlot0 + i*slotSize
 		if owner := load64(r.hdr, s+slotOwner); owner != 0 {
@@ -75,23 +73,23 @@ func Stat(path string) (Info, error) {
 	return info, nil
 }
 
-// writerPID returns the writer's pid if the writer lock is held.
-func writerPID(path string, pid int) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("ring: stat %s: %w", path, err)
-	}
-	defer f.Close()
-	l, err := mmap.TryLockFile(f, false)
-	if errors.Is(err, mmap.ErrLocked) {
-		if pid == 0 {
-			pid = -1 // locked, pid unknown
+// writerPID returns the writer's pid if the writer lock is held. Where the
+// OS cannot say whether a lock is held without taking it (which would make a
+// writer opening at that moment fail), the pid recorded in the header is
+// checked for a live process instead.
+func writerPID(f *os.File, pid int) (int, error) {
+	held, err := writerLocked(f)
+	if errors.Is(err, errors.ErrUnsupported) {
+		if pid > 0 && sys.ProcessAlive(pid) {
+			return pid, nil
 		}
-		return pid, nil
+		return 0, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("ring: stat %s: %w", path, err)
+	if err != nil || !held {
+		return 0, err
 	}
-	l.Unlock()
-	return 0, nil
+	if pid == 0 {
+		pid = -1 // locked, pid unknown
+	}
+	return pid, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,59 +14,8 @@ import (
 	"time"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
-	"github.com/mmapkit/mmapkit/mmap"
+	"github.com/mmapkit/mmapkit/internal/wait"
 )
-
-// Durability says when appended records reach stable storage.
-type Durability int
-
-const (
-	// None leaves writing back to the kernel. A record survives the crash of
-	// any process (it is in the page cache the moment Append returns) but not
-	// a power loss or kernel crash.
-	None Durability = iota
-	// Interval msyncs in the background every WriterOptions.Interval. A power
-	// loss loses at most the records of the last interval; recovery drops
-	// them cleanly.
-	Interval
-	// EveryAppend msyncs before Append (or Commit) returns: a record whose
-	// Append returned survives a power loss. Concurrent callers share one
-	// msync (group commit).
-	EveryAppend
-)
-
-func (d Durability) String() string {
-	switch d {
-	case None:
-		return "none"
-	case Interval:
-		return "interval"
-	case EveryAppend:
-		return "every-append"
-	}
-	return fmt.Sprintf("durability(%d)", int(d))
-}
-
-// Config describes a new ring.
-type Config struct {
-	// Capacity is the size of the data area in bytes: a power of two between
-	// MinCapacity and MaxCapacity. The file is one 4 KiB header page larger.
-	Capacity int64
-	// MaxRecord is the largest payload Append accepts. A frame for it must fit
-	// in half the capacity. 0 means the largest that fits, at most 1 MiB.
-	MaxRecord int
-	// Policy is what a full ring does: Overwrite (default) or Block.
-	Policy Policy
-	// Perm is the new file's permission bits (default 0644).
-	Perm fs.FileMode
-}
-
-// WriterOptions tune a Writer.
-type WriterOptions struct {
-	Durability Durability
-	// Interval is the msync period for Durability Interval (default 100 ms).
-	Interval time.Duration
-}
 
 // mark remembers where the first frame starting in a block of the data area
 // is, so that moving the oldest position never has to walk a whole lap of
@@ -83,31 +31,32 @@ type Recovery struct {
 }
 
 // Writer appends records to a ring. Only one Writer exists per ring file at a
-// time, across all processes: it holds an exclusive flock, which the kernel
+// time, across all processes: it holds a lock on the file, which the kernel
 // releases if the process dies.
 //
-// A Writer is safe for concurrent use; appends are serialised. Between Reserve
-// and Commit the Writer is held by the reserving goroutine.
+// A Writer is safe for concurrent use; appends are serialised. Close waits
+// for running AppendFunc fills and makes appends waiting for room return
+// ErrClosed.
 type Writer struct {
-	mu   sync.Mutex
-	path string
-	lock *mmap.FileLock
-	reg  *mmap.Region
-	hdr  []byte
-	data []byte
-	g    *geometry
-	opts WriterOptions
+	closeMu sync.Mutex // serialises Close
+	mu      sync.Mutex
+	path    string
+	f       *os.File    // holds the writer lock; kept open for syncs
+	m       sys.Mapping // the whole file, read-write
+	hdr     []byte
+	data    []byte
+	g       *geometry
+	opts    Options
+	id      fileID
 
-	pos, seq      uint64 // next frame position, next sequence number
-	limit         uint64 // may write below this position
-	oldest, oldSq uint64 // oldest retained frame and its sequence number
-	chunk         uint64 // how far limit moves ahead at once
-	marks         []mark // first frame starting in each block of the data area
-	markShift     uint   // log2 of the block size
-	lastBlock     uint64 // block of the last frame start recorded (+1; 0 = none)
-	resPos        uint64
-	resN          int
-	reserving     atomic.Bool
+	pos, seq      uint64      // next frame position, next sequence number
+	limit         uint64      // may write below this position
+	oldest, oldSq uint64      // oldest retained frame and its sequence number
+	chunk         uint64      // how far limit moves ahead at once
+	marks         []mark      // first frame starting in each block of the data area
+	markShift     uint        // log2 of the block size
+	lastBlock     uint64      // block of the last frame start recorded (+1; 0 = none)
+	resPos        uint64      // position of the frame being filled
 	closing       atomic.Bool // Close was called: a Block append waiting for room gives up
 	closed        bool
 	rec           Recovery
@@ -120,17 +69,23 @@ type Writer struct {
 	syncErr atomic.Pointer[error]
 
 	// Test hooks (power-loss simulation): beforeSync runs when a sync is
-	// about to start; flushed runs after each successful msync of a range.
+	// about to start; flushed runs after each successful sync of a range of
+	// the file (the whole file: off 0, n -1).
 	beforeSync func()
 	flushed    func(off, n int64)
+	afterSync  func() // after a sync and the durable words' update
 }
 
-func (c *Config) check() (*geometry, error) {
-	if c.Capacity < MinCapacity || c.Capacity > MaxCapacity || c.Capacity&(c.Capacity-1) != 0 {
-		return nil, fmt.Errorf("capacity %d is not a power of two in [%d, %d]", c.Capacity, MinCapacity, int64(MaxCapacity))
+func (o *Options) geometry() (*geometry, error) {
+	c := o.Capacity
+	if c == 0 {
+		c = DefaultCapacity
 	}
-	maxRec := c.MaxRecord
-	largest := int(c.Capacity/2) - frameHdrSize
+	if c < MinCapacity || int64(c) > MaxCapacity || c&(c-1) != 0 {
+		return nil, fmt.Errorf("capacity %d is not a power of two in [%d, %d]", c, MinCapacity, int64(MaxCapacity))
+	}
+	maxRec := o.MaxRecord
+	largest := c/2 - frameHdrSize
 	if largest > MaxRecordLimit {
 		largest = MaxRecordLimit
 	}
@@ -138,158 +93,281 @@ func (c *Config) check() (*geometry, error) {
 		maxRec = min(largest, 1<<20)
 	}
 	if maxRec < 1 || maxRec > largest {
-		return nil, fmt.Errorf("max record %d: must be in [1, %d] for capacity %d", maxRec, largest, c.Capacity)
+		return nil, fmt.Errorf("max record %d: must be in [1, %d] for capacity %d", maxRec, largest, c)
 	}
-	if c.Policy != Overwrite && c.Policy != Block {
-		return nil, fmt.Errorf("unknown policy %d", int(c.Policy))
+	if o.Policy != Overwrite && o.Policy != Block {
+		return nil, fmt.Errorf("unknown policy %d", int(o.Policy))
 	}
 	return &geometry{
-		capacity:  uint64(c.Capacity),
+		capacity:  uint64(c),
 		maxRecord: maxRec,
-		policy:    c.Policy,
+		policy:    o.Policy,
 		created:   time.Now().UnixNano(),
 		slots:     numSlots,
 	}, nil
 }
 
-// Create makes a new ring file at path (which must not exist) and returns its
-// Writer. The file's blocks are allocated up front (fallocate, where the OS
-// has it), so a full disk fails here rather than as a SIGBUS later, and every
-// page is faulted in writable, so the first lap runs at full speed.
-//
-// The file appears at path complete: it is built under a temporary name in
-// the same directory and linked into place, so no reader ever sees a half-made
-// header. Any directory works, including /dev/shm.
-func Create(path string, cfg Config, opts WriterOptions) (*Writer, error) {
-	g, err := cfg.check()
-	if err != nil {
-		return nil, fmt.Errorf("ring: create %s: %w", path, err)
+func (o *Options) checkWriter() error {
+	if o.Durability < SyncNone || o.Durability > SyncEveryAppend {
+		return fmt.Errorf("unknown durability %d", int(o.Durability))
 	}
-	perm := cfg.Perm
+	if o.Interval < 0 {
+		return fmt.Errorf("negative sync interval %v", o.Interval)
+	}
+	return nil
+}
+
+// Create makes a new ring file at path and returns its Writer. It refuses
+// an existing file (an error matching fs.ErrExist, the file untouched)
+// unless opts.Replace is set. A nil opts means a 1 MiB Overwrite ring.
+//
+// The file's blocks are allocated up front (fallocate, where the OS has it),
+// so a full disk fails here rather than as a SIGBUS later, and every page is
+// faulted in writable, so the first lap runs at full speed.
+//
+// The file appears at path complete: it is built without a name (O_TMPFILE,
+// where the OS and file system have it) or under a temporary name in the
+// same directory, and linked into place, so no reader ever sees a half-made
+// header and a crash leaves no second name behind. Any directory works,
+// including /dev/shm.
+func Create(path string, opts *Options) (*Writer, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	g, err := opts.geometry()
+	if err == nil {
+		err = opts.checkWriter()
+	}
+	if err != nil {
+		return nil, pathErr("create", path, err)
+	}
+	if err := createFile(path, g, opts); err != nil {
+		return nil, pathErr("create", path, err)
+	}
+	return openWriter(context.Background(), path, opts, false)
+}
+
+// createFile builds the ring file and gives it its name.
+func createFile(path string, g *geometry, opts *Options) error {
+	perm := opts.Perm
 	if perm == 0 {
 		perm = 0o644
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("ring: create %s: %w", path, fs.ErrExist)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return nil, fmt.Errorf("ring: create %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName)
-	defer tmp.Close()
-	if err := tmp.Chmod(perm); err != nil && runtime.GOOS != "windows" {
-		return nil, fmt.Errorf("ring: create %s: %w", path, err)
-	}
-	size := int64(headerSize + g.capacity)
-	if err := sys.Fallocate(tmp.Fd(), 0, size); err != nil {
-		if !errors.Is(err, errors.ErrUnsupported) {
-			return nil, fmt.Errorf("ring: create %s: allocate %d bytes: %w", path, size, err)
-		}
-		// No fallocate here: a sparse file is the best the OS offers.
-		if err := tmp.Truncate(size); err != nil {
-			return nil, fmt.Errorf("ring: create %s: %w", path, err)
+	if !opts.Replace {
+		if _, err := os.Lstat(path); err == nil {
+			return fs.ErrExist
 		}
 	}
-	h := make([]byte, headerSize)
-	encodeStatic(h, g)
-	if _, err := tmp.WriteAt(h, 0); err != nil {
-		return nil, fmt.Errorf("ring: create %s: write header: %w", path, err)
+	dir := filepath.Dir(path)
+	fill := func(f *os.File) error {
+		// Creation applies the umask; the ring gets the bits asked for.
+		if err := f.Chmod(perm); err != nil && runtime.GOOS != "windows" {
+			return err
+		}
+		size := int64(headerSize + g.capacity)
+		if err := sys.Fallocate(f.Fd(), 0, size); err != nil {
+			if !errors.Is(err, errors.ErrUnsupported) {
+				return fmt.Errorf("allocate %d bytes: %w", size, err)
+			}
+			// No fallocate here: a sparse file is the best the OS offers.
+			if err := f.Truncate(size); err != nil {
+				return err
+			}
+		}
+		h := make([]byte, headerSize)
+		encodeStatic(h, g)
+		if _, err := f.WriteAt(h, 0); err != nil {
+			return fmt.Errorf("write header: %w", err)
+		}
+		return f.Sync()
 	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("ring: create %s: %w", path, err)
+	f, err := sys.CreateUnnamed(dir, perm)
+	if err == nil {
+		// No name until it is complete: a crash leaves nothing behind.
+		defer f.Close()
+		if err := fill(f); err != nil {
+			return err
+		}
+		if !opts.Replace {
+			if err := sys.LinkUnnamed(f, path); err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fs.ErrExist // Create never replaces a file unasked
+				}
+				return err
+			}
+			return syncDir(dir, opts)
+		}
+		// Replace: link under a temporary name, then rename over path.
+		tmp := filepath.Join(dir, fmt.Sprintf(".%s.tmp%d", filepath.Base(path), time.Now().UnixNano()))
+		if err := sys.LinkUnnamed(f, tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		return syncDir(dir, opts)
 	}
-	// Link fails if path appeared meanwhile: Create never replaces a file.
-	if err := os.Link(tmpName, path); err != nil {
-		return nil, fmt.Errorf("ring: create %s: %w", path, err)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return err
 	}
-	w, err := openWriter(context.Background(), path, opts, false)
+	// A temporary name. Every handle is closed before the names change, so
+	// removing the temporary name works on Windows too (an open handle
+	// without FILE_SHARE_DELETE would refuse it).
+	tf, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return w, nil
+	tmp := tf.Name()
+	err = fill(tf)
+	if e := tf.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if opts.Replace {
+		if err := os.Rename(tmp, path); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		return syncDir(dir, opts)
+	}
+	// Link fails if path appeared meanwhile: Create never replaces a file
+	// unasked. The temporary name goes at once.
+	lerr := os.Link(tmp, path)
+	if err := os.Remove(tmp); err != nil {
+		if lerr == nil {
+			_ = os.Remove(path)
+		}
+		return fmt.Errorf("remove the temporary name %s: %w", tmp, err)
+	}
+	if lerr != nil {
+		if errors.Is(lerr, fs.ErrExist) {
+			return fs.ErrExist
+		}
+		return lerr
+	}
+	return syncDir(dir, opts)
 }
 
-// OpenWriter opens an existing ring for appending. If another process (or
-// another Writer in this one) holds the ring, it fails at once with an error
-// matching ErrLocked.
+// syncDir makes a durable ring's new name durable too.
+func syncDir(dir string, opts *Options) error {
+	if opts.Durability == SyncNone || runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// OpenWriter opens an existing ring for appending. A nil opts means
+// durability SyncNone; the ring's own fields of Options (Capacity,
+// MaxRecord, Policy, Perm, Replace) are ignored.
+//
+// If another Writer holds the ring, it fails at once with an error matching
+// ErrLocked that names the holder's pid (or says it is another Writer of
+// this process); OpenWriterWait waits instead.
 //
 // Opening recovers the ring: it validates the header (a file that is not a
 // ring, has an unknown version or a damaged header is refused and never
 // modified), walks the records from the oldest one, keeps every intact record
 // and invalidates whatever follows the last one (a record torn by a crash).
-func OpenWriter(path string, opts WriterOptions) (*Writer, error) {
+func OpenWriter(path string, opts *Options) (*Writer, error) {
 	return openWriter(context.Background(), path, opts, false)
 }
 
-// OpenWriterWait is OpenWriter that waits for the current writer to go away
-// (or ctx to end) instead of failing with ErrLocked.
-func OpenWriterWait(ctx context.Context, path string, opts WriterOptions) (*Writer, error) {
+// OpenWriterWait is OpenWriter that waits for the current writer to close
+// (or die) instead of failing with ErrLocked. It returns ctx's error
+// (wrapped) when ctx ends first.
+func OpenWriterWait(ctx context.Context, path string, opts *Options) (*Writer, error) {
 	return openWriter(ctx, path, opts, true)
 }
 
-func openWriter(ctx context.Context, path string, opts WriterOptions, wait bool) (*Writer, error) {
-	if opts.Durability < None || opts.Durability > EveryAppend {
-		return nil, fmt.Errorf("ring: open %s: unknown durability %d", path, int(opts.Durability))
+func openWriter(ctx context.Context, path string, opts *Options, wait bool) (*Writer, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
 	}
-	if opts.Interval <= 0 {
-		opts.Interval = 100 * time.Millisecond
+	if err := o.checkWriter(); err != nil {
+		return nil, pathErr("open", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if o.Interval == 0 {
+		o.Interval = 100 * time.Millisecond
+	}
+	f, err := openRegular(path, os.O_RDWR)
 	if err != nil {
-		return nil, fmt.Errorf("ring: open %s: %w", path, err)
+		return nil, pathErr("open", path, err)
 	}
-	defer f.Close()
-	var lock *mmap.FileLock
-	if wait {
-		lock, err = mmap.LockFile(ctx, f, true)
-	} else {
-		lock, err = mmap.TryLockFile(f, true)
-	}
+	w, err := newWriter(ctx, f, path, o, wait)
 	if err != nil {
-		return nil, fmt.Errorf("ring: open %s for writing: %w", path, err)
+		f.Close()
+		return nil, pathErr("open", path, err)
 	}
-	fail := func(err error) (*Writer, error) {
-		lock.Unlock()
-		return nil, fmt.Errorf("ring: open %s: %w", path, err)
-	}
-	// Validate with pread before mapping: a file that is not a ring is never
-	// mapped writable, let alone modified.
+	return w, nil
+}
+
+func newWriter(ctx context.Context, f *os.File, path string, o Options, wait bool) (*Writer, error) {
+	// Validate with pread before anything else: a file that is not a ring
+	// is never locked, mapped writable or modified.
 	fi, err := f.Stat()
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	h := make([]byte, headerSize)
 	if fi.Size() >= headerSize {
 		if _, err := f.ReadAt(h, 0); err != nil {
-			return fail(err)
+			return nil, err
 		}
+	}
+	if _, err := decodeStatic(h, fi.Size()); err != nil {
+		return nil, err
+	}
+	id := fileID{fi}
+	if err := lockWriter(ctx, f, id, wait); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Writer, error) {
+		unlockWriter(f, id)
+		return nil, err
+	}
+	// The header may have changed while we waited for the lock.
+	if fi, err = f.Stat(); err != nil {
+		return fail(err)
+	}
+	if _, err := f.ReadAt(h, 0); err != nil {
+		return fail(err)
 	}
 	g, err := decodeStatic(h, fi.Size())
 	if err != nil {
 		return fail(err)
 	}
-	reg, err := mmap.Map(f, mmap.ReadWrite, 0, 0)
+	m, err := sys.Map(f.Fd(), 0, headerSize+int(g.capacity), sys.ProtRead|sys.ProtWrite, 0)
 	if err != nil {
 		return fail(err)
 	}
-	b := reg.Bytes()
 	w := &Writer{
 		path: path,
-		lock: lock,
-		reg:  reg,
-		hdr:  b[:headerSize],
-		data: b[headerSize:],
+		f:    f,
+		m:    m,
+		hdr:  m.Data[:headerSize],
+		data: m.Data[headerSize:],
 		g:    g,
-		opts: opts,
-		resN: -1,
+		opts: o,
+		id:   id,
 	}
 	w.chunk = max(g.capacity/16, 4096)
 	w.markShift = uint(max(6, int(g.shift)-14)) // at most 16384 marks (256 KiB), blocks of at least 64 B
 	w.marks = make([]mark, g.capacity>>w.markShift)
 	if err := w.recover(); err != nil {
-		reg.Close()
+		_ = m.Unmap()
 		return fail(err)
 	}
 	// Fault every data page in writable now, so appends never take a write
@@ -297,17 +375,17 @@ func openWriter(ctx context.Context, path string, opts WriterOptions, wait bool)
 	// On a disk file system this marks the whole ring dirty once (written
 	// back by the kernel in the background). Unsupported advice (older
 	// kernels, other systems) only costs speed.
-	_ = reg.AdviseRange(headerSize, int64(g.capacity), mmap.PopulateWrite)
+	_ = sys.Advise(w.data, sys.AdvPopulateWrite)
 	store32(w.hdr, offWriterPid, uint32(os.Getpid()))
 	w.publishTail()
-	if opts.Durability != None {
-		if err := reg.Flush(); err != nil {
-			w.closeLocked()
-			return nil, fmt.Errorf("ring: open %s: %w", path, err)
+	if o.Durability != SyncNone {
+		if err := w.syncFile(); err != nil {
+			_ = m.Unmap()
+			return fail(err)
 		}
 		w.durPos = w.pos
 	}
-	if opts.Durability == Interval {
+	if o.Durability == SyncInterval {
 		w.stop = make(chan struct{})
 		w.done = make(chan struct{})
 		go w.syncLoop()
@@ -413,8 +491,15 @@ func (w *Writer) Next() uint64 {
 // MaxRecord returns the largest payload the ring accepts.
 func (w *Writer) MaxRecord() int { return w.g.maxRecord }
 
+// Capacity returns the size of the ring's data area in bytes.
+func (w *Writer) Capacity() int { return int(w.g.capacity) }
+
+// Policy returns what the ring does when it is full.
+func (w *Writer) Policy() Policy { return w.g.policy }
+
 // Append copies p into the ring as one record and returns its sequence
-// number. On a Block ring it waits for readers to make room.
+// number. On a Block ring it waits for readers to make room; with
+// SyncEveryAppend it returns once the record is durable.
 func (w *Writer) Append(p []byte) (uint64, error) {
 	return w.AppendContext(context.Background(), p)
 }
@@ -429,58 +514,51 @@ func (w *Writer) AppendContext(ctx context.Context, p []byte) (uint64, error) {
 		return 0, err
 	}
 	copy(b, p)
-	return w.commitAndUnlock()
+	return w.commitAndUnlock(len(p))
 }
 
-// Reserve claims room for a record of n bytes and returns it, so the caller
-// can build the record in place (zero copies). Commit publishes it; Abort
-// drops it. Until then other appends wait.
-func (w *Writer) Reserve(n int) ([]byte, error) {
-	return w.ReserveContext(context.Background(), n)
-}
-
-// ReserveContext is Reserve that gives up when ctx ends while waiting for
-// room on a Block ring.
-func (w *Writer) ReserveContext(ctx context.Context, n int) ([]byte, error) {
+// AppendFunc appends one record of n bytes that fill writes in place, in
+// the ring's memory (no copy), and returns its sequence number. If fill
+// returns an error, nothing is published and AppendFunc returns that error
+// as it is. On a Block ring it first waits for room until ctx ends.
+//
+// The slice is valid only while fill runs: it must not be kept, and fill
+// must not call the Writer's methods (appends are serialised, so that would
+// wait for itself). Close waits for a running fill to return, so a fill
+// never writes into memory that was unmapped. A fill that panics publishes
+// nothing; the panic goes on.
+func (w *Writer) AppendFunc(ctx context.Context, n int, fill func(b []byte) error) (seq uint64, err error) {
 	w.mu.Lock()
 	b, err := w.reserveLocked(ctx, n)
 	if err != nil {
 		w.mu.Unlock()
-		return nil, err
+		return 0, err
 	}
-	w.reserving.Store(true)
-	return b, nil
-}
-
-// Commit publishes the record built in the slice Reserve returned and returns
-// its sequence number. The slice must not be used afterwards.
-func (w *Writer) Commit() (uint64, error) {
-	if !w.reserving.Load() {
-		return 0, fmt.Errorf("ring: commit %s: %w", w.path, ErrNoReservation)
+	done := false
+	defer func() {
+		if !done { // fill panicked: drop the reservation, free the writer
+			w.mu.Unlock()
+		}
+	}()
+	if err := fill(b); err != nil {
+		done = true
+		w.mu.Unlock()
+		return 0, err
 	}
-	w.reserving.Store(false)
-	return w.commitAndUnlock()
-}
-
-// Abort drops a pending reservation; nothing is published.
-func (w *Writer) Abort() error {
-	if !w.reserving.Load() {
-		return fmt.Errorf("ring: abort %s: %w", w.path, ErrNoReservation)
-	}
-	w.reserving.Store(false)
-	w.resN = -1
-	w.mu.Unlock()
-	return nil
+	done = true
+	return w.commitAndUnlock(n)
 }
 
 // reserveLocked makes room for a frame of n payload bytes, writing a padding
 // frame first if the record does not fit before the end of the data area.
+// Nothing is published until commitLocked; dropping the reservation needs no
+// undo (the next append reuses the same position).
 func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
-	if w.closed {
-		return nil, fmt.Errorf("ring: append to %s: %w", w.path, ErrClosed)
+	if w.closed || w.closing.Load() {
+		return nil, pathErr("append", w.path, ErrClosed)
 	}
 	if n < 0 || n > w.g.maxRecord {
-		return nil, fmt.Errorf("ring: append %d bytes to %s (max record %d): %w", n, w.path, w.g.maxRecord, ErrTooLarge)
+		return nil, pathErr("append", w.path, fmt.Errorf("%d bytes, max record %d: %w", n, w.g.maxRecord, ErrTooLarge))
 	}
 	size := uint64(frameSize(n))
 	off := w.pos & w.g.mask
@@ -504,17 +582,17 @@ func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
 	binary.LittleEndian.PutUint32(w.data[off+8:], uint32(w.seq))
 	w.mark(w.pos)
 	w.resPos = w.pos
-	w.resN = n
 	return w.data[off+frameHdrSize : off+frameHdrSize+uint64(n) : off+frameHdrSize+uint64(n)], nil
 }
 
-// commitAndUnlock publishes the reserved record, releases the writer lock
-// and, with EveryAppend durability, waits for an msync covering the record
-// (taken outside the lock, so concurrent appenders share one: group commit).
-func (w *Writer) commitAndUnlock() (uint64, error) {
-	seq, end := w.commitLocked()
+// commitAndUnlock publishes the reserved record of n bytes, releases the
+// writer lock and, with SyncEveryAppend, waits for a sync covering the
+// record (taken outside the lock, so concurrent appenders share one: group
+// commit).
+func (w *Writer) commitAndUnlock(n int) (uint64, error) {
+	seq, end := w.commitLocked(n)
 	w.mu.Unlock()
-	if w.opts.Durability == EveryAppend {
+	if w.opts.Durability == SyncEveryAppend {
 		if err := w.syncTo(end); err != nil {
 			return seq, err
 		}
@@ -525,9 +603,8 @@ func (w *Writer) commitAndUnlock() (uint64, error) {
 // commitLocked checksums the reserved payload and publishes the frame with
 // one atomic store of its commit word: a reader sees either nothing or the
 // whole record.
-func (w *Writer) commitLocked() (seq, end uint64) {
+func (w *Writer) commitLocked(n int) (seq, end uint64) {
 	off := w.resPos & w.g.mask
-	n := w.resN
 	p := w.data[off+frameHdrSize : off+frameHdrSize+uint64(n)]
 	binary.LittleEndian.PutUint32(w.data[off+12:], crcOf(p))
 	// The store is a full barrier on amd64 (XCHG) and a release on arm64
@@ -537,7 +614,6 @@ func (w *Writer) commitLocked() (seq, end uint64) {
 	w.pos = w.resPos + uint64(frameSize(n))
 	seq = w.seq
 	w.seq++
-	w.resN = -1
 	// Dekker handshake with sleeping readers: they set the flag, then re-check
 	// the commit word; we store the commit word, then check the flag.
 	if load32(w.hdr, offRdrWait) != 0 {
@@ -548,10 +624,7 @@ func (w *Writer) commitLocked() (seq, end uint64) {
 
 func (w *Writer) wakeReaders() {
 	store32(w.hdr, offRdrWait, 0)
-	atomic.AddUint32(u32(w.hdr, offDataFtx), 1)
-	if sys.CanFutex {
-		_ = sys.FutexWake(u32(w.hdr, offDataFtx), math.MaxInt32)
-	}
+	wait.Wake(u32(w.hdr, offDataFtx))
 }
 
 // publishTail stores the tail hint (a committed position and its sequence
@@ -574,7 +647,7 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 		w.advanceOldest(newLimit - min(newLimit, c))
 	} else {
 		base := w.minReader()
-		for end > base+c {
+		if end > base+c {
 			if err := w.waitRoom(ctx, end); err != nil {
 				return err
 			}
@@ -595,11 +668,11 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 	atomic.SwapUint64(u64(w.hdr, offLimit), newLimit)
 	w.limit = newLimit
 	w.publishTail()
-	if w.opts.Durability != None {
+	if w.opts.Durability != SyncNone {
 		// After a power loss the header on disk must never claim less than
 		// what the data on disk has overwritten.
-		if err := w.flush(0, headerSize); err != nil {
-			return fmt.Errorf("ring: %s: %w", w.path, err)
+		if err := w.syncFile(); err != nil {
+			return pathErr("append", w.path, err)
 		}
 	}
 	return nil
@@ -613,8 +686,8 @@ func (w *Writer) advanceOldest(target uint64) {
 		return
 	}
 	// Jump to the first frame of target's block if this writer wrote it
-	// (an abandoned reservation records a mark but no frame: the walk
-	// below then finds no valid frame there and the jump is not taken).
+	// (a dropped reservation records a mark but no frame: the walk below
+	// then finds no valid frame there and the jump is not taken).
 	if b := target >> w.markShift; b > 0 {
 		if m := w.marks[b&uint64(len(w.marks)-1)]; m.pos>>w.markShift == b && m.pos > w.oldest && m.pos <= target && m.pos < w.pos {
 			if _, _, tag := decodeCommit(load64(w.data, int(m.pos&g.mask))); tag == uint32(g.lap(m.pos)+1) {
@@ -688,61 +761,52 @@ func (w *Writer) reclaimDead() {
 	}
 }
 
-// waitRoom waits on a Block ring until readers move or ctx ends: a short spin,
-// then a futex sleep on the space word (Dekker: set the waiting flag, re-check,
-// sleep; readers publish, then check the flag).
+// waitRoom waits on a Block ring until readers make room for a frame ending
+// at end, Close is called or ctx ends. Readers publish their positions, then
+// wake the writer if it set its waiting flag (internal/wait's handshake).
 func (w *Writer) waitRoom(ctx context.Context, end uint64) error {
 	w.publishTail()
 	c := w.g.capacity
-	for i := 0; i < 200; i++ {
-		if end <= w.minReader()+c {
-			return nil
-		}
-		runtime.Gosched()
+	last := time.Now()
+	wt := wait.Waiter{
+		Word: u32(w.hdr, offSpaceFtx),
+		Arm:  func() { store32(w.hdr, offWrWait, 1) },
 	}
-	word := u32(w.hdr, offSpaceFtx)
-	stop := context.AfterFunc(ctx, func() {
-		atomic.AddUint32(word, 1)
-		if sys.CanFutex {
-			_ = sys.FutexWake(word, math.MaxInt32)
+	err := wt.Wait(ctx, func() bool {
+		if w.closing.Load() || end <= w.minReader()+c {
+			return true
 		}
+		// A reader that died holds its slot until reclaimed: look now and
+		// then (each look costs a system call per registered slot).
+		if now := time.Now(); now.Sub(last) > 10*time.Millisecond {
+			last = now
+			w.reclaimDead()
+		}
+		return false
 	})
-	defer stop()
-	pause := 50 * time.Microsecond
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("ring: append to %s: waiting for readers: %w", w.path, err)
-		}
-		if w.closing.Load() {
-			return fmt.Errorf("ring: append to %s: %w", w.path, ErrClosed)
-		}
-		v := atomic.LoadUint32(word)
-		store32(w.hdr, offWrWait, 1)
-		if end <= w.minReader()+c {
-			return nil
-		}
-		if sys.CanFutex {
-			_ = sys.FutexWait(word, v, 100*time.Millisecond)
-		} else {
-			time.Sleep(pause)
-			pause = min(2*pause, 5*time.Millisecond)
-		}
-		w.reclaimDead()
+	if err != nil {
+		return pathErr("append", w.path, fmt.Errorf("waiting for readers to make room: %w", err))
 	}
+	if w.closing.Load() {
+		return pathErr("append", w.path, ErrClosed)
+	}
+	return nil
 }
 
-// Sync makes every record appended so far durable (msync of the data, then of
-// the header's durable position), whatever the Durability.
+// Sync makes every record appended so far durable, whatever the Durability.
 func (w *Writer) Sync() error {
 	w.mu.Lock()
-	end := w.pos
+	end, closed := w.pos, w.closed
 	w.mu.Unlock()
+	if closed {
+		return pathErr("sync", w.path, ErrClosed)
+	}
 	return w.syncTo(end)
 }
 
-// syncTo makes positions below target durable. Callers that arrive while an
-// msync is running wait for it and usually find their record already covered
-// by it or the next one: one msync serves a whole group of appends.
+// syncTo makes positions below target durable. Callers that arrive while a
+// sync is running wait for it and usually find their record already covered
+// by it or the next one: one sync serves a whole group of appends.
 func (w *Writer) syncTo(target uint64) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
@@ -750,29 +814,37 @@ func (w *Writer) syncTo(target uint64) error {
 		return nil
 	}
 	w.mu.Lock()
-	end, seq := w.pos, w.seq
+	end, seq, closed := w.pos, w.seq, w.closed
 	w.mu.Unlock()
+	if closed {
+		return pathErr("sync", w.path, ErrClosed)
+	}
 	if w.beforeSync != nil {
 		w.beforeSync()
 	}
-	from := w.durPos
-	if end-from >= w.g.capacity {
-		from = end - w.g.capacity
-	}
-	for from < end {
-		off := from & w.g.mask
-		n := min(end-from, w.g.capacity-off)
-		if err := w.flush(int64(headerSize+off), int64(n)); err != nil {
-			return fmt.Errorf("ring: sync %s: %w", w.path, err)
-		}
-		from += n
+	// One sync of the whole file, data and header together (one device
+	// flush). The durable position is stored after it, so it never claims
+	// more than is on the disk; it reaches the disk with the next sync.
+	if err := w.syncFile(); err != nil {
+		return pathErr("sync", w.path, err)
 	}
 	store64(w.hdr, offDurSeq, seq)
 	store64(w.hdr, offDurable, end)
-	if err := w.flush(0, headerSize); err != nil {
-		return fmt.Errorf("ring: sync %s: %w", w.path, err)
-	}
 	w.durPos = end
+	if w.afterSync != nil {
+		w.afterSync()
+	}
+	return nil
+}
+
+// syncFile makes everything written to the file so far durable.
+func (w *Writer) syncFile() error {
+	if err := sys.SyncMapping(&w.m, w.f.Fd()); err != nil {
+		return err
+	}
+	if w.flushed != nil {
+		w.flushed(0, -1)
+	}
 	return nil
 }
 
@@ -796,22 +868,18 @@ func (w *Writer) syncLoop() {
 }
 
 // Close publishes the writer's position, syncs if a Durability other than
-// None was asked for, unmaps the ring and releases the writer lock. A pending
-// reservation is dropped, and an append waiting for room on a Block ring
-// returns ErrClosed.
+// SyncNone was asked for, unmaps the ring and releases the writer lock. It
+// waits for running AppendFunc fills; an append waiting for room on a Block
+// ring returns ErrClosed. Close of a closed Writer returns nil; every other
+// method returns an error matching ErrClosed.
 func (w *Writer) Close() error {
-	if w.reserving.Load() {
-		_ = w.Abort()
-	}
 	// An append waiting for room on a Block ring holds the lock: make it
 	// give up. (The wake-up is in the mapping, which stays valid until the
 	// lock is ours.)
+	w.closeMu.Lock()
+	defer w.closeMu.Unlock()
 	if !w.closing.Swap(true) {
-		word := u32(w.hdr, offSpaceFtx)
-		atomic.AddUint32(word, 1)
-		if sys.CanFutex {
-			_ = sys.FutexWake(word, math.MaxInt32)
-		}
+		wait.Wake(u32(w.hdr, offSpaceFtx))
 	}
 	w.mu.Lock()
 	if w.closed {
@@ -819,43 +887,41 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.publishTail()
+	end := w.pos
 	w.mu.Unlock()
 	if w.stop != nil {
 		close(w.stop)
 		<-w.done
 	}
 	var err error
-	if w.opts.Durability != None {
-		err = w.Sync()
+	if w.opts.Durability != SyncNone {
+		err = w.syncTo(end)
 	}
 	if p := w.syncErr.Load(); p != nil && err == nil {
 		err = *p
 	}
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if e := w.closeLocked(); err == nil {
+	if e := w.release(); err == nil {
 		err = e
 	}
-	return err
-}
-
-func (w *Writer) closeLocked() error {
-	w.closed = true
-	store32(w.hdr, offWriterPid, 0)
-	err := w.reg.Close()
-	if e := w.lock.Unlock(); err == nil {
-		err = e
-	}
-	return err
-}
-
-// flush msyncs [off, off+n) of the file.
-func (w *Writer) flush(off, n int64) error {
-	if err := w.reg.FlushRange(off, n); err != nil {
-		return err
-	}
-	if w.flushed != nil {
-		w.flushed(off, n)
+	if err != nil {
+		return pathErr("close", w.path, err)
 	}
 	return nil
+}
+
+// release unmaps the ring, drops the lock and closes the file.
+func (w *Writer) release() error {
+	w.closed = true
+	store32(w.hdr, offWriterPid, 0)
+	w.hdr, w.data = nil, nil
+	err := w.m.Unmap()
+	unlockWriter(w.f, w.id)
+	if e := w.f.Close(); err == nil {
+		err = e
+	}
+	return err
 }

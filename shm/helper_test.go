@@ -235,6 +235,9 @@ func runHelper(name string, args []string) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return errors.New("stdin closed before the kill")
 
+	case "pyserver":
+		return pyServer()
+
 	case "queue-send", "queue-receive":
 		return queueHelper(name, args)
 

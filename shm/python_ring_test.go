@@ -86,7 +86,7 @@ func TestPythonTailsRing(t *testing.T) {
 					return nil
 				}
 			} else {
-				w, err := ring.Create(filepath.Join(shm.Dir(), name), ring.Config{Capacity: tt.capacity, MaxRecord: 1024}, ring.WriterOptions{})
+				w, err := ring.Create(filepath.Join(shm.Dir(), name), &ring.Options{Capacity: int(tt.capacity), MaxRecord: 1024})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -170,7 +170,7 @@ for path in sys.argv[1:]:
 	dir := t.TempDir()
 	valid := func() []byte {
 		p := filepath.Join(dir, fmt.Sprintf("valid-%d", nameSeq.Add(1)))
-		w, err := ring.Create(p, ring.Config{Capacity: 4096, MaxRecord: 512}, ring.WriterOptions{})
+		w, err := ring.Create(p, &ring.Options{Capacity: 4096, MaxRecord: 512})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,13 +77,13 @@ func CreateQueue(name string, cfg QueueConfig, opts QueueOptions) (*Queue, error
 		return nil, fmt.Errorf("shm: create queue %s: %w", name, err)
 	}
 	p := path(name)
-	w, err := ring.Create(p, ring.Config{Capacity: cfg.Capacity, MaxRecord: cfg.MaxMessage, Policy: ring.Block, Perm: 0o600}, ring.WriterOptions{})
+	w, err := ring.Create(p, &ring.Options{Capacity: int(cfg.Capacity), MaxRecord: cfg.MaxMessage, Policy: ring.Block, Perm: 0o600})
 	if err != nil {
 		return nil, fmt.Errorf("shm: create queue %s: %w", name, fsErr(err))
 	}
 	// Register the receiver while holding the writer lock, so no sender can
 	// append before a receiver exists; then let senders in.
-	r, err := ring.OpenReader(p, ring.ReaderOptions{Spin: opts.Spin})
+	r, err := ring.OpenReader(p, &ring.ReaderOptions{Spin: opts.Spin})
 	if cerr := w.Close(); err == nil && cerr != nil {
 		r.Close()
 		err = cerr
@@ -105,9 +105,9 @@ func OpenQueue(name string, end QueueEnd, opts QueueOptions) (*Queue, error) {
 	var err error
 	switch end {
 	case Sender:
-		q.w, err = ring.OpenWriter(path(name), ring.WriterOptions{})
+		q.w, err = ring.OpenWriter(path(name), nil)
 	case Receiver:
-		q.r, err = ring.OpenReader(path(name), ring.ReaderOptions{Spin: opts.Spin})
+		q.r, err = ring.OpenReader(path(name), &ring.ReaderOptions{Spin: opts.Spin})
 	default:
 		return nil, fmt.Errorf("shm: open queue %s: %w: end %d", name, ErrWrongEnd, int(end))
 	}

@@ -9,29 +9,32 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mmapkit/mmapkit/internal/bench"
-	"github.com/schollz/progressbar/v3"
+	"github.com/mmapkit/mmapkit/internal/units"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // benchFlags are the options shared by `bench` and `bench seq`.
 type benchFlags struct {
-	file, size, block string
-	reads, repeat     int
-	seed              uint64
-	json              bool
-	plot              string
-	python            bool
-	methods, states   string
+	file            string
+	size, block     int64
+	reads, repeat   int
+	seed            uint64
+	json            bool
+	plot            string
+	python          bool
+	methods, states string
 }
 
 func init() {
+	register(newBenchCmd)
+	register(newBenchChildCmd)
+}
+
+func newBenchCmd() *cobra.Command {
 	var f benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -68,8 +71,11 @@ bytes) in the user's cache directory and reuses it.`,
 	}
 	benchAddFlags(seq, &sf, "1MiB", false)
 	cmd.AddCommand(seq)
+	return cmd
+}
 
-	child := &cobra.Command{
+func newBenchChildCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:    "bench-child",
 		Hidden: true,
 		Short:  "runs one benchmark method (spec on stdin, result on stdout)",
@@ -81,48 +87,27 @@ bytes) in the user's cache directory and reuses it.`,
 			return nil
 		},
 	}
-	rootCmd.AddCommand(cmd, child)
 }
 
 func benchAddFlags(cmd *cobra.Command, f *benchFlags, block string, random bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.file, "file", "", "benchmark this file instead of the generated data file (created there if missing)")
-	fl.StringVar(&f.size, "size", "4GiB", "size of the generated data file (K/KiB, M/MiB, G/GiB are powers of 1024; KB, MB, GB of 1000)")
+	sizeFlag(fl, &f.size, "size", "4GiB", "size of the generated data file (K/KiB, M/MiB, G/GiB are powers of 1024; kB/KB, MB, GB of 1000)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed for the data file's contents and the read offsets")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.StringVar(&f.plot, "plot", "", "also draw the results as a PNG chart into this file")
 	if random {
-		fl.StringVar(&f.block, "block", block, "bytes per read (a multiple of 8)")
+		sizeFlag(fl, &f.block, "block", block, "bytes per read (a multiple of 8)")
 		fl.StringVar(&f.states, "states", "cold,warm-seq,warm-random", "cache states to run, comma-separated")
 	} else {
-		fl.StringVar(&f.block, "block", block, "buffer size of the pread method and checksum chunk (a multiple of 8)")
+		sizeFlag(fl, &f.block, "block", block, "buffer size of the pread method and checksum chunk (a multiple of 8)")
 		fl.StringVar(&f.states, "states", "warm-seq,cold", "cache states to run, comma-separated")
 	}
 	fl.StringVar(&f.methods, "methods", "", "run only these methods, comma-separated (default: all)")
 	fl.IntVar(&f.repeat, "repeat", 1, "run each method this many times per cache state and report the median (for noisy machines)")
 }
 
-// benchParseSize parses "4GiB", "512M", "4096", "1.5GB".
-func benchParseSize(flag, s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	mult := map[string]float64{
-		"": 1, "b": 1,
-		"k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tib": 1 << 40,
-		"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
-	}[strings.ToLower(unit)]
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || mult == 0 || v < 0 || v*mult > 1<<62 {
-		return 0, fmt.Errorf("--%s %q is not a size (examples: 4GiB, 512MiB, 4096): %w", flag, s, bench.ErrBadSize)
-	}
-	return int64(v * mult), nil
-}
-
-func benchUsageError(err error) error { return &exitError{code: 2, err: err} }
+func benchUsageError(err error) error { return usageError(err) }
 
 func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -131,22 +116,15 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	stdout := cmd.OutOrStdout()
 
 	// Everything that can be checked is checked before any long work.
-	size, err := benchParseSize("size", f.size)
-	if err != nil {
-		return benchUsageError(err)
-	}
-	block, err := benchParseSize("block", f.block)
-	if err != nil {
-		return benchUsageError(err)
-	}
+	size, block := f.size, f.block
 	if block < 8 || block%8 != 0 {
-		return benchUsageError(fmt.Errorf("--block %s: must be a positive multiple of 8 bytes: %w", f.block, bench.ErrBadSize))
+		return benchUsageError(fmt.Errorf("--block %d: must be a positive multiple of 8 bytes: %w", block, bench.ErrBadSize))
 	}
 	if kind == bench.Random && f.reads < 1 {
 		return benchUsageError(fmt.Errorf("--reads %d: must be at least 1: %w", f.reads, bench.ErrBadSize))
 	}
 	if f.repeat < 1 {
-		return benchUsageError(fmt.Errorf("--repeat %d: must be at least 1", f.repeat))
+		return usagef("--repeat %d: must be at least 1", f.repeat)
 	}
 	states := benchSplit(f.states)
 	for _, s := range states {
@@ -177,8 +155,9 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	create := true
 	if path == "" {
 		if size < bench.MinDataSize {
-			return benchUsageError(fmt.Errorf("--size %s: the data file must be at least %s: %w", f.size, bench.FormatBytes(bench.MinDataSize), bench.ErrBadSize))
+			return benchUsageError(fmt.Errorf("--size %s: the data file must be at least %s: %w", units.FormatBytes(size), units.FormatBytes(bench.MinDataSize), bench.ErrBadSize))
 		}
+		var err error
 		if path, err = bench.DefaultDataPath(h); err != nil {
 			return err
 		}
@@ -198,7 +177,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 		return benchUsageError(fmt.Errorf("--file %s: %w", path, err))
 	}
 	if block > size {
-		return benchUsageError(fmt.Errorf("--block %s is larger than the file (%s): %w", f.block, bench.FormatBytes(size), bench.ErrBadSize))
+		return benchUsageError(fmt.Errorf("--block %s is larger than the file (%s): %w", units.FormatBytes(block), units.FormatBytes(size), bench.ErrBadSize))
 	}
 	if create {
 		ok, err := bench.CheckDataFile(path, h)
@@ -207,7 +186,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 		}
 		if !ok {
 			if size < bench.MinDataSize {
-				return benchUsageError(fmt.Errorf("--size %s: the data file must be at least %s: %w", f.size, bench.FormatBytes(bench.MinDataSize), bench.ErrBadSize))
+				return benchUsageError(fmt.Errorf("--size %s: the data file must be at least %s: %w", units.FormatBytes(size), units.FormatBytes(bench.MinDataSize), bench.ErrBadSize))
 			}
 			if err := bench.CheckWritable(path); err != nil {
 				return benchUsageError(err)
@@ -217,7 +196,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			}
 			if err := benchCreate(ctx, stderr, path, h); err != nil {
 				if ctx.Err() != nil {
-					return &exitError{code: 130, err: errors.New("interrupted: the partial data file was removed")}
+					return interrupted("the partial data file was removed")
 				}
 				return err
 			}
@@ -255,7 +234,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return &exitError{code: 130, err: errors.New("interrupted: child processes were stopped")}
+			return interrupted("child processes were stopped")
 		}
 		return err
 	}
@@ -285,31 +264,19 @@ func benchSplit(s string) []string {
 	return out
 }
 
-func benchIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 // benchCreate writes the data file with a progress bar.
 func benchCreate(ctx context.Context, stderr io.Writer, path string, h bench.DataHeader) error {
-	fmt.Fprintf(stderr, "creating the data file %s (%s, once; later runs reuse it)\n", path, bench.FormatBytes(h.Size))
-	bar := progressbar.NewOptions64(h.Size,
-		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(benchIsTerminal(stderr)),
-		progressbar.OptionSetDescription("writing data file"),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
-	err := bench.CreateDataFile(ctx, path, h, func(n int64) { _ = bar.Set64(n) })
-	_ = bar.Finish()
+	fmt.Fprintf(stderr, "creating the data file %s (%s, once; later runs reuse it)\n", path, units.FormatBytes(h.Size))
+	bar := newProgress(stderr, h.Size, "writing data file", true)
+	err := bench.CreateDataFile(ctx, path, h, bar.set)
+	bar.finish()
 	return err
 }
 
 // benchProgress shows a bar on a terminal and one line per method elsewhere.
 func benchProgress(stderr io.Writer) func(done, total int, what string) {
-	var bar *progressbar.ProgressBar
-	tty := benchIsTerminal(stderr)
+	var bar *progress
+	tty := isTerminal(stderr)
 	return func(done, total int, what string) {
 		if !tty {
 			if done < total {
@@ -318,18 +285,13 @@ func benchProgress(stderr io.Writer) func(done, total int, what string) {
 			return
 		}
 		if bar == nil {
-			bar = progressbar.NewOptions(total,
-				progressbar.OptionSetWriter(stderr),
-				progressbar.OptionShowCount(),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionClearOnFinish(),
-			)
+			bar = newProgress(stderr, int64(total), "", false)
 		}
 		if done == total {
-			_ = bar.Finish()
+			bar.finish()
 			return
 		}
-		_ = bar.Set(done)
-		bar.Describe(fmt.Sprintf("%-28s", what))
+		bar.set(int64(done))
+		bar.describe(fmt.Sprintf("%-28s", what))
 	}
 }

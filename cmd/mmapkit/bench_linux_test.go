@@ -155,9 +155,9 @@ func TestBenchBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"size does not parse", []string{"--size", "lots"}, `--size "lots" is not a size`},
-		{"size unit unknown", []string{"--size", "4XB"}, `--size "4XB" is not a size`},
-		{"block does not parse", []string{"--block", "-1"}, `--block "-1" is not a size`},
+		{"size does not parse", []string{"--size", "lots"}, `"lots" for "--size" flag: "lots": not a size`},
+		{"size unit unknown", []string{"--size", "4XB"}, `"4XB" for "--size" flag: "4XB": not a size`},
+		{"block does not parse", []string{"--block", "-1"}, `"-1" for "--block" flag: "-1": negative size`},
 		{"block not a multiple of 8", []string{"--size", "1MiB", "--block", "100"}, "multiple of 8"},
 		{"block larger than the file", []string{"--size", "1MiB", "--block", "2MiB"}, "larger than the file"},
 		{"block larger than a given file", []string{"--file", foreign, "--block", "8KiB"}, "larger than the file"},

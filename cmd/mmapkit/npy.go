@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func init() { register(newNpyCmd) }
+
+func newNpyCmd() *cobra.Command {
 	npyCmd := &cobra.Command{
 		Use:   "npy",
 		Short: "Inspect .npy files (NumPy arrays) without loading them",
@@ -51,7 +53,7 @@ func init() {
 	head.Flags().IntVar(&cols, "cols", 8, "values to print per row before eliding the rest")
 
 	npyCmd.AddCommand(info, head)
-	rootCmd.AddCommand(npyCmd)
+	return npyCmd
 }
 
 // npyInfoJSON is the --json output of npy info.
@@ -113,7 +115,7 @@ func npyInfo(out, errOut io.Writer, files []string, asJSON bool) error {
 		fmt.Fprintf(out, "order:       %s\n", order)
 		fmt.Fprintf(out, "elements:    %d\n", h.Size())
 		fmt.Fprintf(out, "data offset: %d\n", h.DataOffset)
-		fmt.Fprintf(out, "data size:   %d bytes (%s)\n", h.DataBytes(), npySize(h.DataBytes()))
+		fmt.Fprintf(out, "data size:   %d bytes (%s)\n", h.DataBytes(), bytesText(h.DataBytes()))
 		if extra := size - h.DataOffset - h.DataBytes(); extra > 0 {
 			fmt.Fprintf(out, "trailing:    %d bytes after the data (ignored)\n", extra)
 		}
@@ -134,19 +136,6 @@ func npyShape(shape []int) string {
 		return "(" + s[0] + ",)"
 	}
 	return "(" + strings.Join(s, ", ") + ")"
-}
-
-func npySize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	f, i := float64(n), 0
-	for f >= unit && i < 5 {
-		f /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", f, "KMGTPE"[i-1])
 }
 
 func npyHead(out io.Writer, path string, rows, cols int) error {

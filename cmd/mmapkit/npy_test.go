@@ -10,21 +10,18 @@ import (
 	"testing"
 
 	"github.com/mmapkit/mmapkit/array"
-	"github.com/spf13/pflag"
 )
 
-// runNpy runs the root command with args and returns stdout, stderr and the
-// error, resetting the npy flags afterwards (cobra keeps flag values between
-// Execute calls).
+// runNpy runs a fresh root command with args and returns stdout, stderr and
+// the error.
 func runNpy(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&errOut)
-	rootCmd.SetArgs(args)
-	err := rootCmd.Execute()
-	cmd, _, _ := rootCmd.Find(args)
-	cmd.Flags().VisitAll(func(f *pflag.Flag) { _ = f.Value.Set(f.DefValue); f.Changed = false })
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.Execute()
 	return out.String(), errOut.String(), err
 }
 

@@ -29,7 +29,7 @@ const (
 
 func init() {
 	for _, op := range []string{pagingResidency, pagingPrefetch, pagingEvict} {
-		rootCmd.AddCommand(newPagingCmd(op))
+		register(func() *cobra.Command { return newPagingCmd(op) })
 	}
 }
 
@@ -94,10 +94,16 @@ type pagingFile struct {
 	Pages    int    `json:"pages"`
 	Resident int    `json:"resident"`
 	// Before is the resident page count before prefetch or evict.
-	Before  *int         `json:"before,omitempty"`
-	Faults  *mmap.Faults `json:"faults,omitempty"`
-	Seconds float64      `json:"seconds,omitempty"`
+	Before  *int          `json:"before,omitempty"`
+	Faults  *pagingFaults `json:"faults,omitempty"`
+	Seconds float64       `json:"seconds,omitempty"`
 	bar     string
+}
+
+// pagingFaults are the page faults prefetch took.
+type pagingFaults struct {
+	Minor int64 `json:"minor"`
+	Major int64 `json:"major"`
 }
 
 type pagingProblem struct {
@@ -202,9 +208,9 @@ func pagingRun(stdout, stderr io.Writer, op string, args []string, o pagingOptio
 	case len(rep.Errors) == 0:
 		return nil
 	case len(rep.Files) == 0:
-		return &exitError{2, fmt.Errorf("%s: all %d files failed", op, len(rep.Errors))}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s: all %d files failed", op, len(rep.Errors))}
 	}
-	return &exitError{1, fmt.Errorf("%s: %d of %d files failed", op, len(rep.Errors), len(rep.Errors)+len(rep.Files))}
+	return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d of %d files failed", op, len(rep.Errors), len(rep.Errors)+len(rep.Files))}
 }
 
 func pagingKind(m fs.FileMode) string {
@@ -258,7 +264,7 @@ func pagingOne(op, path string, width int) (pagingFile, error) {
 		}
 		if f1, err := mmap.ReadFaults(); ferr == nil && err == nil && op == pagingPrefetch {
 			d := f1.Sub(f0)
-			f.Faults = &d
+			f.Faults = &pagingFaults{Minor: int64(d.Minor), Major: int64(d.Major)}
 		}
 		if s, err = r.Resident(); err != nil {
 			return f, err
@@ -313,37 +319,23 @@ func pagingPrintFile(w io.Writer, op string, f pagingFile) {
 			fmt.Sprintf(" %d/%d (%.1f%%) in %s", f.Resident, f.Pages, pagingPercent(f.Resident, f.Pages), pagingDuration(f.Seconds))
 	}
 	if f.Faults != nil {
-		line += fmt.Sprintf(", %s faults", f.Faults)
+		line += fmt.Sprintf(", %d major + %d minor faults", f.Faults.Major, f.Faults.Minor)
 	}
-	fmt.Fprintf(w, "%s  %s  %s\n", line, pagingSize(f.Size), f.Path)
+	fmt.Fprintf(w, "%s  %s  %s\n", line, bytesText(f.Size), f.Path)
 }
 
 func pagingPrintTotal(w io.Writer, op string, t pagingTotal) {
 	ps := os.Getpagesize()
 	if t.Before != nil {
-		fmt.Fprintf(w, "total: %d files, %s; resident before %s (%.1f%%), after %s (%.1f%%)\n", t.Files, pagingSize(t.Size),
-			pagingSize(int64(*t.Before)*int64(ps)), pagingPercent(*t.Before, t.Pages),
-			pagingSize(int64(t.Resident)*int64(ps)), pagingPercent(t.Resident, t.Pages))
+		fmt.Fprintf(w, "total: %d files, %s; resident before %s (%.1f%%), after %s (%.1f%%)\n", t.Files, bytesText(t.Size),
+			bytesText(int64(*t.Before)*int64(ps)), pagingPercent(*t.Before, t.Pages),
+			bytesText(int64(t.Resident)*int64(ps)), pagingPercent(t.Resident, t.Pages))
 		return
 	}
-	fmt.Fprintf(w, "total: %d files, %s; resident %d/%d pages, %s (%.1f%%)\n", t.Files, pagingSize(t.Size),
-		t.Resident, t.Pages, pagingSize(int64(t.Resident)*int64(ps)), pagingPercent(t.Resident, t.Pages))
+	fmt.Fprintf(w, "total: %d files, %s; resident %d/%d pages, %s (%.1f%%)\n", t.Files, bytesText(t.Size),
+		t.Resident, t.Pages, bytesText(int64(t.Resident)*int64(ps)), pagingPercent(t.Resident, t.Pages))
 }
 
 func pagingDuration(s float64) string {
 	return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String()
-}
-
-// pagingSize formats a byte count with binary units.
-func pagingSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }

@@ -3,49 +3,28 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
+	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mmapkit/mmapkit/ring"
 	"github.com/spf13/cobra"
 )
 
-func init() {
+func init() { register(newRingCmd) }
+
+func newRingCmd() *cobra.Command {
 	ringCmd := &cobra.Command{
 		Use:   "ring",
 		Short: "Create, append to, follow and inspect a ring log (package ring)",
 	}
 	ringCmd.AddCommand(ringCreateCmd(), ringAppendCmd(), ringTailCmd(), ringStatCmd())
-	rootCmd.AddCommand(ringCmd)
-}
-
-// ringParseSize reads sizes like 4096, 64KiB, 1MiB, 2GiB (also K, M, G, KB...
-// all binary).
-func ringParseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("bad size %q (examples: 4096, 64KiB, 16MiB)", s)
-	}
-	return n * mult, nil
+	return ringCmd
 }
 
 func ringParsePolicy(s string) (ring.Policy, error) {
@@ -59,25 +38,19 @@ func ringParsePolicy(s string) (ring.Policy, error) {
 }
 
 func ringCreateCmd() *cobra.Command {
-	var capacity, maxRecord, policy string
+	var capacity, maxRecord int64
+	var policy string
 	cmd := &cobra.Command{
 		Use:   "create FILE",
 		Short: "Create a ring file (fails if FILE exists)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := ringParseSize(capacity)
-			if err != nil {
-				return err
-			}
-			m, err := ringParseSize(maxRecord)
-			if err != nil {
-				return err
-			}
+			c, m := capacity, maxRecord
 			p, err := ringParsePolicy(policy)
 			if err != nil {
-				return err
+				return usageError(err)
 			}
-			w, err := ring.Create(args[0], ring.Config{Capacity: c, MaxRecord: int(m), Policy: p}, ring.WriterOptions{})
+			w, err := ring.Create(args[0], &ring.Options{Capacity: int(c), MaxRecord: int(m), Policy: p})
 			if err != nil {
 				return err
 			}
@@ -85,8 +58,8 @@ func ringCreateCmd() *cobra.Command {
 			return w.Close()
 		},
 	}
-	cmd.Flags().StringVar(&capacity, "capacity", "1MiB", "data area size, a power of two (e.g. 64KiB, 16MiB)")
-	cmd.Flags().StringVar(&maxRecord, "max-record", "0", "largest record (0: the largest that fits, up to 1 MiB)")
+	sizeFlag(cmd.Flags(), &capacity, "capacity", "1MiB", "data area size, a power of two (e.g. 64KiB, 16MiB)")
+	sizeFlag(cmd.Flags(), &maxRecord, "max-record", "0", "largest record (0: the largest that fits, up to 1 MiB)")
 	cmd.Flags().StringVar(&policy, "policy", "overwrite", "when full: overwrite (a log) or block (a queue)")
 	return cmd
 }
@@ -98,9 +71,9 @@ func ringAppendCmd() *cobra.Command {
 		Short: "Append records: the arguments, or each line of standard input",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := ring.WriterOptions{}
+			opts := &ring.Options{}
 			if sync {
-				opts.Durability = ring.EveryAppend
+				opts.Durability = ring.SyncEveryAppend
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -171,12 +144,26 @@ func btoi(b bool) int {
 func ringTailCmd() *cobra.Command {
 	var n int
 	var follow, seqs bool
+	format := formatText
 	cmd := &cobra.Command{
 		Use:   "tail FILE",
 		Short: "Print the last records; with -f, keep following the writer (in any process)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print the last records of a ring, one per line; with -f, keep printing records
+as they are appended, by any process, until Ctrl-C.
+
+--format says how a record is printed:
+  text  (default) the record as text, with every byte that is not printable
+        UTF-8 escaped (\n, \t, \r, \\, \xNN): one record is always one line
+  hex   the bytes in hex
+  json  one JSON object per line: {"seq": N, "len": N, "text": "..."} for
+        UTF-8 records, "base64" instead of "text" for other bytes
+  raw   the bytes as they are, each followed by a newline`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ring.OpenReader(args[0], ring.ReaderOptions{Observe: true})
+			if n < 0 {
+				return usagef("--lines %d: must be 0 or more", n)
+			}
+			r, err := ring.OpenReader(args[0], &ring.ReaderOptions{Observe: true})
 			if err != nil {
 				return err
 			}
@@ -199,22 +186,17 @@ func ringTailCmd() *cobra.Command {
 			}
 			out := bufio.NewWriter(cmd.OutOrStdout())
 			defer out.Flush()
-			print := func(rec ring.Record) {
-				if seqs {
-					fmt.Fprintf(out, "%d\t", rec.Seq)
-				}
-				if utf8.Valid(rec.Data) {
-					out.Write(rec.Data)
-				} else {
-					fmt.Fprintf(out, "%q", rec.Data)
-				}
-				out.WriteByte('\n')
+			stderr := cmd.ErrOrStderr()
+			// A big backlog shows progress on a terminal's stderr while it prints.
+			var bar *progress
+			if end-r.Seq() >= 100_000 {
+				bar = newProgress(stderr, int64(end-r.Seq()), "records", false)
 			}
 			report := func(err error) error {
 				var le *ring.LappedError
 				if errors.As(err, &le) {
 					out.Flush()
-					fmt.Fprintf(cmd.ErrOrStderr(), "mmapkit: %d records overwritten before they could be read\n", le.Missed)
+					fmt.Fprintf(stderr, "mmapkit: %s overwritten before they could be read\n", plural(int(le.Missed), "record"))
 					return nil
 				}
 				return err
@@ -226,18 +208,25 @@ func ringTailCmd() *cobra.Command {
 					}
 					continue
 				}
-				print(rec)
+				if err := writeRecord(out, format, rec.Seq, true, seqs, rec.Data); err != nil {
+					return err
+				}
+				bar.add(1)
 			}
+			bar.finish()
 			if !follow {
 				return nil
 			}
 			out.Flush()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			for {
 				rec, err := r.TryNext()
 				if errors.Is(err, ring.ErrEmpty) {
-					out.Flush() // flush only when caught up: one write per burst
+					// Flush only when caught up: one write per burst.
+					if err := out.Flush(); err != nil {
+						return err
+					}
 					rec, err = r.Next(ctx)
 				}
 				if ctx.Err() != nil {
@@ -249,14 +238,41 @@ func ringTailCmd() *cobra.Command {
 					}
 					continue
 				}
-				print(rec)
+				if err := writeRecord(out, format, rec.Seq, true, seqs, rec.Data); err != nil {
+					return err
+				}
 			}
 		},
 	}
 	cmd.Flags().IntVarP(&n, "lines", "n", 10, "how many of the newest records to print first")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing records as they are appended")
-	cmd.Flags().BoolVar(&seqs, "seq", false, "prefix each record with its sequence number")
+	cmd.Flags().BoolVar(&seqs, "seq", false, "prefix each record with its sequence number and a tab (text and hex)")
+	cmd.Flags().Var(&format, "format", "how to print records: text, hex, json or raw")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(recordFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// ringStatJSON is the --json shape of ring stat (docs/cli.md).
+type ringStatJSON struct {
+	Path          string           `json:"path"`
+	Policy        string           `json:"policy"`
+	Capacity      int              `json:"capacity"`
+	MaxRecord     int              `json:"max_record"`
+	Used          int              `json:"used"`
+	Records       uint64           `json:"records"`
+	Oldest        uint64           `json:"oldest"`
+	Next          uint64           `json:"next"`
+	Durable       uint64           `json:"durable"`
+	Created       string           `json:"created"`
+	WriterPID     int              `json:"writer_pid"`
+	WriterRunning bool             `json:"writer_running"`
+	Readers       []ringReaderJSON `json:"readers"`
+}
+
+type ringReaderJSON struct {
+	Slot int    `json:"slot"`
+	PID  int    `json:"pid"`
+	Next uint64 `json:"next"`
 }
 
 func ringStatCmd() *cobra.Command {
@@ -272,35 +288,51 @@ func ringStatCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
-					ring.Info
-					Policy  string
-					Created string
-				}{info, info.Policy.String(), info.Created.UTC().Format(time.RFC3339Nano)})
+				js := ringStatJSON{
+					Path: info.Path, Policy: info.Policy.String(), Capacity: info.Capacity, MaxRecord: info.MaxRecord,
+					Used: info.Used, Records: info.Records, Oldest: info.Oldest, Next: info.Next, Durable: info.Durable,
+					Created: timeJSON(info.Created), WriterPID: max(info.WriterPID, 0), WriterRunning: info.WriterPID != 0,
+					Readers: []ringReaderJSON{},
+				}
+				for _, rd := range info.Readers {
+					js.Readers = append(js.Readers, ringReaderJSON{Slot: rd.Slot, PID: rd.PID, Next: rd.Next})
+				}
+				return writeJSON(out, js)
 			}
-			fmt.Fprintf(out, "file:        %s\n", info.Path)
-			fmt.Fprintf(out, "policy:      %s\n", info.Policy)
-			fmt.Fprintf(out, "capacity:    %d bytes (max record %d bytes)\n", info.Capacity, info.MaxRecord)
-			fmt.Fprintf(out, "used:        %d bytes (%.1f%%)\n", info.Used, 100*float64(info.Used)/float64(info.Capacity))
-			fmt.Fprintf(out, "records:     %d (sequence %d .. %d)\n", info.Records, info.Oldest, int64(info.Next)-1)
-			fmt.Fprintf(out, "next:        %d\n", info.Next)
-			fmt.Fprintf(out, "created:     %s\n", info.Created.UTC().Format(time.RFC3339))
+			var f fields
+			f.add("file", "%s", info.Path)
+			f.add("policy", "%s", info.Policy)
+			f.add("capacity", "%s (max record %s)", bytesText(int64(info.Capacity)), bytesText(int64(info.MaxRecord)))
+			f.add("used", "%s (%.1f%%)", bytesText(int64(info.Used)), percent(int64(info.Used), int64(info.Capacity)))
+			if info.Records == 0 {
+				f.add("records", "0 (next sequence %d)", info.Next)
+			} else {
+				f.add("records", "%d (sequence %d .. %d)", info.Records, info.Oldest, info.Next-1)
+			}
+			f.add("created", "%s", info.Created.UTC().Format(time.RFC3339))
 			switch {
 			case info.WriterPID > 0:
-				fmt.Fprintf(out, "writer:      pid %d (locked)\n", info.WriterPID)
+				f.add("writer", "pid %d", info.WriterPID)
 			case info.WriterPID < 0:
-				fmt.Fprintf(out, "writer:      locked (pid unknown)\n")
+				f.add("writer", "running (pid unknown)")
 			default:
-				fmt.Fprintf(out, "writer:      none\n")
+				f.add("writer", "none")
 			}
-			for _, rd := range info.Readers {
-				fmt.Fprintf(out, "reader:      slot %d, pid %d, next sequence %d\n", rd.Slot, rd.PID, rd.Next)
+			f.add("readers", "%d", len(info.Readers))
+			if err := f.write(out); err != nil {
+				return err
+			}
+			if len(info.Readers) > 0 {
+				t := newTable("SLOT", "PID", "NEXT")
+				for _, rd := range info.Readers {
+					t.row(rd.Slot, rd.PID, rd.Next)
+				}
+				fmt.Fprintln(out)
+				return t.write(out)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (shape in docs/cli.md)")
 	return cmd
 }

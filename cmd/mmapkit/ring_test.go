@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,11 +15,12 @@ import (
 func ringRun(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	rootCmd.SetArgs(args)
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetIn(strings.NewReader(stdin))
-	err := rootCmd.Execute()
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetIn(strings.NewReader(stdin))
+	err := root.Execute()
 	return out.String(), err
 }
 
@@ -40,8 +40,8 @@ func TestRingCLI(t *testing.T) {
 		{"append-stdin", "three\nfour\nfive", []string{"ring", "append", path}, []string{"appended 3 records"}, nil},
 		{"too-large", "", []string{"ring", "append", path, strings.Repeat("x", 101)}, nil, ring.ErrTooLarge},
 		{"tail", "", []string{"ring", "tail", "-n", "2", "--seq", path}, []string{"3\tfour\n4\tfive\n"}, nil},
-		{"stat", "", []string{"ring", "stat", path}, []string{"records:     5 (sequence 0 .. 4)", "writer:      none"}, nil},
-		{"stat-json", "", []string{"ring", "stat", "--json", path}, []string{`"Records": 5`, `"Policy": "overwrite"`}, nil},
+		{"stat", "", []string{"ring", "stat", path}, []string{"records:  5 (sequence 0 .. 4)", "writer:   none"}, nil},
+		{"stat-json", "", []string{"ring", "stat", "--json", path}, []string{`"records": 5`, `"policy": "overwrite"`, `"readers": []`}, nil},
 		{"not-a-ring", "", []string{"ring", "stat", os.Args[0]}, nil, ring.ErrNotRing},
 	}
 	for _, s := range steps {
@@ -58,6 +58,9 @@ func TestRingCLI(t *testing.T) {
 		case err != nil:
 			t.Fatalf("%s: %v\n%s", s.name, err, out)
 		}
+		if strings.Contains(s.name, "json") {
+			checkJSON(t, out)
+		}
 		for _, w := range s.want {
 			if !strings.Contains(out, w) {
 				t.Fatalf("%s: output %q lacks %q", s.name, out, w)
@@ -69,23 +72,13 @@ func TestRingCLI(t *testing.T) {
 // TestRingCLITailFollow runs `mmapkit ring tail -f` as its own process and
 // appends from this one: the tail follows across processes.
 func TestRingCLITailFollow(t *testing.T) {
-	if os.Getenv("MMAPKIT_RING_CLI_MAIN") == "1" {
-		for i, a := range os.Args {
-			if a == "--" {
-				rootCmd.SetArgs(os.Args[i+1:])
-			}
-		}
-		main()
-		os.Exit(0)
-	}
 	path := filepath.Join(t.TempDir(), "f.ring")
-	w, err := ring.Create(path, ring.Config{Capacity: 64 << 10}, ring.WriterOptions{})
+	w, err := ring.Create(path, &ring.Options{Capacity: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRingCLITailFollow$", "--", "ring", "tail", "-f", path)
-	cmd.Env = append(os.Environ(), "MMAPKIT_RING_CLI_MAIN=1")
+	cmd := cliCommand(t, "ring", "tail", "-f", path)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -119,5 +112,36 @@ func TestRingCLITailFollow(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("tail -f printed nothing")
+	}
+}
+
+// The text and JSON of ring stat, against golden files.
+func TestRingStatGolden(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.ring")
+	if r := cli(t, "ring", "create", path, "--capacity", "64KiB", "--max-record", "1KiB"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := cliIn(t, "one\ntwo\nthree\n", "ring", "append", path); r.code != 0 {
+		t.Fatal(r)
+	}
+	info, err := ring.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, flag string }{{"ring-stat", ""}, {"ring-stat-json", "--json"}} {
+		args := []string{"ring", "stat", path}
+		if tc.flag != "" {
+			args = append(args, tc.flag)
+		}
+		r := cli(t, args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatal(r)
+		}
+		if tc.flag == "--json" {
+			checkJSON(t, r.stdout)
+		}
+		golden(t, tc.name, normalize(r.stdout, dir, "$DIR",
+			info.Created.UTC().Format(time.RFC3339Nano), "$CREATED", info.Created.UTC().Format(time.RFC3339), "$CREATED"))
 	}
 }

@@ -3,12 +3,11 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"text/tabwriter"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +15,9 @@ import (
 	"github.com/mmapkit/mmapkit/shm"
 )
 
-func init() {
+func init() { register(newShmCmd) }
+
+func newShmCmd() *cobra.Command {
 	shmCmd := &cobra.Command{
 		Use:   "shm",
 		Short: "List, remove and read named shared-memory segments",
@@ -24,31 +25,59 @@ func init() {
 			"shm_open(3) and Python's multiprocessing.shared_memory use). They stay until removed.",
 	}
 	shmCmd.AddCommand(shmLsCmd(), shmRmCmd(), shmCatCmd())
-	rootCmd.AddCommand(shmCmd)
+	return shmCmd
+}
+
+// shmSegmentJSON is one segment in shm ls --json (docs/cli.md).
+type shmSegmentJSON struct {
+	Name     string `json:"name"`
+	Size     int64  `json:"size"`
+	Mode     string `json:"mode"`
+	Kind     string `json:"kind"`
+	Modified string `json:"modified"`
 }
 
 func shmLsCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List segments with size, permissions and what they hold",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := shm.List()
+			infos, err := shm.List()
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tKIND\tMODIFIED")
-			for _, in := range list {
+			out := cmd.OutOrStdout()
+			if asJSON {
+				var segs []shmSegmentJSON
+				for _, in := range infos {
+					segs = append(segs, shmSegmentJSON{Name: in.Name, Size: in.Size, Mode: in.Mode.String(), Kind: in.Kind, Modified: timeJSON(in.ModTime)})
+				}
+				return writeJSON(out, struct {
+					Dir      string           `json:"dir"`
+					Segments []shmSegmentJSON `json:"segments"`
+				}{shm.Dir(), list(segs)})
+			}
+			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0)
+			var total int64
+			for _, in := range infos {
 				kind := in.Kind
 				if kind == "" {
 					kind = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%s\n", in.Name, in.Size, in.Mode, kind, in.ModTime.Format("2006-01-02 15:04:05"))
+				t.row(in.Name, bytesText(in.Size), in.Mode, kind, in.ModTime.Format("2006-01-02 15:04:05"))
+				total += in.Size
 			}
-			return tw.Flush()
+			if err := t.write(out); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(out, "%s, %s in %s\n", plural(len(infos), "segment"), bytesText(total), shm.Dir())
+			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (shape in docs/cli.md)")
+	return cmd
 }
 
 func shmRmCmd() *cobra.Command {
@@ -57,77 +86,108 @@ func shmRmCmd() *cobra.Command {
 		Short: "Remove segments (processes that have them mapped keep their memory until they close it)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var failed []error
+			b := newBatch(cmd.ErrOrStderr(), "segment")
 			for _, name := range args {
 				if err := shm.Unlink(name); err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "mmapkit:", err)
-					failed = append(failed, err)
+					b.fail(err)
+				} else {
+					b.done()
 				}
 			}
-			if len(failed) > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("shm rm: %d of %d segments not removed: %w", len(failed), len(args), errors.Join(failed...))}
-			}
-			return nil
+			return b.err()
 		},
 	}
 }
 
 func shmCatCmd() *cobra.Command {
 	var (
-		asHex, raw, follow bool
-		slotOff            int
+		asHex, raw, whole, follow, seqs bool
+		slotOff                         int
 	)
+	format := formatText
 	c := &cobra.Command{
 		Use:   "cat NAME",
-		Short: "Print a segment: the current value of a slot, or the raw bytes",
-		Long: "cat attaches read-only. If the segment holds a slot (at --offset, 0 by default), it\n" +
-			"prints the slot's current value; --follow prints every new value as it is stored.\n" +
-			"Anything else is copied to standard output as it is (--hex for a hex dump).",
+		Short: "Print a segment: the current value of a slot, or the segment's bytes",
+		Long: `cat attaches read-only. If the segment holds a slot (at --offset, 0 by default),
+it prints the slot's current value as one record; --follow prints every new
+value as it is stored, until Ctrl-C. Any other segment, or any segment with
+--whole, is printed whole.
+
+--format says how a value is printed:
+  text  (default) as text, with every byte that is not printable UTF-8
+        escaped (\n, \t, \r, \\, \xNN): one value is always one line
+  hex   the bytes in hex on one line (a whole segment: a hex dump with
+        offsets and characters)
+  json  one JSON object per line: {"seq": N, "len": N, "text": "..."} for
+        UTF-8 values, "base64" instead of "text" for other bytes
+  raw   the bytes as they are (a slot value is followed by a newline; a
+        whole segment is copied with nothing added)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asHex {
+				format = formatHex
+				fmt.Fprintln(cmd.ErrOrStderr(), "mmapkit: --hex is deprecated, use --format hex")
+			}
+			if raw {
+				whole, format = true, formatRaw
+				fmt.Fprintln(cmd.ErrOrStderr(), "mmapkit: --raw is deprecated, use --whole --format raw")
+			}
+			if whole && (follow || cmd.Flags().Changed("offset")) {
+				return usagef("--whole prints the segment's bytes: it cannot be used with --follow or --offset")
+			}
 			r, err := shm.Open(args[0], mmap.ReadOnly)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
 			out := cmd.OutOrStdout()
-			if !raw {
+			if !whole {
 				s, err := shm.OpenSlot(r, slotOff)
 				if err == nil {
-					return shmCatSlot(cmd.Context(), out, s, asHex, follow)
+					return shmCatSlot(cmd.Context(), out, s, format, seqs, follow)
 				}
 				if cmd.Flags().Changed("offset") || follow {
 					return err
 				}
 			}
-			if follow {
-				return errors.New("shm cat: --follow needs a slot")
-			}
-			if asHex {
+			switch format {
+			case formatRaw:
+				_, err = r.WriteTo(out)
+				return err
+			case formatHex:
 				d := hex.Dumper(out)
 				if _, err := r.WriteTo(d); err != nil {
 					return err
 				}
 				return d.Close()
 			}
-			_, err = r.WriteTo(out)
-			return err
+			data, err := io.ReadAll(io.NewSectionReader(r, 0, int64(r.Len())))
+			if err != nil {
+				return err
+			}
+			return writeRecord(out, format, 0, false, false, data)
 		},
 	}
-	c.Flags().BoolVar(&asHex, "hex", false, "print hex instead of raw bytes (a slot value: sequence and hex on one line)")
-	c.Flags().BoolVar(&raw, "raw", false, "copy the segment's bytes even if it holds a slot")
-	c.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing each new slot value (Ctrl-C to stop)")
-	c.Flags().IntVar(&slotOff, "offset", 0, "offset of the slot header in the segment")
+	fl := c.Flags()
+	fl.Var(&format, "format", "how to print: text, hex, json or raw")
+	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(recordFormats, cobra.ShellCompDirectiveNoFileComp))
+	fl.BoolVar(&whole, "whole", false, "print the whole segment even if it holds a slot")
+	fl.BoolVarP(&follow, "follow", "f", false, "keep printing each new slot value (Ctrl-C to stop)")
+	fl.BoolVar(&seqs, "seq", false, "prefix each slot value with its sequence number and a tab (text and hex)")
+	fl.IntVar(&slotOff, "offset", 0, "offset of the slot header in the segment")
+	fl.BoolVar(&asHex, "hex", false, "same as --format hex")
+	fl.BoolVar(&raw, "raw", false, "same as --whole --format raw")
+	// Hidden, and warned about in RunE: cobra would print its deprecation
+	// notice on stdout, into the data.
+	_ = fl.MarkHidden("hex")
+	_ = fl.MarkHidden("raw")
 	return c
 }
 
-func shmCatSlot(ctx context.Context, out io.Writer, s *shm.Slot, asHex, follow bool) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+func shmCatSlot(ctx context.Context, out io.Writer, s *shm.Slot, format recordFormat, seqs, follow bool) error {
 	if follow {
 		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(ctx, os.Interrupt)
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 	}
 	buf := make([]byte, s.Capacity())
@@ -136,16 +196,11 @@ func shmCatSlot(ctx context.Context, out io.Writer, s *shm.Slot, asHex, follow b
 		if err != nil {
 			return err
 		}
-		if asHex || follow {
-			_, err = fmt.Fprintf(out, "%d %x\n", seq, buf[:n])
-		} else {
-			_, err = out.Write(buf[:n])
-		}
-		if err != nil || !follow {
+		if err := writeRecord(out, format, seq, true, seqs, buf[:n]); err != nil || !follow {
 			return err
 		}
 		if _, err := s.Wait(ctx, seq); err != nil {
-			if errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil {
 				return nil
 			}
 			return err

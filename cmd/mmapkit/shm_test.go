@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,31 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-
 	"github.com/mmapkit/mmapkit/shm"
 )
-
-// shmRun runs the CLI with args and returns its output; flags go back to
-// their defaults afterwards, since cobra keeps them between runs.
-func shmRun(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetArgs(args)
-	err := rootCmd.Execute()
-	var reset func(c *cobra.Command)
-	reset = func(c *cobra.Command) {
-		c.Flags().VisitAll(func(f *pflag.Flag) { _ = f.Value.Set(f.DefValue); f.Changed = false })
-		for _, s := range c.Commands() {
-			reset(s)
-		}
-	}
-	reset(rootCmd)
-	return out.String(), err
-}
 
 func TestShmCLI(t *testing.T) {
 	slotName := fmt.Sprintf("mmapkit-cli-test-%d-slot", os.Getpid())
@@ -63,32 +39,50 @@ func TestShmCLI(t *testing.T) {
 	}
 	r.Close()
 
+	missing := "no-such-segment-" + slotName
 	tests := []struct {
-		args    []string
-		want    []string // substrings of the output
-		wantErr error
+		args   []string
+		want   []string // substrings of stdout
+		code   int
+		stderr string // a substring of stderr, which must hold one line per error
 	}{
-		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, "-rw-------"}, nil},
-		{[]string{"shm", "cat", slotName}, []string{"latest"}, nil},
-		{[]string{"shm", "cat", "--hex", slotName}, []string{"2 " + fmt.Sprintf("%x", "latest")}, nil},
-		{[]string{"shm", "cat", rawName}, []string{"hello"}, nil},
-		{[]string{"shm", "cat", "--hex", rawName}, []string{"68 65 6c 6c 6f"}, nil},
-		{[]string{"shm", "cat", "--raw", slotName}, []string{"MKSL"}, nil},
-		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, shm.ErrNotSlot},
-		{[]string{"shm", "cat", "--follow", rawName}, nil, shm.ErrNotSlot},
-		{[]string{"shm", "cat", "no-such-segment-" + slotName}, nil, shm.ErrNotFound},
-		{[]string{"shm", "cat", "../x"}, nil, shm.ErrBadName},
-		{[]string{"shm", "rm", slotName, "no-such-segment-" + slotName}, []string{"no such segment"}, shm.ErrNotFound},
-		{[]string{"shm", "rm", rawName}, nil, nil},
+		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, "-rw-------"}, 0, ""},
+		{[]string{"shm", "cat", slotName}, []string{"latest\n"}, 0, ""},
+		{[]string{"shm", "cat", "--format", "hex", "--seq", slotName}, []string{"2\t" + fmt.Sprintf("%x", "latest") + "\n"}, 0, ""},
+		{[]string{"shm", "cat", "--hex", slotName}, []string{fmt.Sprintf("%x", "latest") + "\n"}, 0, "deprecated"},
+		{[]string{"shm", "cat", "--format", "json", slotName}, []string{`{"seq":2,"len":6,"text":"latest"}`}, 0, ""},
+		{[]string{"shm", "cat", rawName}, []string{"hello\n"}, 0, ""},
+		{[]string{"shm", "cat", "--format", "raw", rawName}, []string{"hello"}, 0, ""},
+		{[]string{"shm", "cat", "--format", "hex", rawName}, []string{"68 65 6c 6c 6f"}, 0, ""},
+		{[]string{"shm", "cat", "--whole", "--format", "raw", slotName}, []string{"MKSL"}, 0, ""},
+		{[]string{"shm", "cat", "--raw", slotName}, []string{"MKSL"}, 0, "deprecated"},
+		{[]string{"shm", "cat", "--whole", "--follow", slotName}, nil, 2, "cannot be used with --follow"},
+		{[]string{"shm", "cat", "--format", "yaml", slotName}, nil, 2, `unknown format "yaml"`},
+		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, 1, shm.ErrNotSlot.Error()},
+		{[]string{"shm", "cat", "--follow", rawName}, nil, 1, shm.ErrNotSlot.Error()},
+		{[]string{"shm", "cat", missing}, nil, 1, "no such segment"},
+		{[]string{"shm", "cat", "../x"}, nil, 1, "name"},
+		{[]string{"shm", "rm", missing}, nil, 1, "no such segment"},
+		{[]string{"shm", "rm", slotName, missing}, nil, 1, "1 of 2 segments failed"},
+		{[]string{"shm", "rm", rawName}, nil, 0, ""},
 	}
 	for _, tt := range tests {
-		out, err := shmRun(t, tt.args...)
-		if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-			t.Errorf("%v: error %v, want %v", tt.args, err, tt.wantErr)
+		r := cli(t, tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
+			t.Errorf("%v: want status %d and %q on stderr, got %v", tt.args, tt.code, tt.stderr, r)
+		}
+		if strings.Contains(tt.stderr, "deprecated") {
+			continue
+		}
+		// Each error is printed once: one line per failed segment, plus
+		// the summary when there were several.
+		lines := strings.Count(r.stderr, "\n")
+		if want := min(tt.code, 1) * (1 + strings.Count(strings.Join(tt.args, " "), missing+" ")); strings.Contains(r.stderr, "of 2") && lines != 2 || !strings.Contains(r.stderr, "of 2") && lines != want {
+			t.Errorf("%v: %d lines on stderr:\n%s", tt.args, lines, r.stderr)
 		}
 		for _, w := range tt.want {
-			if !strings.Contains(out, w) {
-				t.Errorf("%v: output %q lacks %q", tt.args, out, w)
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("%v: output %q lacks %q", tt.args, r.stdout, w)
 			}
 		}
 	}
@@ -116,25 +110,19 @@ func TestShmCatFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
-	rootCmd.SetOut(pw)
-	rootCmd.SetArgs([]string{"shm", "cat", "--follow", name})
+	root := newRootCmd()
+	root.SetOut(pw)
+	root.SetArgs([]string{"shm", "cat", "--follow", "--seq", name})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	// cobra hands the root's context to a subcommand only if it has none
-	// yet, and earlier tests ran this one: set it directly.
-	cat, _, err := rootCmd.Find([]string{"shm", "cat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat.SetContext(ctx)
-	go func() { done <- rootCmd.ExecuteContext(ctx); pw.Close() }()
+	go func() { done <- root.ExecuteContext(ctx); pw.Close() }()
 	sc := bufio.NewScanner(pr)
 	for i := 1; i <= 5; i++ {
 		if !sc.Scan() {
 			t.Fatalf("cat stopped: %v", <-done)
 		}
-		want := fmt.Sprintf("%d %x", 2*i, fmt.Sprintf("v%d", i))
+		want := fmt.Sprintf("%d\tv%d", 2*i, i)
 		if sc.Text() != want {
 			t.Fatalf("line %d: %q, want %q", i, sc.Text(), want)
 		}
@@ -148,5 +136,4 @@ func TestShmCatFollow(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("cat --follow after cancel: %v", err)
 	}
-	shmRun(t, "help") // reset flags
 }

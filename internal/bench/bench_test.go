@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"github.com/mmapkit/mmapkit/internal/units"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -194,16 +195,16 @@ func TestChildFiguresAreTheChilds(t *testing.T) {
 	after, _ := ReadMem(0)
 	diff := heap.Peak.RssAnon - pread.Peak.RssAnon
 	if diff < 190<<20 || diff > raceMemFactor*200<<20+60<<20 {
-		t.Errorf("RssAnon peaks: heap200 %s, pread %s: difference %s, want about 200 MiB", FormatBytes(heap.Peak.RssAnon), FormatBytes(pread.Peak.RssAnon), FormatBytes(diff))
+		t.Errorf("RssAnon peaks: heap200 %s, pread %s: difference %s, want about 200 MiB", units.FormatBytes(heap.Peak.RssAnon), units.FormatBytes(pread.Peak.RssAnon), units.FormatBytes(diff))
 	}
 	if pread.Peak.RssAnon > 64<<20 {
-		t.Errorf("pread child RssAnon peak %s: not the child's own figure", FormatBytes(pread.Peak.RssAnon))
+		t.Errorf("pread child RssAnon peak %s: not the child's own figure", units.FormatBytes(pread.Peak.RssAnon))
 	}
 	if got := heap.Faults.Minor - pread.Faults.Minor; got < 100 {
 		t.Errorf("heap200 took %d more minor faults than pread, want at least 100 (200 MiB of new memory)", got)
 	}
 	if after.RssAnon-before.RssAnon > 100<<20 {
-		t.Errorf("the parent's RssAnon grew by %s: the method ran in the parent?", FormatBytes(after.RssAnon-before.RssAnon))
+		t.Errorf("the parent's RssAnon grew by %s: the method ran in the parent?", units.FormatBytes(after.RssAnon-before.RssAnon))
 	}
 	if heap.Sums != pread.Sums {
 		t.Errorf("checksums differ: %+v vs %+v", heap.Sums, pread.Sums)

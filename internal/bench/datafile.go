@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/mmapkit/mmapkit/internal/units"
 	"hash/fnv"
 	"io"
 	"os"
@@ -178,7 +179,7 @@ func CheckSpace(dir string, need int64) error {
 	}
 	const margin = 64 << 20
 	if free < need+margin {
-		return fmt.Errorf("%w on %s: the data file needs %s, %s free (use --size or --file)", ErrNoSpace, dir, FormatBytes(need), FormatBytes(free))
+		return fmt.Errorf("%w on %s: the data file needs %s, %s free (use --size or --file)", ErrNoSpace, dir, units.FormatBytes(need), units.FormatBytes(free))
 	}
 	return nil
 }
@@ -206,7 +207,7 @@ func CheckWritable(path string) error {
 // progress, if not nil, is called with the number of bytes written so far.
 func CreateDataFile(ctx context.Context, path string, h DataHeader, progress func(int64)) (err error) {
 	if h.Size < MinDataSize {
-		return fmt.Errorf("%w: data file of %d bytes is smaller than the minimum %s", ErrBadSize, h.Size, FormatBytes(MinDataSize))
+		return fmt.Errorf("%w: data file of %d bytes is smaller than the minimum %s", ErrBadSize, h.Size, units.FormatBytes(MinDataSize))
 	}
 	if err := CheckSpace(filepath.Dir(path), h.Size); err != nil {
 		return err
@@ -225,7 +226,7 @@ func CreateDataFile(ctx context.Context, path string, h DataHeader, progress fun
 	// Reserve the blocks first where the filesystem can, so a full disk shows
 	// up now and not after minutes of writing.
 	if err := sys.Fallocate(f.Fd(), 0, h.Size); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("bench: reserve %s for the data file: %w", FormatBytes(h.Size), err)
+		return fmt.Errorf("bench: reserve %s for the data file: %w", units.FormatBytes(h.Size), err)
 	}
 
 	const chunk = 4 << 20
@@ -295,18 +296,4 @@ func CreateDataFile(ctx context.Context, path string, h DataHeader, progress fun
 		return fmt.Errorf("bench: put data file in place: %w", err)
 	}
 	return nil
-}
-
-// FormatBytes formats n in binary units (KiB, MiB, GiB).
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit && n > -unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit || m <= -unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"github.com/mmapkit/mmapkit/internal/units"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -80,7 +81,7 @@ func recommend(sr *StateReport, pread *Result) string {
 	}
 	b.WriteString(")")
 	if pick != best {
-		fmt.Fprintf(&b, "; %s is faster (%.3f s) but holds %s of the file in its own memory", best.Method, float64(best.Total), FormatBytes(best.Peak.RssAnon))
+		fmt.Fprintf(&b, "; %s is faster (%.3f s) but holds %s of the file in its own memory", best.Method, float64(best.Total), units.FormatBytes(best.Peak.RssAnon))
 	}
 	if bestPy != nil {
 		fmt.Fprintf(&b, "; %.2fx the speed of Python's best (%s)", float64(bestPy.Total)/float64(pick.Total), bestPy.Method)
@@ -91,13 +92,13 @@ func recommend(sr *StateReport, pread *Result) string {
 // WriteText writes the report as tables, one per cache state.
 func (rep *Report) WriteText(w io.Writer) error {
 	m := rep.Machine
-	fmt.Fprintf(w, "file %s: %s", rep.File, FormatBytes(rep.Size))
+	fmt.Fprintf(w, "file %s: %s", rep.File, units.FormatBytes(rep.Size))
 	if rep.Kind == "random" {
-		fmt.Fprintf(w, ", %d random %s reads (block-aligned, seed %d)", rep.Reads, FormatBytes(rep.Block), rep.Seed)
+		fmt.Fprintf(w, ", %d random %s reads (block-aligned, seed %d)", rep.Reads, units.FormatBytes(rep.Block), rep.Seed)
 	} else {
-		fmt.Fprintf(w, ", sequential scan in %s chunks", FormatBytes(rep.Block))
+		fmt.Fprintf(w, ", sequential scan in %s chunks", units.FormatBytes(rep.Block))
 	}
-	fmt.Fprintf(w, "\nmachine: %s/%s, %d CPUs %s, %s RAM, kernel %s, read_ahead_kb %s, %s\n", m.OS, m.Arch, m.CPUs, m.CPU, FormatBytes(m.Memory), m.Kernel, m.ReadAhead, m.GoVersion)
+	fmt.Fprintf(w, "\nmachine: %s/%s, %d CPUs %s, %s RAM, kernel %s, read_ahead_kb %s, %s\n", m.OS, m.Arch, m.CPUs, m.CPU, units.FormatBytes(m.Memory), m.Kernel, m.ReadAhead, m.GoVersion)
 	if rep.Python != "" {
 		fmt.Fprintf(w, "python: %s\n", rep.Python)
 	}
@@ -143,7 +144,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 				mm = fmt.Sprintf("\t%.3f-%.3f", float64(r.MinTotal), float64(r.MaxTotal))
 			}
 			fmt.Fprintf(tw, "%s\t%.3f%s\t%.3f\t%.3f\t%s\t%s\t%s\t%d\t%d\t%.2fx\t%s\t\n", r.Method, float64(r.Total), mm, float64(r.Setup), float64(r.Access), rate,
-				FormatBytes(r.Peak.RssAnon), FormatBytes(r.Peak.RssFile), r.Faults.Minor, r.Faults.Major, r.SpeedVsPread, sum)
+				units.FormatBytes(r.Peak.RssAnon), units.FormatBytes(r.Peak.RssFile), r.Faults.Minor, r.Faults.Major, r.SpeedVsPread, sum)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

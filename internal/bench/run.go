@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mmapkit/mmapkit/internal/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -182,7 +183,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				}
 				if strings.HasSuffix(name, "readall") {
 					if avail, err := MemAvailable(); err == nil && avail < size+(512<<20) {
-						res.Skipped = fmt.Sprintf("the file (%s) does not fit in available RAM (%s)", FormatBytes(size), FormatBytes(avail))
+						res.Skipped = fmt.Sprintf("the file (%s) does not fit in available RAM (%s)", units.FormatBytes(size), units.FormatBytes(avail))
 						runs[i] = append(runs[i], res)
 						continue
 					}

@@ -4,7 +4,7 @@ import struct
 import time
 import zlib
 
-from ._files import FormatError, Lapped, _map_readonly, segment_path
+from ._files import FormatError, Lapped, Source
 
 
 RING_MAGIC = b"MMKRING\x00"
@@ -32,8 +32,8 @@ class Ring:
     """A read-only follower of an mmapkit ring file (or shm.Queue)."""
 
     def __init__(self, name_or_path, from_end=False):
-        self.path = segment_path(name_or_path)
-        self._mm = _map_readonly(self.path)
+        self._src = Source(name_or_path)
+        self.path = self._src.path
         try:
             self._parse()
             if from_end:
@@ -41,14 +41,14 @@ class Ring:
             else:
                 self.seek_oldest()
         except BaseException:
-            self._mm.close()
+            self._src.close()
             raise
 
     def _parse(self):
-        mm = self._mm
-        if len(mm) < RING_HEADER_SIZE:
-            raise FormatError("%d bytes: shorter than a ring header" % len(mm))
-        h = mm[:64]
+        size = self._src.size()
+        if size < RING_HEADER_SIZE:
+            raise FormatError("%d bytes: shorter than a ring header" % size)
+        h = self._src.read(0, 64)
         if h[:8] != RING_MAGIC:
             raise FormatError("not a ring: magic %r" % (h[:8],))
         (version,) = struct.unpack_from("<I", h, 8)
@@ -67,8 +67,8 @@ class Ring:
             raise FormatError("ring capacity %d is not a power of two in range" % cap)
         if maxrec < 1 or _frame_size(maxrec) > cap // 2:
             raise FormatError("ring max record %d does not fit capacity %d" % (maxrec, cap))
-        if len(mm) != RING_HEADER_SIZE + cap:
-            raise FormatError("file is %d bytes, the header says %d" % (len(mm), RING_HEADER_SIZE + cap))
+        if size != RING_HEADER_SIZE + cap:
+            raise FormatError("file is %d bytes, the header says %d" % (size, RING_HEADER_SIZE + cap))
         self.capacity = cap
         self.max_record = maxrec
         self.block = bool(flags & 1)
@@ -76,7 +76,7 @@ class Ring:
         self._shift = cap.bit_length() - 1
 
     def close(self):
-        self._mm.close()
+        self._src.close()
 
     def __enter__(self):
         return self
@@ -85,7 +85,7 @@ class Ring:
         self.close()
 
     def _u64(self, off):
-        return struct.unpack_from("<Q", self._mm, off)[0]
+        return self._src.u64(off)
 
     def _committed(self, pos):
         # The writer's tail hint (a committed position, published now and
@@ -102,7 +102,7 @@ class Ring:
         kind = (w >> 28) & 0xF
         if (w >> 32) != ((pos >> self._shift) + 1) & 0xFFFFFFFF or kind not in (_KIND_DATA, _KIND_PADDING):
             return hint
-        (s32,) = struct.unpack_from("<I", self._mm, off + 8)
+        s32 = self._src.u32(off + 8)
         d = (s32 - hint) & 0xFFFFFFFF
         if d >= 1 << 31:
             d -= 1 << 32
@@ -145,7 +145,7 @@ class Ring:
         overwrote records not yet read, and FormatError for a corrupt frame
         (the reader stays at it: reading again raises again).
         """
-        mm = self._mm
+        src = self._src
         recheck = False
         for _ in range(8):
             rel = self.pos & self._mask
@@ -157,7 +157,7 @@ class Ring:
                     raise self._jump()
                 return None
             room = self.capacity - rel - 16
-            s32, crc = struct.unpack_from("<II", mm, off + 8)
+            s32, crc = struct.unpack("<II", src.read(off + 8, 8))
             if (s32 != self.seq & 0xFFFFFFFF or kind not in (_KIND_DATA, _KIND_PADDING)
                     or (kind == _KIND_PADDING and n != room)
                     or (kind == _KIND_DATA and (n > self.max_record or n > room))):
@@ -174,7 +174,7 @@ class Ring:
             if kind == _KIND_PADDING:
                 self.pos += room + 16
                 continue
-            payload = mm[off + 16:off + 16 + n]
+            payload = src.read(off + 16, n)
             if self._lapped(self.pos):
                 raise self._jump()
             if zlib.crc32(payload) != crc:

@@ -1,0 +1,159 @@
+package ring
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
+	"github.com/mmapkit/mmapkit/mmap"
+)
+
+// fileID identifies a file (device and inode) for the registry of Writers
+// open in this process.
+type fileID struct{ fi os.FileInfo }
+
+// writers are the ring files this process holds a Writer of: a second
+// OpenWriter of one of them is told so instead of "another process".
+var writers struct {
+	sync.Mutex
+	open []os.FileInfo
+}
+
+func (id fileID) heldHere() bool {
+	writers.Lock()
+	defer writers.Unlock()
+	for _, fi := range writers.open {
+		if os.SameFile(fi, id.fi) {
+			return true
+		}
+	}
+	return false
+}
+
+// The writer lock and the reader slots' liveness locks are byte-range locks
+// far past the end of any ring file (FORMAT.md, "Locks"): open file
+// description locks on Linux, LockFileEx on Windows. The kernel releases
+// them when the holder closes the file or dies. Where the OS has no such
+// locks (darwin), the writer lock is an flock of the whole file.
+
+// lockWriter takes the writer lock of the ring open as f. With wait it
+// retries until ctx ends.
+func lockWriter(ctx context.Context, f *os.File, id fileID, wait bool) error {
+	pause := 50 * time.Microsecond
+	for {
+		var err error
+		if sys.CanLockRange {
+			err = sys.LockRange(f.Fd(), lockWriterOff, 1)
+		} else {
+			err = sys.Flock(f.Fd(), true, false)
+		}
+		if err == nil {
+			writers.Lock()
+			writers.open = append(writers.open, id.fi)
+			writers.Unlock()
+			return nil
+		}
+		if !errors.Is(err, sys.ErrWouldBlock) {
+			return err
+		}
+		if !wait {
+			return lockHolder(f, id)
+		}
+		// A lock cannot be waited for with a context: poll, with a pause
+		// that grows to 10 ms (the delay after the holder lets go).
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, 10*time.Millisecond)
+	}
+}
+
+// writerLocked reports whether a writer holds the ring open as f, without
+// taking the lock (so it never makes a writer fail). It returns an error
+// matching errors.ErrUnsupported where the OS cannot tell.
+func writerLocked(f *os.File) (bool, error) {
+	if !sys.CanLockRange {
+		return false, errors.ErrUnsupported
+	}
+	return sys.RangeLocked(f.Fd(), lockWriterOff, 1)
+}
+
+// lockHolder describes who holds the writer lock.
+func lockHolder(f *os.File, id fileID) error {
+	var b [4]byte
+	pid := 0
+	if _, err := f.ReadAt(b[:], offWriterPid); err == nil {
+		pid = int(binary.LittleEndian.Uint32(b[:]))
+	}
+	if id.heldHere() {
+		return &lockedError{pid: os.Getpid(), thisProcess: true}
+	}
+	return &lockedError{pid: pid}
+}
+
+// unlockWriter releases the writer lock (closing f releases it too).
+func unlockWriter(f *os.File, id fileID) {
+	if sys.CanLockRange {
+		_ = sys.UnlockRange(f.Fd(), lockWriterOff, 1)
+	} else {
+		_ = sys.Funlock(f.Fd())
+	}
+	writers.Lock()
+	defer writers.Unlock()
+	for i, fi := range writers.open {
+		if os.SameFile(fi, id.fi) {
+			writers.open = append(writers.open[:i], writers.open[i+1:]...)
+			return
+		}
+	}
+}
+
+// openRegular opens a ring file, refusing anything but a regular file
+// before it can block on it (a FIFO planted under a ring's name).
+func openRegular(path string, flag int) (*os.File, error) {
+	// TODO(core): sys.OpenFile (O_NONBLOCK, fstat) once it lands.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: "open", Path: path, Err: errNotRegular(fi.Mode())}
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = errNotRegular(fi.Mode())
+		}
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return f, nil
+}
+
+// errNotRegularFile is the sentinel a non-regular file's error matches.
+var errNotRegularFile = mmap.ErrNotRegular
+
+func errNotRegular(m os.FileMode) error {
+	kind := "a " + m.Type().String()
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		kind = "a FIFO"
+	case m.IsDir():
+		kind = "a directory"
+	case m&os.ModeSymlink != 0:
+		kind = "a symbolic link"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	case m&os.ModeDevice != 0:
+		kind = "a device"
+	}
+	return fmt.Errorf("is %s: %w", kind, errNotRegularFile)
+}

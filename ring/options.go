@@ -1,0 +1,126 @@
+package ring
+
+import (
+	"fmt"
+	"io/fs"
+	"time"
+)
+
+// DefaultCapacity is the data area of a ring made with a zero
+// Options.Capacity: 1 MiB, as for `mmapkit ring create` and shm queues.
+const DefaultCapacity = 1 << 20
+
+// Options tune Create, OpenWriter and OpenWriterWait. A nil *Options and
+// every zero field mean the documented default.
+type Options struct {
+	// Capacity is the size of the data area in bytes: a power of two
+	// between MinCapacity and MaxCapacity (default DefaultCapacity, 1 MiB).
+	// The file is one 4 KiB header page larger. Create only.
+	Capacity int
+	// MaxRecord is the largest payload Append accepts. A frame for it must
+	// fit in half the capacity. 0 means the largest that fits, at most
+	// 1 MiB. Create only.
+	MaxRecord int
+	// Policy is what a full ring does: Overwrite (default) or Block.
+	// Create only.
+	Policy Policy
+	// Perm is the new file's permission bits (default 0644). Create only.
+	Perm fs.FileMode
+	// Replace lets Create replace an existing file at the path (atomically,
+	// with a rename). Without it Create refuses an existing file with an
+	// error matching fs.ErrExist. Create only.
+	Replace bool
+
+	// Durability is when appended records reach stable storage (default
+	// SyncNone).
+	Durability Durability
+	// Interval is the sync period of SyncInterval (default 100 ms).
+	Interval time.Duration
+}
+
+// ReaderOptions tune OpenReader. A nil *ReaderOptions and every zero field
+// mean the documented default.
+type ReaderOptions struct {
+	// Start is where the reader begins: FromOldest (default) or FromEnd.
+	Start Start
+	// Observe, on a Block ring, reads without registering: the writer does
+	// not wait for this reader, which may then be lapped like on an
+	// Overwrite ring. Observe needs only read permission on the file.
+	Observe bool
+	// Spin is how long Next polls before it sleeps (default 50µs). A longer
+	// spin trades CPU for latency; a negative one sleeps at once.
+	Spin time.Duration
+}
+
+// Policy says what Append does when the ring is full.
+type Policy int
+
+const (
+	// Overwrite makes the ring a bounded log: the oldest records are
+	// overwritten; a reader that falls a whole lap behind gets ErrLapped with
+	// the number of records it missed.
+	Overwrite Policy = iota
+	// Block makes the ring a queue: Append waits until every registered reader
+	// has consumed enough to make room. No record is lost.
+	Block
+)
+
+func (p Policy) String() string {
+	switch p {
+	case Overwrite:
+		return "overwrite"
+	case Block:
+		return "block"
+	}
+	return fmt.Sprintf("policy(%d)", int(p))
+}
+
+// Durability says when appended records reach stable storage.
+type Durability int
+
+const (
+	// SyncNone leaves writing back to the kernel. A record survives the
+	// crash of any process (it is in the page cache the moment Append
+	// returns) but not a power loss or kernel crash.
+	SyncNone Durability = iota
+	// SyncInterval syncs in the background every Options.Interval. A power
+	// loss loses at most the records of the last interval; recovery drops
+	// them cleanly.
+	SyncInterval
+	// SyncEveryAppend syncs before Append returns: a record whose Append
+	// returned survives a power loss. Concurrent appenders share one sync
+	// (group commit).
+	SyncEveryAppend
+)
+
+func (d Durability) String() string {
+	switch d {
+	case SyncNone:
+		return "none"
+	case SyncInterval:
+		return "interval"
+	case SyncEveryAppend:
+		return "every-append"
+	}
+	return fmt.Sprintf("durability(%d)", int(d))
+}
+
+// Start says where a new Reader begins.
+type Start int
+
+const (
+	// FromOldest starts at the oldest record in the ring.
+	FromOldest Start = iota
+	// FromEnd starts after the newest record: only records appended later are read.
+	FromEnd
+)
+
+func (s Start) String() string {
+	switch s {
+	case FromOldest:
+		return "oldest"
+	case FromEnd:
+		return "end"
+	}
+	return fmt.Sprintf("start(%d)", int(s))
+}
