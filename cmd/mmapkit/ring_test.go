@@ -141,7 +141,9 @@ func TestRingStatGolden(t *testing.T) {
 		if tc.flag == "--json" {
 			checkJSON(t, r.stdout)
 		}
-		golden(t, tc.name, normalize(r.stdout, dir, "$DIR",
+		// The path as JSON escapes it, then as printed (with the
+		// separator of the OS: \ on Windows).
+		golden(t, tc.name, normalize(r.stdout, strings.ReplaceAll(path, `\`, `\\`), "$DIR/g.ring", path, "$DIR/g.ring",
 			info.Created.UTC().Format(time.RFC3339Nano), "$CREATED", info.Created.UTC().Format(time.RFC3339), "$CREATED"))
 	}
 }
