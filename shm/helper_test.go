@@ -160,7 +160,11 @@ func runHelper(name string, args []string) error {
 		}
 		buf := make([]byte, tornCap)
 		var last, lastTS, distinct uint64
-		for range n {
+		// At least n loads, and on until the writer was seen to move ten
+		// times (for at most 30 s): on a loaded machine the writer process
+		// may not run at all during n loads.
+		start := time.Now()
+		for i := 0; i < n || distinct < 10 && time.Since(start) < 30*time.Second; i++ {
 			_, m, err := s.Load(buf)
 			if err != nil {
 				return err

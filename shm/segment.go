@@ -142,6 +142,10 @@ func Open(name string, mode mmap.Mode) (*mmap.Region, error) {
 // Unlink removes the segment's name. Processes that have it mapped keep their
 // memory until they close it; the memory is freed after the last one does.
 // Removing a missing segment returns an error matching ErrNotFound.
+//
+// Windows cannot remove a file that a process has open or mapped: there
+// Unlink of a segment still in use fails with an error that says so, and
+// succeeds once every process has closed it.
 func Unlink(name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
@@ -230,6 +234,8 @@ func fsErr(err error) error {
 		return fmt.Errorf("%w (%w)", ErrExists, err)
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w (%w)", ErrNotFound, err)
+	case sys.IsInUse(err):
+		return fmt.Errorf("segment is still open or mapped, and Windows removes it only after every process has closed it (%w)", err)
 	}
 	return err
 }
