@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -40,13 +41,17 @@ func TestShmCLI(t *testing.T) {
 	r.Close()
 
 	missing := "no-such-segment-" + slotName
+	perm := "-rw-------"
+	if runtime.GOOS == "windows" {
+		perm = "-rw-rw-rw-" // no permission bits: the directory's ACL keeps segments private
+	}
 	tests := []struct {
 		args   []string
 		want   []string // substrings of stdout
 		code   int
 		stderr string // a substring of stderr, which must hold one line per error
 	}{
-		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, "-rw-------"}, 0, ""},
+		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, perm}, 0, ""},
 		{[]string{"shm", "cat", slotName}, []string{"latest\n"}, 0, ""},
 		{[]string{"shm", "cat", "--format", "hex", "--seq", slotName}, []string{"2\t" + fmt.Sprintf("%x", "latest") + "\n"}, 0, ""},
 		{[]string{"shm", "cat", "--hex", slotName}, []string{fmt.Sprintf("%x", "latest") + "\n"}, 0, "deprecated"},
