@@ -182,7 +182,7 @@ func mapArray[T Element](op string, f *os.File, path string, mode Mode, size, of
 		a.data = []T{}
 		return a, nil
 	}
-	r, err := mmap.Map(f, mode, offset, nbytes)
+	r, err := mmap.Map(f, mode, offset, int(nbytes), nil)
 	if err != nil {
 		return nil, pathError(op, path, err)
 	}
@@ -400,7 +400,7 @@ func (a *Array[T]) AdviseRows(lo, hi int, adv mmap.Advice) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return a.r.AdviseRange(off, n, adv)
+	return a.r.AdviseRange(off, int(n), adv)
 }
 
 // rowBytes returns the byte range of rows [lo, hi) within the data.

@@ -300,7 +300,7 @@ func TestIndexPanics(t *testing.T) {
 	defer f.Close()
 	mustPanic(t, "Row of Fortran order", func() { f.Row(0) })
 	mustPanic(t, "Batches of Fortran order", func() { f.Batches(1) })
-	if err := f.AdviseRows(0, 1, mmap.WillNeed); err == nil {
+	if err := f.AdviseRows(0, 1, mmap.AdviceWillNeed); err == nil {
 		t.Fatal("AdviseRows on a Fortran-order array succeeded")
 	}
 }
@@ -653,7 +653,7 @@ func TestBatchesBoundedResidency(t *testing.T) {
 			t.Fatalf("at row %d: %d MiB resident, bound %d MiB", first, res.Resident*res.PageSize>>20, bound>>20)
 		}
 		if behind := first - (evictBytes/rowBytes + 2*batch); behind > 0 {
-			old, err := a.Region().ResidentRange(0, int64(behind)*rowBytes)
+			old, err := a.Region().ResidentRange(0, int(int64(behind)*rowBytes))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -166,7 +166,7 @@ func (a *Array[T]) prefetchRows(lo, hi int) {
 	}
 	// Advice: an error (such as a file truncated under the mapping) shows
 	// up when the loop body touches the pages, as a fault.
-	_ = a.r.Prefetch(off, n)
+	_ = a.r.Prefetch(off, int(n))
 }
 
 // evictRows drops the whole pages of rows [lo, hi). The page that the last row
@@ -187,10 +187,10 @@ func (a *Array[T]) evictRows(lo, hi int, last bool) {
 	if end <= off {
 		return
 	}
-	if a.r.Evict(off, end-off) != nil {
+	if a.r.Evict(off, int(end-off)) != nil {
 		// Where the page cache cannot be dropped, at least unmap the pages
 		// so they stop counting in this process's resident set.
-		_ = a.r.AdviseRange(off, end-off, mmap.DontNeed)
+		_ = a.r.AdviseRange(off, int(end-off), mmap.AdviceDontNeed)
 	}
 }
 
@@ -219,7 +219,7 @@ func (a *Array[T]) Prefetch(lo, hi int) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return a.r.Prefetch(off, n)
+	return a.r.Prefetch(off, int(n))
 }
 
 // Evict drops rows [lo, hi) of a C-order array from memory and the page
@@ -229,5 +229,5 @@ func (a *Array[T]) Evict(lo, hi int) error {
 	if err != nil || n == 0 {
 		return err
 	}
-	return a.r.Evict(off, n)
+	return a.r.Evict(off, int(n))
 }

@@ -1,11 +1,12 @@
 package array
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // Element is the set of Go types an Array can hold. Each has exactly one NumPy
@@ -102,7 +103,7 @@ func (d Dtype) Descr() string {
 
 // nativeOrder is the descr byte-order character of this machine.
 var nativeOrder = func() byte {
-	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+	if sys.LittleEndian {
 		return '<'
 	}
 	return '>'

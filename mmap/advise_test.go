@@ -69,14 +69,14 @@ func TestAdviceReachesKernel(t *testing.T) {
 	const pages = 16
 	path := pagingFile(t, pages*pagingPS)
 	linuxOnly := map[mmap.Advice]bool{
-		mmap.HugePage: true, mmap.NoHugePage: true, mmap.Cold: true, mmap.PageOut: true,
-		mmap.PopulateRead: true, mmap.PopulateWrite: true, mmap.DontFork: true, mmap.DontDump: true,
+		mmap.AdviceHugePage: true, mmap.AdviceNoHugePage: true, mmap.AdviceCold: true, mmap.AdvicePageOut: true,
+		mmap.AdvicePopulateRead: true, mmap.AdvicePopulateWrite: true, mmap.AdviceDontFork: true, mmap.AdviceDontDump: true,
 	}
 	// Accepted on Windows: the no-op hints, WillNeed (PrefetchVirtualMemory)
 	// and the populate advice (prefetch, then touch every page).
 	windowsHas := map[mmap.Advice]bool{
-		mmap.Normal: true, mmap.Sequential: true, mmap.Random: true, mmap.WillNeed: true,
-		mmap.PopulateRead: true, mmap.PopulateWrite: true,
+		mmap.AdviceNormal: true, mmap.AdviceSequential: true, mmap.AdviceRandom: true, mmap.AdviceWillNeed: true,
+		mmap.AdvicePopulateRead: true, mmap.AdvicePopulateWrite: true,
 	}
 	for _, tc := range []struct {
 		adv    mmap.Advice
@@ -84,11 +84,11 @@ func TestAdviceReachesKernel(t *testing.T) {
 		flag   string // VmFlags entry the advice sets ("" if none)
 		effect func(t *testing.T, r *mmap.Region)
 	}{
-		{adv: mmap.Normal},
-		{adv: mmap.Sequential, flag: "sr"},
-		{adv: mmap.Random, flag: "rr"},
-		{adv: mmap.WillNeed},
-		{adv: mmap.DontNeed, anon: true, effect: func(t *testing.T, r *mmap.Region) {
+		{adv: mmap.AdviceNormal},
+		{adv: mmap.AdviceSequential, flag: "sr"},
+		{adv: mmap.AdviceRandom, flag: "rr"},
+		{adv: mmap.AdviceWillNeed},
+		{adv: mmap.AdviceDontNeed, anon: true, effect: func(t *testing.T, r *mmap.Region) {
 			// DONTNEED on private anonymous memory throws the pages away:
 			// the next read sees fresh zero pages.
 			b := make([]byte, 4)
@@ -96,11 +96,11 @@ func TestAdviceReachesKernel(t *testing.T) {
 				t.Errorf("after DontNeed read %q, %v; want zeros", b, err)
 			}
 		}},
-		{adv: mmap.HugePage, anon: true, flag: "hg"},
-		{adv: mmap.NoHugePage, anon: true, flag: "nh"},
-		{adv: mmap.Free, anon: true},
-		{adv: mmap.Cold},
-		{adv: mmap.PageOut, effect: func(t *testing.T, r *mmap.Region) {
+		{adv: mmap.AdviceHugePage, anon: true, flag: "hg"},
+		{adv: mmap.AdviceNoHugePage, anon: true, flag: "nh"},
+		{adv: mmap.AdviceFree, anon: true},
+		{adv: mmap.AdviceCold},
+		{adv: mmap.AdvicePageOut, effect: func(t *testing.T, r *mmap.Region) {
 			// PAGEOUT reclaims the clean file pages this process alone maps,
 			// but only those already on an LRU list: pages faulted in moments
 			// ago may still sit in another CPU's per-CPU batch and stay. So
@@ -108,36 +108,36 @@ func TestAdviceReachesKernel(t *testing.T) {
 			s, err := r.Resident()
 			t.Logf("after PageOut %d of %d pages resident (%v)", s.Resident, s.Pages, err)
 		}},
-		{adv: mmap.PopulateRead, effect: func(t *testing.T, r *mmap.Region) {
+		{adv: mmap.AdvicePopulateRead, effect: func(t *testing.T, r *mmap.Region) {
 			if s, err := r.Resident(); err != nil || s.Resident != s.Pages {
 				t.Errorf("after PopulateRead %d of %d pages resident, %v", s.Resident, s.Pages, err)
 			}
 		}},
-		{adv: mmap.PopulateWrite, anon: true, effect: func(t *testing.T, r *mmap.Region) {
+		{adv: mmap.AdvicePopulateWrite, anon: true, effect: func(t *testing.T, r *mmap.Region) {
 			// Fresh anonymous memory has no pages until it is written;
 			// POPULATE_WRITE allocates them all.
 			if s, err := r.Resident(); err != nil || s.Resident != s.Pages {
 				t.Errorf("after PopulateWrite %d of %d pages resident, %v", s.Resident, s.Pages, err)
 			}
 		}},
-		{adv: mmap.DontFork, flag: "dc"},
-		{adv: mmap.DontDump, flag: "dd"},
+		{adv: mmap.AdviceDontFork, flag: "dc"},
+		{adv: mmap.AdviceDontDump, flag: "dd"},
 	} {
 		t.Run(tc.adv.String(), func(t *testing.T) {
 			var r *mmap.Region
 			var err error
 			if tc.anon {
-				r, err = mmap.Anonymous(pages * pagingPS)
-				if err == nil && tc.adv == mmap.DontNeed {
+				r, err = mmap.Anonymous(pages*pagingPS, nil)
+				if err == nil && tc.adv == mmap.AdviceDontNeed {
 					_, err = r.WriteAt([]byte("data"), 8)
 				}
 			} else {
-				r, err = mmap.Open(path, mmap.ReadOnly)
+				r, err = mmap.Open(path, mmap.ReadOnly, nil)
 				if err == nil && runtime.GOOS == "linux" {
 					// Start from a known state: cold for PopulateRead,
 					// cached and mapped for PageOut to reclaim.
-					err = r.Evict(0, int64(r.Len()))
-					if err == nil && tc.adv == mmap.PageOut {
+					err = r.Evict(0, r.Len())
+					if err == nil && tc.adv == mmap.AdvicePageOut {
 						pagingTouch(t, r, 1)
 					}
 				}
@@ -194,11 +194,11 @@ func TestAdviceNormalResets(t *testing.T) {
 		adv       mmap.Advice
 		has, lack string
 	}{
-		{mmap.Random, "rr", "sr"},
-		{mmap.Sequential, "sr", "rr"},
-		{mmap.Normal, "", "sr"},
-		{mmap.Random, "rr", "sr"},
-		{mmap.Normal, "", "rr"},
+		{mmap.AdviceRandom, "rr", "sr"},
+		{mmap.AdviceSequential, "sr", "rr"},
+		{mmap.AdviceNormal, "", "sr"},
+		{mmap.AdviceRandom, "rr", "sr"},
+		{mmap.AdviceNormal, "", "rr"},
 	} {
 		if err := r.Advise(step.adv); err != nil {
 			t.Fatal(err)
@@ -212,7 +212,7 @@ func TestAdviceNormalResets(t *testing.T) {
 
 // Advice outside the defined set is refused as unsupported, not ignored.
 func TestAdviceUnknown(t *testing.T) {
-	r, err := mmap.Anonymous(pagingPS)
+	r, err := mmap.Anonymous(pagingPS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestAdviseRangeWidensToPages(t *testing.T) {
 	r := pagingOpen(t, pagingFile(t, 8*pagingPS), mmap.ReadOnly)
 	base := adviseAddr(t, r)
 	ps := uintptr(pagingPS)
-	if err := r.AdviseRange(int64(3*ps-1), 2, mmap.Random); err != nil {
+	if err := r.AdviseRange(int64(3*ps-1), 2, mmap.AdviceRandom); err != nil {
 		t.Fatal(err)
 	}
 	for page, want := range []bool{false, false, true, true, false, false, false, false} {
@@ -245,7 +245,7 @@ func TestAdviseRangeWidensToPages(t *testing.T) {
 // WithHugePages reaches the kernel as MADV_HUGEPAGE on the new mapping.
 func TestWithHugePagesAdvice(t *testing.T) {
 	pagingNeedsSmaps(t)
-	r, err := mmap.Anonymous(4<<20, mmap.WithHugePages())
+	r, err := mmap.Anonymous(4<<20, &mmap.Options{HugePages: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestWithHugePagesAdvice(t *testing.T) {
 	if fl := adviseVmFlags(t, adviseAddr(t, r)); !adviseHas(fl, "hg") {
 		t.Fatalf("WithHugePages: VmFlags %v lack hg", fl)
 	}
-	plain, err := mmap.Anonymous(4 << 20)
+	plain, err := mmap.Anonymous(4<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -73,7 +72,7 @@ func offsets(n int, size, span, align int64) []int64 {
 // BenchmarkReadAt compares, for reads of several sizes at random offsets of a
 // warm file whose pages are already mapped: Region.ReadAt (fault protection and
 // close-safety included), os.File.ReadAt (pread) and a copy out of a bare
-// unix.Mmap slice (the floor).
+// mmap(2) slice (the floor).
 func BenchmarkReadAt(b *testing.B) {
 	path, err := benchFile()
 	if err != nil {
@@ -87,16 +86,17 @@ func BenchmarkReadAt(b *testing.B) {
 	st, _ := f.Stat()
 	span := st.Size()
 
-	r, err := mmap.Map(f, mmap.ReadOnly, 0, 0, mmap.WithPopulate())
+	r, err := mmap.Map(f, mmap.ReadOnly, 0, 0, &mmap.Options{Populate: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	raw, err := unix.Mmap(int(f.Fd()), 0, int(span), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	rawMap, err := sys.Map(f.Fd(), 0, int(span), sys.ProtRead, sys.Populate)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer unix.Munmap(raw)
+	defer rawMap.Unmap()
+	raw := rawMap.Data
 
 	for _, size := range []int64{8, 64, 4096} {
 		align := int64(1)

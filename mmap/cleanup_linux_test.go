@@ -35,7 +35,7 @@ func gcUntil(cond func() bool) bool {
 func TestForgottenRegionIsUnmapped(t *testing.T) {
 	path := writeFile(t, pattern(8192))
 	func() {
-		r, err := mmap.Open(path, mmap.ReadOnly)
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestForgottenRegionWithExportedBytesStaysMapped(t *testing.T) {
 	path := writeFile(t, pattern(8192))
 	var b []byte
 	func() {
-		r, err := mmap.Open(path, mmap.ReadOnly)
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ func ExampleRegion_Do() {
 	}
 	defer os.Remove(path)
 
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -27,19 +27,19 @@ func examplePagingFile(pages int) (string, func()) {
 func ExampleRegion_Evict() {
 	path, cleanup := examplePagingFile(16)
 	defer cleanup()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Close()
 
-	if err := r.Evict(0, int64(r.Len())); err != nil {
+	if err := r.Evict(0, r.Len()); err != nil {
 		log.Fatal(err)
 	}
 	s, _ := r.Resident()
 	fmt.Printf("after Evict: %d of %d pages resident\n", s.Resident, s.Pages)
 
-	if err := r.Prefetch(0, int64(r.Len())); err != nil {
+	if err := r.Prefetch(0, r.Len()); err != nil {
 		log.Fatal(err)
 	}
 	s, _ = r.Resident()
@@ -54,17 +54,17 @@ func ExampleRegion_Evict() {
 func ExampleRegion_ResidentRange() {
 	path, cleanup := examplePagingFile(8)
 	defer cleanup()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Close()
 	ps := int64(os.Getpagesize())
-	_ = r.Evict(0, int64(r.Len()))
-	_ = r.Advise(mmap.Random)
+	_ = r.Evict(0, r.Len())
+	_ = r.Advise(mmap.AdviceRandom)
 	_, _ = r.ReadAt(make([]byte, 10), 3*ps+100) // inside page 3
 
-	s, err := r.ResidentRange(2*ps, 4*ps) // pages 2, 3, 4, 5
+	s, err := r.ResidentRange(2*ps, int(4*ps)) // pages 2, 3, 4, 5
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,13 +85,13 @@ var pagingExampleSink byte
 func ExampleReadFaults() {
 	path, cleanup := examplePagingFile(64)
 	defer cleanup()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Close()
-	_ = r.Evict(0, int64(r.Len()))
-	_ = r.Advise(mmap.Random) // one fault per page, each read from disk
+	_ = r.Evict(0, r.Len())
+	_ = r.Advise(mmap.AdviceRandom) // one fault per page, each read from disk
 
 	touch := func() mmap.Faults {
 		before, _ := mmap.ReadFaults()
@@ -114,7 +114,7 @@ func ExampleReadFaults() {
 
 // Keep a small mapping in RAM (within RLIMIT_MEMLOCK, `ulimit -l`).
 func ExampleRegion_Lock() {
-	r, err := mmap.Anonymous(16 * os.Getpagesize())
+	r, err := mmap.Anonymous(16*os.Getpagesize(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}

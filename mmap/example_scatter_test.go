@@ -23,12 +23,12 @@ func ExampleRegion_PrefetchOffsets() {
 	}
 	defer os.Remove(path)
 
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer r.Close()
-	if err := r.Advise(mmap.Random); err != nil {
+	if err := r.Advise(mmap.AdviceRandom); err != nil {
 		log.Fatal(err)
 	}
 	offs := []int64{200 * 4096, 3 * 4096, 77 * 4096}

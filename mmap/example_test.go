@@ -21,8 +21,8 @@ func ExampleMap() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	r, err := mmap.Map(f, mmap.ReadWrite, 7, 0) // any offset; length 0 = to end of file
-	f.Close()                                   // the Region keeps its own descriptor
+	r, err := mmap.Map(f, mmap.ReadWrite, 7, 0, nil) // any offset; length 0 = to end of file
+	f.Close()                                        // the Region keeps its own descriptor
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func ExampleRegion_ReadLine() {
 	}
 	defer os.Remove(path)
 
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func ExampleRegion_ReadLine() {
 
 // Anonymous memory: a buffer the kernel may page out, that can grow in place.
 func ExampleAnonymous() {
-	r, err := mmap.Anonymous(10 << 20)
+	r, err := mmap.Anonymous(10<<20, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TryLockFile(f *os.File, exclusive bool) (*FileLock, error) {
 // returns ctx's error).
 func LockFile(ctx context.Context, f *os.File, exclusive bool) (*FileLock, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+		return nil, sys.WrapPath("mmap: lock", f.Name(), err)
 	}
 	l, err := newLock(f)
 	if err != nil {
@@ -60,7 +60,7 @@ func LockFile(ctx context.Context, f *os.File, exclusive bool) (*FileLock, error
 		case <-ctx.Done():
 			t.Stop()
 			l.file.Close()
-			return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), ctx.Err())
+			return nil, sys.WrapPath("mmap: lock", f.Name(), ctx.Err())
 		case <-t.C:
 		}
 		pause = min(2*pause, 10*time.Millisecond)
@@ -74,21 +74,21 @@ func LockFile(ctx context.Context, f *os.File, exclusive bool) (*FileLock, error
 // (the usual write-and-rename update) would exclude nobody.
 func newLock(f *os.File) (*FileLock, error) {
 	if f == nil {
-		return nil, fmt.Errorf("mmap: lock: nil file")
+		return nil, sys.WrapPath("mmap: lock", "", errors.New("nil file"))
 	}
-	g, err := os.Open(f.Name())
+	g, err := sys.OpenFile(f.Name(), os.O_RDONLY, 0, false)
 	if err != nil {
-		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+		return nil, sys.WrapPath("mmap: lock", f.Name(), err)
 	}
 	fi, err1 := f.Stat()
 	gi, err2 := g.Stat()
 	if err := errors.Join(err1, err2); err != nil {
 		g.Close()
-		return nil, fmt.Errorf("mmap: lock %s: %w", f.Name(), err)
+		return nil, sys.WrapPath("mmap: lock", f.Name(), err)
 	}
 	if !os.SameFile(fi, gi) {
 		g.Close()
-		return nil, fmt.Errorf("mmap: lock %s: the name now refers to another file (renamed or replaced since it was opened): %w", f.Name(), os.ErrNotExist)
+		return nil, sys.WrapPath("mmap: lock", f.Name(), fmt.Errorf("the name now refers to another file (renamed or replaced since it was opened): %w", os.ErrNotExist))
 	}
 	return &FileLock{file: g}, nil
 }
@@ -99,9 +99,9 @@ func lockErr(f *os.File, exclusive bool, err error) error {
 		kind = "exclusive"
 	}
 	if errors.Is(err, sys.ErrWouldBlock) {
-		return fmt.Errorf("mmap: %s lock on %s: %w", kind, f.Name(), ErrLocked)
+		return sys.WrapPath("mmap: lock", f.Name(), fmt.Errorf("%s: %w", kind, ErrLocked))
 	}
-	return fmt.Errorf("mmap: %s lock on %s: %w", kind, f.Name(), err)
+	return sys.WrapPath("mmap: lock", f.Name(), fmt.Errorf("%s: %w", kind, err))
 }
 
 // Unlock releases the lock. A second Unlock returns nil.

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -39,25 +38,16 @@ func lockVmLck(t *testing.T) int64 {
 	return 0
 }
 
-func lockHasCapIPCLock() bool {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false
-	}
-	return data[0].Effective&(1<<unix.CAP_IPC_LOCK) != 0
-}
-
 // Lock within RLIMIT_MEMLOCK pins every page (the kernel's VmLck grows by the
 // Region's size and all pages become resident); Unlock gives them back.
 func TestLockUnlockWithinLimit(t *testing.T) {
 	const size = 512 << 10
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err != nil {
+	limit, err := sys.MemlockLimit()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if rl.Cur != unix.RLIM_INFINITY && rl.Cur < 2*size && !lockHasCapIPCLock() {
-		t.Skipf("RLIMIT_MEMLOCK is %d bytes, too small for a %d-byte test", rl.Cur, size)
+	if limit >= 0 && limit < 2*size && !sys.HasCapIPCLock() {
+		t.Skipf("RLIMIT_MEMLOCK is %d bytes, too small for a %d-byte test", limit, size)
 	}
 	r := pagingOpen(t, pagingFile(t, size), mmap.ReadOnly)
 	pagingEvictAll(t, r)
@@ -98,23 +88,17 @@ func TestHelperMemlock(t *testing.T) {
 	}
 	limit, _ := strconv.ParseUint(limitS, 10, 64)
 	runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: limit, Max: limit}); err != nil {
+	if err := sys.SetMemlockLimit(limit); err != nil {
 		t.Fatal(err)
 	}
 	if os.Getenv("MMAPKIT_HELPER_DROPCAP") == "1" {
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			t.Fatal(err)
-		}
-		data[0].Effective &^= 1 << unix.CAP_IPC_LOCK
-		if err := unix.Capset(&hdr, &data[0]); err != nil {
+		if err := sys.DropCapIPCLock(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	res := lockHelperResult{HasCap: lockHasCapIPCLock()}
+	res := lockHelperResult{HasCap: sys.HasCapIPCLock()}
 	if limit > 0 {
-		small, err := mmap.Anonymous(int(limit / 2))
+		small, err := mmap.Anonymous(int(limit/2), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +111,7 @@ func TestHelperMemlock(t *testing.T) {
 		}
 		small.Close()
 	}
-	big, err := mmap.Anonymous(int(limit) + 4<<20)
+	big, err := mmap.Anonymous(int(limit)+4<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

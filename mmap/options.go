@@ -17,6 +17,7 @@ const (
 	CopyOnWrite
 )
 
+// String returns "read-only", "read-write" or "copy-on-write".
 func (m Mode) String() string {
 	switch m {
 	case ReadOnly:
@@ -31,19 +32,30 @@ func (m Mode) String() string {
 
 func (m Mode) valid() bool { return m == ReadOnly || m == ReadWrite || m == CopyOnWrite }
 
-// Option changes how a mapping is made.
-type Option func(*config)
-
-type config struct {
-	flags sys.Flags
+// Options change how a mapping is made. A nil *Options and the zero value of
+// every field mean the defaults: pages are faulted in on first touch, in
+// normal-sized pages.
+type Options struct {
+	// Populate faults every page in at map time (MAP_POPULATE on Linux), so
+	// later accesses never take a page fault. It costs the time to read the
+	// whole range up front. Resize populates the pages it adds.
+	Populate bool
+	// HugePages asks for transparent huge pages where the kernel allows them
+	// for this kind of memory. It is a request: without support the mapping
+	// uses normal pages.
+	HugePages bool
 }
 
-// WithPopulate faults every page in at map time (MAP_POPULATE on Linux), so
-// later accesses never take a page fault. It costs the time to read the whole
-// range up front.
-func WithPopulate() Option { return func(c *config) { c.flags |= sys.Populate } }
-
-// WithHugePages asks for transparent huge pages where the kernel allows them
-// for this kind of memory. It is a request: without support the mapping uses
-// normal pages.
-func WithHugePages() Option { return func(c *config) { c.flags |= sys.HugePages } }
+func (o *Options) flags() sys.Flags {
+	var f sys.Flags
+	if o == nil {
+		return f
+	}
+	if o.Populate {
+		f |= sys.Populate
+	}
+	if o.HugePages {
+		f |= sys.HugePages
+	}
+	return f
+}

@@ -3,7 +3,6 @@ package mmap
 import (
 	"errors"
 	"fmt"
-	"syscall"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
@@ -12,7 +11,7 @@ import (
 var (
 	// ErrMemlock: Lock asked for more locked memory than the process may
 	// have (RLIMIT_MEMLOCK on Unix, the working-set quota on Windows). The
-	// message says the limit and the size asked for.
+	// message says the limit, the size asked for and what to do.
 	ErrMemlock = errors.New("locked-memory limit too small")
 	// ErrPrivateMemory: Evict on anonymous or CopyOnWrite memory, whose pages
 	// exist nowhere else, so dropping them would lose their contents.
@@ -38,13 +37,14 @@ var errNoPopulate = fmt.Errorf("populate: %w", errors.ErrUnsupported)
 // reads and may return before they finish. The range is widened to whole
 // pages. If a page cannot be read in (the file was truncated under the
 // mapping, or an I/O error) the error matches ErrFault.
-func (r *Region) Prefetch(off, n int64) error {
+func (r *Region) Prefetch(off int64, n int) error {
+	const op = "prefetch"
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange("Prefetch", off, n); err != nil {
-		return err
+	if err := r.checkRange(off, n); err != nil {
+		return r.errorf(op, err)
 	}
 	if n == 0 {
 		return nil
@@ -57,17 +57,17 @@ func (r *Region) Prefetch(off, n int64) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, syscall.EFAULT) {
+	if isKernelFault(err) {
 		// The kernel could not read some page in: past the end of a file
 		// truncated under the mapping, or an I/O error.
-		return fmt.Errorf("mmap: prefetch %s offset %d length %d: %w (%w)", r.name(), off, n, ErrFault, err)
+		return r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, readInFault(err)))
 	}
 	if !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("mmap: prefetch %s offset %d length %d: %w", r.name(), off, n, err)
+		return r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, err))
 	}
 	for lo := 0; lo < len(b); lo += willNeedChunk {
 		if err := sys.Advise(b[lo:min(lo+willNeedChunk, len(b))], sys.AdvWillNeed); err != nil {
-			return fmt.Errorf("mmap: prefetch %s offset %d length %d: %w", r.name(), off, n, err)
+			return r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, err))
 		}
 	}
 	return nil
@@ -84,16 +84,17 @@ func (r *Region) Prefetch(off, n int64) error {
 // ErrPrivateMemory, since their pages exist nowhere else. Where the OS cannot
 // drop page-cache pages (darwin, Windows) the error matches
 // errors.ErrUnsupported.
-func (r *Region) Evict(off, n int64) error {
+func (r *Region) Evict(off int64, n int) error {
+	const op = "evict"
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange("Evict", off, n); err != nil {
-		return err
+	if err := r.checkRange(off, n); err != nil {
+		return r.errorf(op, err)
 	}
 	if r.st.file == nil || r.mode == CopyOnWrite {
-		return fmt.Errorf("mmap: evict %s (%s): %w", r.name(), r.mode, ErrPrivateMemory)
+		return r.errorf(op, fmt.Errorf("%s: %w", r.mode, ErrPrivateMemory))
 	}
 	if n == 0 {
 		return nil
@@ -103,17 +104,17 @@ func (r *Region) Evict(off, n int64) error {
 	// For a shared mapping MADV_DONTNEED only removes the page-table
 	// entries; a dirty page's state moves to the page cache, not lost.
 	if err := sys.Advise(b, sys.AdvDontNeed); err != nil {
-		return fmt.Errorf("mmap: evict %s offset %d length %d: %w", r.name(), off, n, err)
+		return r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, err))
 	}
 	ps := int64(sys.PageSize())
 	fileOff := r.off - int64(r.delta) + int64(start)
 	length := (int64(len(b)) + ps - 1) / ps * ps
 	fd := r.st.file.Fd()
 	if err := sys.WritebackRange(fd, fileOff, length); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return fmt.Errorf("mmap: evict %s offset %d length %d: write back dirty pages: %w", r.name(), off, n, err)
+		return r.errorf(op, fmt.Errorf("offset %d length %d: write back dirty pages: %w", off, n, err))
 	}
 	if err := sys.Fadvise(fd, fileOff, length, sys.FadvDontNeed); err != nil {
-		return fmt.Errorf("mmap: evict %s offset %d length %d: drop from the page cache: %w", r.name(), off, n, err)
+		return r.errorf(op, fmt.Errorf("offset %d length %d: drop from the page cache: %w", off, n, err))
 	}
 	return nil
 }
@@ -127,27 +128,48 @@ func (r *Region) Evict(off, n int64) error {
 // says the limit and the size asked for. A process with CAP_IPC_LOCK (root,
 // normally) is not limited.
 func (r *Region) Lock() error {
+	const op = "lock"
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf(op, err)
 	}
 	defer r.exit()
-	_, b := r.pages(0, int64(len(r.data)))
+	if len(r.data) == 0 {
+		return nil
+	}
+	_, b := r.pages(0, len(r.data))
 	err := sys.Lock(b)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, sys.ErrMemlock) {
-		return fmt.Errorf("mmap: lock %s (%d bytes) in RAM: %w", r.name(), len(b), err)
+		if r.pastEOF() {
+			return r.errorf(op, fmt.Errorf("%d bytes in RAM: the file ends before the mapping (truncated under it): %w", len(b), readInFault(err)))
+		}
+		if errors.Is(err, sys.ENOMEM) || errors.Is(err, sys.EAGAIN) {
+			return r.errorf(op, fmt.Errorf("%d bytes in RAM: some pages could not be read in (an I/O error) or memory ran out: %w", len(b), err))
+		}
+		return r.errorf(op, fmt.Errorf("%d bytes in RAM: %w", len(b), err))
 	}
 	err = memlockError{err}
 	limit, lerr := sys.MemlockLimit()
+	locked, _ := sys.LockedBytes()
 	switch {
 	case lerr != nil:
-		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, more than the process's quota allows: %w", r.name(), len(b), err)
+		return r.errorf(op, fmt.Errorf("%d bytes in RAM: more than the process's quota allows: %w", len(b), err))
 	case limit < 0:
-		return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, refused although RLIMIT_MEMLOCK is unlimited: %w", r.name(), len(b), err)
+		return r.errorf(op, fmt.Errorf("%d bytes in RAM: refused although RLIMIT_MEMLOCK is unlimited: %w", len(b), err))
 	}
-	return fmt.Errorf("mmap: lock %s in RAM: %d bytes asked, RLIMIT_MEMLOCK is %d bytes for the whole process including memory already locked (raise it with ulimit -l or grant CAP_IPC_LOCK): %w", r.name(), len(b), limit, err)
+	return r.errorf(op, fmt.Errorf("%d bytes asked, with %d bytes already locked by this process, and RLIMIT_MEMLOCK is %d bytes (raise it with ulimit -l, or grant CAP_IPC_LOCK): %w", len(b), locked, limit, err))
+}
+
+// pastEOF reports whether the file now ends before the mapping does (it was
+// truncated under it), so that touching the mapping's last pages faults.
+func (r *Region) pastEOF() bool {
+	if r.st.file == nil {
+		return false
+	}
+	fi, err := r.st.file.Stat()
+	return err == nil && fi.Size() < r.off+int64(len(r.data))
 }
 
 // memlockError is the OS's refusal to lock memory ("locked-memory limit too
@@ -161,13 +183,14 @@ func (e memlockError) Is(target error) bool { return target == ErrMemlock }
 
 // Unlock undoes Lock: the pages may be paged out again.
 func (r *Region) Unlock() error {
+	const op = "unlock"
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf(op, err)
 	}
 	defer r.exit()
-	_, b := r.pages(0, int64(len(r.data)))
-	if err := sys.Unlock(b); err != nil {
-		return fmt.Errorf("mmap: unlock %s: %w", r.name(), err)
+	if len(r.data) == 0 {
+		return nil
 	}
-	return nil
+	_, b := r.pages(0, len(r.data))
+	return r.errorf(op, sys.Unlock(b))
 }

@@ -42,12 +42,12 @@ func pagingColdSetup(b *testing.B) (string, int64) {
 
 func pagingColdEvict(b *testing.B, path string) {
 	b.Helper()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	if err := r.Evict(0, int64(r.Len())); err != nil {
+	if err := r.Evict(0, r.Len()); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -55,7 +55,7 @@ func pagingColdEvict(b *testing.B, path string) {
 // pagingResidentFraction reports how much of the file is in the page cache.
 func pagingResidentFraction(b *testing.B, path string) float64 {
 	b.Helper()
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func BenchmarkColdSequentialScan(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				pagingColdEvict(b, path)
-				r, err := mmap.Open(path, mmap.ReadOnly)
+				r, err := mmap.Open(path, mmap.ReadOnly, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -123,8 +123,8 @@ func BenchmarkColdSequentialScan(b *testing.B) {
 			b.ReportMetric(float64(faults.Minor)/float64(b.N), "minflt/op")
 		}
 	}
-	b.Run("mmap-normal", scanMapped(mmap.Normal))
-	b.Run("mmap-sequential", scanMapped(mmap.Sequential))
+	b.Run("mmap-normal", scanMapped(mmap.AdviceNormal))
+	b.Run("mmap-sequential", scanMapped(mmap.AdviceSequential))
 	b.Run("pread-1MiB", func(b *testing.B) {
 		b.SetBytes(size)
 		buf := make([]byte, 1<<20)
@@ -175,7 +175,7 @@ func BenchmarkColdRandom4K(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
 					pagingColdEvict(b, path)
-					r, err := mmap.Open(path, mmap.ReadOnly)
+					r, err := mmap.Open(path, mmap.ReadOnly, nil)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -202,8 +202,8 @@ func BenchmarkColdRandom4K(b *testing.B) {
 			}
 		}
 		name := fmt.Sprintf("reads=%d", reads)
-		b.Run(name+"/mmap-normal", mapped(mmap.Normal))
-		b.Run(name+"/mmap-random", mapped(mmap.Random))
+		b.Run(name+"/mmap-normal", mapped(mmap.AdviceNormal))
+		b.Run(name+"/mmap-random", mapped(mmap.AdviceRandom))
 		b.Run(name+"/pread", func(b *testing.B) {
 			buf := make([]byte, page)
 			var resident float64

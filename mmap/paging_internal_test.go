@@ -37,7 +37,7 @@ func TestPrefetchWillNeedFallback(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			willNeedChunk = tc.chunk
-			r, err := Open(path, ReadOnly)
+			r, err := Open(path, ReadOnly, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +47,7 @@ func TestPrefetchWillNeedFallback(t *testing.T) {
 			}
 			// Random advice: a fault reads just its page, so any page the
 			// prefetch missed costs one major fault.
-			if err := r.Advise(Random); err != nil {
+			if err := r.Advise(AdviceRandom); err != nil {
 				t.Fatal(err)
 			}
 			if err := r.Prefetch(0, size); err != nil {

@@ -5,8 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -19,11 +18,11 @@ func TestPagingAfterTruncation(t *testing.T) {
 	if err := os.Truncate(path, int64(4*pagingPS)); err != nil {
 		t.Fatal(err)
 	}
-	n := int64(r.Len())
+	n := r.Len()
 	if err := r.Prefetch(0, n); !errors.Is(err, mmap.ErrFault) {
 		t.Errorf("Prefetch over pages past the end of the file = %v, want ErrFault", err)
 	}
-	if err := r.Prefetch(0, int64(4*pagingPS)); err != nil {
+	if err := r.Prefetch(0, 4*pagingPS); err != nil {
 		t.Errorf("Prefetch of the pages still in the file: %v", err)
 	}
 	s, err := r.Resident()
@@ -54,9 +53,5 @@ func TestPagingAfterTruncation(t *testing.T) {
 // pagingCanLockUnlimited reports whether RLIMIT_MEMLOCK does not apply to
 // this process.
 func pagingCanLockUnlimited() bool {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &rl); err == nil && rl.Cur == unix.RLIM_INFINITY {
-		return true
-	}
-	return lockHasCapIPCLock()
+	return !sys.MemlockLimited()
 }

@@ -28,9 +28,13 @@ func pagingFile(t testing.TB, size int) string {
 }
 
 // pagingOpen maps path and evicts it, so every test starts from a cold cache.
-func pagingOpen(t testing.TB, path string, mode mmap.Mode, opts ...mmap.Option) *mmap.Region {
+func pagingOpen(t testing.TB, path string, mode mmap.Mode, opts ...*mmap.Options) *mmap.Region {
 	t.Helper()
-	r, err := mmap.Open(path, mode, opts...)
+	var o *mmap.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	r, err := mmap.Open(path, mode, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +44,7 @@ func pagingOpen(t testing.TB, path string, mode mmap.Mode, opts ...mmap.Option) 
 
 func pagingEvictAll(t testing.TB, r *mmap.Region) {
 	t.Helper()
-	if err := r.Evict(0, int64(r.Len())); err != nil {
+	if err := r.Evict(0, r.Len()); err != nil {
 		t.Fatal(err)
 	}
 	s, err := r.Resident()
@@ -94,7 +98,7 @@ func pagingNeedsSmaps(t *testing.T) {
 // small for a transparent huge page to fill it at the first touch.)
 func TestResidentTracksTouches(t *testing.T) {
 	const pages = 16
-	r, err := mmap.Anonymous(pages * pagingPS)
+	r, err := mmap.Anonymous(pages*pagingPS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +143,8 @@ func TestResidencyAfterEvictReadPrefetch(t *testing.T) {
 		adv   mmap.Advice
 		exact bool
 	}{
-		{"random", mmap.Random, true},
-		{"normal", mmap.Normal, false},
+		{"random", mmap.AdviceRandom, true},
+		{"normal", mmap.AdviceNormal, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := pagingOpen(t, path, mmap.ReadOnly)
@@ -153,7 +157,7 @@ func TestResidencyAfterEvictReadPrefetch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Pages != pages || s.PageSize != pagingPS || s.Offset != 0 || s.Length != int64(r.Len()) {
+			if s.Pages != pages || s.PageSize != pagingPS || s.Offset != 0 || s.Length != r.Len() {
 				t.Fatalf("Residency header %+v, want %d pages of %d bytes", s, pages, pagingPS)
 			}
 			touched := (pages + 9) / 10
@@ -174,7 +178,7 @@ func TestResidencyAfterEvictReadPrefetch(t *testing.T) {
 			}
 			t.Logf("%s advice: read %d pages, %d resident", tc.name, touched, s.Resident)
 
-			if err := r.Prefetch(0, int64(r.Len())); err != nil {
+			if err := r.Prefetch(0, r.Len()); err != nil {
 				t.Fatal(err)
 			}
 			s, err = r.Resident()
@@ -199,19 +203,20 @@ func TestResidentRangeUnaligned(t *testing.T) {
 	}
 	defer f.Close()
 	const mapOff = 100 // the Region starts 100 bytes into page 0 of the file
-	r, err := mmap.Map(f, mmap.ReadOnly, mapOff, 0)
+	r, err := mmap.Map(f, mmap.ReadOnly, mapOff, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	pagingEvictAll(t, r)
-	if err := r.Advise(mmap.Random); err != nil {
+	if err := r.Advise(mmap.AdviceRandom); err != nil {
 		t.Fatal(err)
 	}
 	ps := int64(pagingPS)
 	for _, tc := range []struct {
 		name      string
-		off, n    int64
+		off       int64
+		n         int
 		pages     int
 		filePages []int64 // file pages the range covers, in order
 	}{
@@ -219,10 +224,10 @@ func TestResidentRangeUnaligned(t *testing.T) {
 		{"straddles a boundary", 3*ps - mapOff - 5, 10, 2, []int64{2, 3}},
 		{"first byte", 0, 1, 1, []int64{0}},
 		{"last byte", 64*ps - mapOff - 1, 1, 1, []int64{63}},
-		{"three pages", 10*ps - mapOff - 1, ps + 2, 3, []int64{9, 10, 11}},
+		{"three pages", 10*ps - mapOff - 1, pagingPS + 2, 3, []int64{9, 10, 11}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := r.Evict(0, int64(r.Len())); err != nil {
+			if err := r.Evict(0, r.Len()); err != nil {
 				t.Fatal(err)
 			}
 			if err := r.Prefetch(tc.off, tc.n); err != nil {
@@ -264,7 +269,7 @@ func pagingList(s mmap.Residency) []int {
 
 func TestResidencyIsResidentBounds(t *testing.T) {
 	r := pagingOpen(t, pagingFile(t, 3*pagingPS), mmap.ReadOnly)
-	if err := r.Prefetch(0, int64(r.Len())); err != nil {
+	if err := r.Prefetch(0, r.Len()); err != nil {
 		t.Fatal(err)
 	}
 	s, err := r.Resident()
@@ -291,20 +296,24 @@ func TestResidencyIsResidentBounds(t *testing.T) {
 
 func TestPagingOutOfRange(t *testing.T) {
 	r := pagingOpen(t, pagingFile(t, 2*pagingPS), mmap.ReadWrite)
-	n := int64(r.Len())
+	n := r.Len()
 	calls := []struct {
 		name string
-		fn   func(off, n int64) error
+		fn   func(off int64, n int) error
 	}{
-		{"ResidentRange", func(off, n int64) error { _, err := r.ResidentRange(off, n); return err }},
+		{"ResidentRange", func(off int64, n int) error { _, err := r.ResidentRange(off, n); return err }},
 		{"Prefetch", r.Prefetch},
 		{"Evict", r.Evict},
-		{"AdviseRange", func(off, n int64) error { return r.AdviseRange(off, n, mmap.Normal) }},
+		{"AdviseRange", func(off int64, n int) error { return r.AdviseRange(off, n, mmap.AdviceNormal) }},
 	}
 	for _, c := range calls {
-		for _, rg := range [][2]int64{{-1, 1}, {0, -1}, {0, n + 1}, {n, 1}, {n + 1, 0}, {1, n}} {
-			if err := c.fn(rg[0], rg[1]); !errors.Is(err, mmap.ErrOutOfRange) {
-				t.Errorf("%s(%d, %d) = %v, want ErrOutOfRange", c.name, rg[0], rg[1], err)
+		n64 := int64(n)
+		for _, rg := range []struct {
+			off int64
+			n   int
+		}{{-1, 1}, {0, -1}, {0, n + 1}, {n64, 1}, {n64 + 1, 0}, {1, n}} {
+			if err := c.fn(rg.off, rg.n); !errors.Is(err, mmap.ErrOutOfRange) {
+				t.Errorf("%s(%d, %d) = %v, want ErrOutOfRange", c.name, rg.off, rg.n, err)
 			}
 		}
 	}
@@ -317,7 +326,7 @@ func TestEvictPrivateMemoryRefused(t *testing.T) {
 	if _, err := cow.WriteAt([]byte("private"), 10); err != nil {
 		t.Fatal(err)
 	}
-	anon, err := mmap.Anonymous(4 * pagingPS)
+	anon, err := mmap.Anonymous(4*pagingPS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +335,7 @@ func TestEvictPrivateMemoryRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, r := range map[string]*mmap.Region{"copy-on-write": cow, "anonymous": anon} {
-		if err := r.Evict(0, int64(r.Len())); !errors.Is(err, mmap.ErrPrivateMemory) {
+		if err := r.Evict(0, r.Len()); !errors.Is(err, mmap.ErrPrivateMemory) {
 			t.Errorf("%s: Evict = %v, want ErrPrivateMemory", name, err)
 		}
 		got := make([]byte, 7)
@@ -367,7 +376,7 @@ func TestWithPopulateMakesResident(t *testing.T) {
 	// working set, which a new view starts without, so the test still
 	// shows what Populate did; on darwin the file's pages may be cached
 	// already, and it shows only that none is missing.
-	r := pagingOpen(t, path, mmap.ReadOnly, mmap.WithPopulate())
+	r := pagingOpen(t, path, mmap.ReadOnly, &mmap.Options{Populate: true})
 	s, err := r.Resident()
 	if err != nil {
 		t.Fatal(err)
@@ -409,12 +418,12 @@ func TestFaultCountersFirstTouchOnly(t *testing.T) {
 		// A few of them show up as minor: a fault that starts the read
 		// under the per-VMA lock is retried under mmap_lock, and the retry
 		// finds the page already read (Linux counts only the retry).
-		{"random", mmap.Random, pages / 2, pages},
+		{"random", mmap.AdviceRandom, pages / 2, pages},
 		// Normal: one fault reads a whole read-around window (the whole
 		// file here) and later faults map the large folios it made, so few
 		// faults cover many pages; the one that did the read may itself
 		// be counted minor after its retry, as above.
-		{"normal", mmap.Normal, 0, 1},
+		{"normal", mmap.AdviceNormal, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := pagingOpen(t, path, mmap.ReadOnly)

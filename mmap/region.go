@@ -20,6 +20,7 @@
 package mmap
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -89,20 +90,26 @@ func (s *state) release() {
 }
 
 // Open maps the whole file at path. ReadOnly and CopyOnWrite open the file
-// read-only; ReadWrite opens it read-write.
-func Open(path string, mode Mode, opts ...Option) (*Region, error) {
+// read-only; ReadWrite opens it read-write. An empty file gives an empty
+// Region (Len 0) that Resize can grow.
+//
+// Open refuses anything but a regular file without blocking on it: a FIFO,
+// a directory or a device gives an error matching ErrNotRegular that says
+// what it found.
+func Open(path string, mode Mode, opts *Options) (*Region, error) {
+	const op = "mmap: open"
 	if !mode.valid() {
-		return nil, fmt.Errorf("mmap: open %s: invalid mode %d", path, int(mode))
+		return nil, sys.WrapPath(op, path, fmt.Errorf("invalid mode %d", int(mode)))
 	}
 	flag := os.O_RDONLY
 	if mode == ReadWrite {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(path, flag, 0)
+	f, err := sys.OpenFile(path, flag, 0, false)
 	if err != nil {
-		return nil, fmt.Errorf("mmap: open %s %s: %w", path, mode, err)
+		return nil, sys.WrapPath(op, path, err)
 	}
-	r, err := mapFile(f, mode, 0, 0, opts)
+	r, err := mapFile(op, f, mode, 0, 0, opts)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -112,24 +119,26 @@ func Open(path string, mode Mode, opts ...Option) (*Region, error) {
 
 // Map maps length bytes of f starting at offset; length 0 maps to the end of
 // the file. The offset need not be aligned. The mapping must lie inside the
-// file: Map never extends a file (use Resize for that).
+// file: Map never extends a file (Resize does). An offset at the end of the
+// file, or an empty file, gives an empty Region that Resize can grow.
 //
 // Map keeps its own descriptor for the file, so f may be closed afterwards.
 // ReadWrite needs f opened for reading and writing; ReadOnly and CopyOnWrite
 // need it opened for reading.
-func Map(f *os.File, mode Mode, offset, length int64, opts ...Option) (*Region, error) {
+func Map(f *os.File, mode Mode, offset int64, length int, opts *Options) (*Region, error) {
+	const op = "mmap: map"
 	if f == nil {
-		return nil, fmt.Errorf("mmap: nil file")
+		return nil, sys.WrapPath(op, "", errors.New("nil file"))
 	}
 	if !mode.valid() {
-		return nil, fmt.Errorf("mmap: map %s: invalid mode %d", f.Name(), int(mode))
+		return nil, sys.WrapPath(op, f.Name(), fmt.Errorf("invalid mode %d", int(mode)))
 	}
 	fd, err := sys.Dup(f.Fd())
 	if err != nil {
-		return nil, fmt.Errorf("mmap: map %s: duplicate descriptor: %w", f.Name(), err)
+		return nil, sys.WrapPath(op, f.Name(), fmt.Errorf("duplicate descriptor: %w", err))
 	}
 	own := os.NewFile(fd, f.Name())
-	r, err := mapFile(own, mode, offset, length, opts)
+	r, err := mapFile(op, own, mode, offset, length, opts)
 	if err != nil {
 		own.Close()
 		return nil, err
@@ -137,67 +146,63 @@ func Map(f *os.File, mode Mode, offset, length int64, opts ...Option) (*Region, 
 	return r, nil
 }
 
+// anonymousPath names anonymous memory in errors.
+const anonymousPath = "[anonymous]"
+
 // Anonymous maps size bytes of zeroed memory backed by no file. The Region is
 // read-write; the memory can be paged out to swap under pressure, unlike a
-// heap slice, and Resize grows or shrinks it.
-func Anonymous(size int, opts ...Option) (*Region, error) {
-	if size <= 0 {
-		return nil, fmt.Errorf("mmap: anonymous mapping of %d bytes: %w", size, ErrOutOfRange)
+// heap slice, and Resize grows or shrinks it. A size of 0 gives an empty
+// Region.
+func Anonymous(size int, opts *Options) (*Region, error) {
+	const op = "mmap: anonymous"
+	if size < 0 {
+		return nil, sys.WrapPath(op, anonymousPath, fmt.Errorf("size %d: %w", size, ErrOutOfRange))
 	}
-	var c config
-	for _, o := range opts {
-		o(&c)
+	flags := opts.flags()
+	var m sys.Mapping
+	if size > 0 {
+		var err error
+		m, err = sys.Map(sys.NoFile, 0, size, sys.ProtRead|sys.ProtWrite, flags)
+		if err != nil {
+			return nil, sys.WrapPath(op, anonymousPath, fmt.Errorf("%d bytes: %w", size, err))
+		}
 	}
-	m, err := sys.Map(sys.NoFile, 0, size, sys.ProtRead|sys.ProtWrite, c.flags)
-	if err != nil {
-		return nil, fmt.Errorf("mmap: anonymous mapping of %d bytes: %w", size, err)
-	}
-	return newRegion(&state{m: m}, ReadWrite, "", 0, 0, c.flags), nil
+	return newRegion(&state{m: m}, ReadWrite, "", 0, 0, flags), nil
 }
 
-func mapFile(f *os.File, mode Mode, off, length int64, opts []Option) (*Region, error) {
+func mapFile(op string, f *os.File, mode Mode, off int64, length int, opts *Options) (*Region, error) {
 	name := f.Name()
-	var c config
-	for _, o := range opts {
-		o(&c)
-	}
+	flags := opts.flags()
 	if off < 0 {
-		return nil, fmt.Errorf("mmap: map %s: negative offset %d: %w", name, off, ErrOutOfRange)
+		return nil, sys.WrapPath(op, name, fmt.Errorf("negative offset %d: %w", off, ErrOutOfRange))
 	}
 	if length < 0 {
-		return nil, fmt.Errorf("mmap: map %s: negative length %d: %w", name, length, ErrOutOfRange)
+		return nil, sys.WrapPath(op, name, fmt.Errorf("negative length %d: %w", length, ErrOutOfRange))
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("mmap: map %s: %w", name, err)
+		return nil, sys.WrapPath(op, name, err)
 	}
 	if !fi.Mode().IsRegular() {
-		kind := "special file"
-		if fi.IsDir() {
-			kind = "directory"
-		}
-		return nil, fmt.Errorf("mmap: map %s: is a %s: %w", name, kind, ErrNotRegular)
+		return nil, sys.WrapPath(op, name, sys.NotRegular(fi.Mode()))
 	}
 	size := fi.Size()
-	if size == 0 {
-		return nil, fmt.Errorf("mmap: map %s: %w", name, ErrEmptyFile)
+	if off > size {
+		return nil, sys.WrapPath(op, name, fmt.Errorf("offset %d is past the end of the file (%d bytes): %w", off, size, ErrOutOfRange))
 	}
+	n := int64(length)
 	if length == 0 {
-		if off >= size {
-			return nil, fmt.Errorf("mmap: map %s: offset %d is at or past the end of the file (%d bytes): %w", name, off, size, ErrOutOfRange)
-		}
-		length = size - off
+		n = size - off
 	}
-	if off > size || length > size-off {
-		return nil, fmt.Errorf("mmap: map %s: offset %d + length %d is past the end of the file (%d bytes): %w", name, off, length, size, ErrOutOfRange)
+	if n > size-off {
+		return nil, sys.WrapPath(op, name, fmt.Errorf("offset %d + length %d is past the end of the file (%d bytes): %w", off, n, size, ErrOutOfRange))
 	}
 	gran := int64(sys.Granularity())
 	delta := off % gran
-	if length > int64(maxInt)-delta {
-		return nil, fmt.Errorf("mmap: map %s: length %d does not fit in this address space: %w", name, length, ErrOutOfRange)
+	if n > int64(maxInt)-delta {
+		return nil, sys.WrapPath(op, name, fmt.Errorf("length %d does not fit in this address space: %w", n, ErrOutOfRange))
 	}
 	prot := sys.ProtRead
-	flags := c.flags
 	switch mode {
 	case ReadWrite:
 		prot |= sys.ProtWrite
@@ -205,9 +210,12 @@ func mapFile(f *os.File, mode Mode, off, length int64, opts []Option) (*Region, 
 		prot |= sys.ProtWrite
 		flags |= sys.Private
 	}
-	m, err := sys.Map(f.Fd(), off-delta, int(delta+length), prot, flags)
-	if err != nil {
-		return nil, fmt.Errorf("mmap: map %s %s at offset %d, length %d: %w%s", name, mode, off, length, err, accessHint(err, mode))
+	var m sys.Mapping
+	if n > 0 {
+		m, err = sys.Map(f.Fd(), off-delta, int(delta+n), prot, flags)
+		if err != nil {
+			return nil, sys.WrapPath(op, name, fmt.Errorf("%s at offset %d, length %d: %w%s", mode, off, n, err, accessHint(err, mode)))
+		}
 	}
 	return newRegion(&state{m: m, file: f}, mode, name, off, int(delta), flags), nil
 }
@@ -218,12 +226,14 @@ func newRegion(st *state, mode Mode, path string, off int64, delta int, flags sy
 	r := &Region{
 		drained: make(chan struct{}, 1),
 		st:      st,
-		data:    st.m.Data[delta:],
 		delta:   delta,
 		off:     off,
 		mode:    mode,
 		path:    path,
 		flags:   flags,
+	}
+	if len(st.m.Data) > 0 {
+		r.data = st.m.Data[delta:]
 	}
 	r.size.Store(int64(len(r.data)))
 	r.cleanup = runtime.AddCleanup(r, (*state).release, st)
@@ -231,7 +241,8 @@ func newRegion(st *state, mode Mode, path string, off int64, delta int, flags sy
 }
 
 // enter registers a call inside the Region. Every successful enter is paired
-// with leave (or exit).
+// with leave (or exit). It returns ErrClosed, unwrapped: the caller adds the
+// operation and the path.
 func (r *Region) enter() error {
 	if r.refs.Add(1)&flagMask == 0 {
 		return nil
@@ -269,10 +280,10 @@ func (r *Region) exit() int64 {
 }
 
 // leave ends a call that touched mapped memory: it restores the goroutine's
-// fault setting, turns a fault inside this mapping into *FaultError and lets
-// every other panic continue. It must be deferred directly so that recover
-// works.
-func (r *Region) leave(err *error, oldFault bool) {
+// fault setting, turns a fault inside this mapping into an error wrapping a
+// *FaultError and lets every other panic continue. It must be deferred
+// directly so that recover works.
+func (r *Region) leave(op string, err *error, oldFault bool) {
 	debug.SetPanicOnFault(oldFault)
 	v := recover()
 	r.exit()
@@ -280,7 +291,7 @@ func (r *Region) leave(err *error, oldFault bool) {
 		return
 	}
 	if fe := r.asFault(v); fe != nil {
-		*err = fe
+		*err = r.errorf(op, fe)
 		return
 	}
 	panic(v)
@@ -300,7 +311,7 @@ func (r *Region) asFault(v any) *FaultError {
 	if addr < base || addr >= base+uintptr(len(m)) {
 		return nil
 	}
-	return &FaultError{Path: r.path, Offset: int64(addr-base) - int64(r.delta), Addr: addr}
+	return &FaultError{Offset: int64(addr-base) - int64(r.delta), Addr: addr}
 }
 
 // waitDrained blocks until no call is inside the Region. A flag must be set.
@@ -311,8 +322,8 @@ func (r *Region) waitDrained() {
 }
 
 // Close unmaps the Region and closes its file descriptor. Calls running in
-// other goroutines finish first; calls made afterwards return ErrClosed. A
-// second Close returns nil.
+// other goroutines finish first; calls made afterwards return an error
+// matching ErrClosed. A second Close returns nil.
 //
 // Close does not flush: the data of a ReadWrite mapping is in the page cache
 // and survives the process, but call Flush first if it must survive a power
@@ -333,15 +344,21 @@ func (r *Region) Close() error {
 	}
 	r.data = nil
 	r.size.Store(0)
-	if err != nil {
-		return fmt.Errorf("mmap: close %s: %w", r.name(), err)
+	return r.errorf("close", err)
+}
+
+// errorf returns err as a *fs.PathError with Op "mmap: "+op and the Region's
+// path; nil stays nil.
+func (r *Region) errorf(op string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return sys.WrapPath("mmap: "+op, r.name(), err)
 }
 
 func (r *Region) name() string {
-	if r.path == "" {
-		return "anonymous mapping"
+	if r.st.file == nil {
+		return anonymousPath
 	}
 	return r.path
 }
@@ -362,12 +379,13 @@ func (r *Region) Path() string { return r.path }
 // for ReadWrite and CopyOnWrite Regions (on a ReadOnly Region a write crashes
 // the program with a fault: use WriteAt or Do).
 //
-// The slice is only valid until Close or Resize. Unlike Region methods, plain
-// accesses to it are not protected against faults: if the file may be
-// truncated by another process, use Do or the Region's methods. Once Bytes has
-// been called, a forgotten Region is never unmapped by the garbage collector
-// and Resize will not move the mapping, since either would leave the slice
-// dangling.
+// The slice is valid until Close or Resize; using it afterwards is a bug that
+// may crash the program. Unlike Region methods, plain accesses to it are not
+// protected against faults: if the file may be truncated by another process,
+// use Do or the Region's methods. Once Bytes has been called, a forgotten
+// Region is never unmapped by the garbage collector and Resize will not move
+// the mapping, since either would leave the slice dangling. After Close,
+// Bytes returns nil.
 func (r *Region) Bytes() []byte {
 	if r.enter() != nil {
 		return nil
@@ -379,27 +397,31 @@ func (r *Region) Bytes() []byte {
 
 // Do runs fn over the mapped bytes with faults turned into errors: if fn
 // touches a page that faults (the file was truncated, or a disk error), Do
-// returns a *FaultError instead of the program crashing. fn runs in the calling
-// goroutine; faults in goroutines it starts are not covered. fn must not keep
-// b after it returns, and must not call Close or Resize on this Region.
+// returns an error matching ErrFault instead of the program crashing. fn runs
+// in the calling goroutine; faults in goroutines it starts are not covered.
+//
+// b is valid only while fn runs: fn must not keep it. A Close or Resize in
+// another goroutine waits for fn to return; fn itself must not call Close or
+// Resize on this Region (that would wait for itself).
 func (r *Region) Do(fn func(b []byte) error) (err error) {
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf("do", err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
+	defer r.leave("do", &err, debug.SetPanicOnFault(true))
 	return fn(r.data)
 }
 
-func (r *Region) checkRange(op string, off, n int64) error {
-	if off < 0 || n < 0 || off > int64(len(r.data)) || n > int64(len(r.data))-off {
-		return fmt.Errorf("mmap: %s %s: offset %d, length %d outside the region (%d bytes): %w", op, r.name(), off, n, len(r.data), ErrOutOfRange)
+// checkRange checks that [off, off+n) lies inside the Region.
+func (r *Region) checkRange(off int64, n int) error {
+	if off < 0 || n < 0 || off > int64(len(r.data)) || int64(n) > int64(len(r.data))-off {
+		return fmt.Errorf("offset %d, length %d outside the region (%d bytes): %w", off, n, len(r.data), ErrOutOfRange)
 	}
 	return nil
 }
 
-func (r *Region) writable(op string) error {
+func (r *Region) writable() error {
 	if r.mode == ReadOnly {
-		return fmt.Errorf("mmap: %s %s: %w", op, r.name(), ErrReadOnly)
+		return ErrReadOnly
 	}
 	return nil
 }
@@ -408,11 +430,11 @@ func (r *Region) writable(op string) error {
 // returns io.EOF with a short count when the Region ends first.
 func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 	if err := r.enter(); err != nil {
-		return 0, err
+		return 0, r.errorf("read", err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
+	defer r.leave("read", &err, debug.SetPanicOnFault(true))
 	if off < 0 {
-		return 0, fmt.Errorf("mmap: ReadAt %s: negative offset %d: %w", r.name(), off, ErrOutOfRange)
+		return 0, r.errorf("read", fmt.Errorf("negative offset %d: %w", off, ErrOutOfRange))
 	}
 	if off >= int64(len(r.data)) {
 		return 0, io.EOF
@@ -427,15 +449,19 @@ func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 // WriteAt copies p into the Region at offset off. It writes all of p or
 // nothing: a write that would run past the end returns ErrOutOfRange.
 func (r *Region) WriteAt(p []byte, off int64) (n int, err error) {
+	const op = "write"
 	if err := r.enter(); err != nil {
-		return 0, err
+		return 0, r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
-	if err := r.writable("WriteAt"); err != nil {
-		return 0, err
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	if err := r.writable(); err != nil {
+		return 0, r.errorf(op, err)
 	}
-	if err := r.checkRange("WriteAt", off, int64(len(p))); err != nil {
-		return 0, err
+	if err := r.checkRange(off, len(p)); err != nil {
+		return 0, r.errorf(op, err)
 	}
 	return copy(r.data[off:], p), nil
 }
+
+// closed reports whether Close has begun.
+func (r *Region) closed() bool { return r.refs.Load()&closedBit != 0 }

@@ -19,7 +19,7 @@ import (
 // anyone else it reports just the pages mapped by this process (mincore(2)).
 type Residency struct {
 	Offset   int64 // offset in the Region of the range's first byte
-	Length   int64 // length of the range in bytes
+	Length   int   // length of the range in bytes
 	PageSize int   // bytes per page
 	Pages    int   // pages the range touches
 	Resident int   // how many of them are in RAM
@@ -45,7 +45,7 @@ func (s Residency) Fraction() float64 {
 
 // Resident reports which pages of the whole Region are in RAM.
 func (r *Region) Resident() (Residency, error) {
-	return r.ResidentRange(0, int64(r.Len()))
+	return r.ResidentRange(0, r.Len())
 }
 
 // mincoreChunk bounds the scratch vector mincore fills (one byte per page)
@@ -56,13 +56,14 @@ const mincoreChunk = 1 << 16
 // The range must lie inside the Region (ErrOutOfRange otherwise). Where
 // mincore is not available (Windows; darwin is not wired up) the error
 // matches errors.ErrUnsupported.
-func (r *Region) ResidentRange(off, n int64) (Residency, error) {
+func (r *Region) ResidentRange(off int64, n int) (Residency, error) {
+	const op = "residency"
 	if err := r.enter(); err != nil {
-		return Residency{}, err
+		return Residency{}, r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange("Resident", off, n); err != nil {
-		return Residency{}, err
+	if err := r.checkRange(off, n); err != nil {
+		return Residency{}, r.errorf(op, err)
 	}
 	ps := sys.PageSize()
 	s := Residency{Offset: off, Length: n, PageSize: ps}
@@ -78,7 +79,7 @@ func (r *Region) ResidentRange(off, n int64) (Residency, error) {
 		lo := p * ps
 		hi := min(lo+k*ps, len(b))
 		if err := sys.Mincore(b[lo:hi], vec[:k]); err != nil {
-			return Residency{}, fmt.Errorf("mmap: residency of %s offset %d length %d: %w", r.name(), off, n, err)
+			return Residency{}, r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, err))
 		}
 		for i, v := range vec[:k] {
 			if v&1 != 0 {

@@ -35,13 +35,15 @@ const prefetchChunk = 128 << 10
 // Every range must lie inside the Region (else ErrOutOfRange, and nothing is
 // requested). It uses madvise(MADV_WILLNEED); where the OS lacks it the error
 // matches errors.ErrUnsupported.
-func (r *Region) PrefetchOffsets(offs []int64, n int64) error {
+func (r *Region) PrefetchOffsets(offs []int64, length int) error {
+	const op = "prefetch offsets"
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf(op, err)
 	}
 	defer r.exit()
+	n := int64(length)
 	if n < 0 {
-		return fmt.Errorf("mmap: prefetch offsets %s: negative length %d: %w", r.name(), n, ErrOutOfRange)
+		return r.errorf(op, fmt.Errorf("negative length %d: %w", n, ErrOutOfRange))
 	}
 	if n == 0 || len(offs) == 0 {
 		return nil
@@ -50,7 +52,7 @@ func (r *Region) PrefetchOffsets(offs []int64, n int64) error {
 	lo, hi := int64(-1), int64(-1)
 	for i, off := range offs {
 		if off < 0 || off > size || n > size-off {
-			return fmt.Errorf("mmap: prefetch offsets %s: offsets[%d] = %d, length %d outside the region (%d bytes): %w", r.name(), i, off, n, size, ErrOutOfRange)
+			return r.errorf(op, fmt.Errorf("offsets[%d] = %d, length %d outside the region (%d bytes): %w", i, off, n, size, ErrOutOfRange))
 		}
 		if lo < 0 || off < lo {
 			lo = off
@@ -95,7 +97,7 @@ func (r *Region) PrefetchOffsets(offs []int64, n int64) error {
 			}
 			end := min(q*ps, int64(len(data)))
 			if err := sys.Advise(data[p*ps:end], sys.AdvWillNeed); err != nil {
-				return fmt.Errorf("mmap: prefetch offsets %s at offset %d: %w", r.name(), p*ps-base, err)
+				return r.errorf(op, fmt.Errorf("at offset %d: %w", p*ps-base, err))
 			}
 			p = q
 		}

@@ -92,18 +92,18 @@ func TestPrefetchOffsetsLoadsExactlyThePages(t *testing.T) {
 	f := scatterFile(t, 1024*int(ps))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := Map(f, ReadOnly, tc.mapOff, 0)
+			r, err := Map(f, ReadOnly, tc.mapOff, 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			if err := r.Advise(Random); err != nil {
+			if err := r.Advise(AdviceRandom); err != nil {
 				t.Fatal(err)
 			}
 			if !scatterEvict(t, r) {
 				t.Skip("the page cache kept the file's pages: eviction cannot be verified here")
 			}
-			if err := r.PrefetchOffsets(tc.offs, tc.n); err != nil {
+			if err := r.PrefetchOffsets(tc.offs, int(tc.n)); err != nil {
 				t.Fatal(err)
 			}
 			want := make(map[int64]bool) // pages of the mapping
@@ -151,7 +151,7 @@ func TestPrefetchOffsetsLoadsExactlyThePages(t *testing.T) {
 
 func TestPrefetchOffsetsErrors(t *testing.T) {
 	f := scatterFile(t, 64<<10)
-	r, err := Map(f, ReadOnly, 0, 0)
+	r, err := Map(f, ReadOnly, 0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestPrefetchOffsetsErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := r.PrefetchOffsets(tc.offs, tc.n)
+			err := r.PrefetchOffsets(tc.offs, int(tc.n))
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Fatalf("PrefetchOffsets(%v, %d) = %v, want %v", tc.offs, tc.n, err, tc.want)
 			}
@@ -223,12 +223,12 @@ func BenchmarkColdScatteredReads(b *testing.B) {
 			name = "PrefetchOffsets"
 		}
 		b.Run(name, func(b *testing.B) {
-			r, err := Open(path, ReadOnly)
+			r, err := Open(path, ReadOnly, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer r.Close()
-			if err := r.Advise(Random); err != nil {
+			if err := r.Advise(AdviceRandom); err != nil {
 				b.Fatal(err)
 			}
 			buf := make([]byte, ps)
@@ -239,7 +239,7 @@ func BenchmarkColdScatteredReads(b *testing.B) {
 				}
 				b.StartTimer()
 				if prefetch {
-					if err := r.PrefetchOffsets(offs, ps); err != nil {
+					if err := r.PrefetchOffsets(offs, int(ps)); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -8,11 +8,25 @@ import (
 	"runtime/debug"
 )
 
+// The position methods (Read, Write, Seek, ReadByte, WriteByte, ReadLine,
+// WriteTo, ReadFrom, Tell) take posMu first and only then enter the Region;
+// Resize and Close never take posMu. That is the one lock order. A Resize
+// that shrinks the Region leaves the position alone; every position method
+// clamps it to Len first, so it never points past the end.
+
+// clampPos clamps the position to the Region's length. posMu must be held.
+func (r *Region) clampPos() {
+	if n := int64(r.Len()); r.pos > n {
+		r.pos = n
+	}
+}
+
 // Read reads up to len(p) bytes from the current position and advances it. At
 // the end of the Region it returns 0, io.EOF.
 func (r *Region) Read(p []byte) (n int, err error) {
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
 	n, err = r.ReadAt(p, r.pos)
 	r.pos += int64(n)
 	if err == io.EOF && n > 0 {
@@ -26,6 +40,7 @@ func (r *Region) Read(p []byte) (n int, err error) {
 func (r *Region) Write(p []byte) (n int, err error) {
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
 	n, err = r.WriteAt(p, r.pos)
 	r.pos += int64(n)
 	return n, err
@@ -35,8 +50,11 @@ func (r *Region) Write(p []byte) (n int, err error) {
 // io.SeekCurrent or io.SeekEnd) and returns it. The position must stay within
 // [0, Len()]: a Region cannot be written past its end.
 func (r *Region) Seek(offset int64, whence int) (int64, error) {
+	const op = "seek"
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
+	size := int64(r.Len())
 	var abs int64
 	switch whence {
 	case io.SeekStart:
@@ -44,12 +62,15 @@ func (r *Region) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		abs = r.pos + offset
 	case io.SeekEnd:
-		abs = int64(r.Len()) + offset
+		abs = size + offset
 	default:
-		return r.pos, fmt.Errorf("mmap: Seek %s: invalid whence %d", r.name(), whence)
+		return r.pos, r.errorf(op, fmt.Errorf("invalid whence %d", whence))
 	}
-	if abs < 0 || abs > int64(r.Len()) {
-		return r.pos, fmt.Errorf("mmap: Seek %s: position %d outside [0, %d]: %w", r.name(), abs, r.Len(), ErrOutOfRange)
+	if r.closed() {
+		return r.pos, r.errorf(op, ErrClosed)
+	}
+	if abs < 0 || abs > size {
+		return r.pos, r.errorf(op, fmt.Errorf("position %d outside [0, %d]: %w", abs, size, ErrOutOfRange))
 	}
 	r.pos = abs
 	return abs, nil
@@ -74,12 +95,14 @@ func (r *Region) WriteByte(c byte) error {
 // including the next '\n' and advances past them. The last line may lack the
 // '\n'; after it ReadLine returns nil, io.EOF.
 func (r *Region) ReadLine() (line []byte, err error) {
+	const op = "read line"
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
 	if err := r.enter(); err != nil {
-		return nil, err
+		return nil, r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
 	if r.pos >= int64(len(r.data)) {
 		return nil, io.EOF
 	}
@@ -97,18 +120,20 @@ func (r *Region) ReadLine() (line []byte, err error) {
 func (r *Region) Tell() int64 {
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
 	return r.pos
 }
 
 // Find returns the offset of the first occurrence of sub at or after start, or
 // -1 if there is none.
 func (r *Region) Find(sub []byte, start int64) (idx int64, err error) {
+	const op = "find"
 	if err := r.enter(); err != nil {
-		return -1, err
+		return -1, r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
-	if err := r.checkRange("Find", start, 0); err != nil {
-		return -1, err
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	if err := r.checkRange(start, 0); err != nil {
+		return -1, r.errorf(op, err)
 	}
 	i := bytes.Index(r.data[start:], sub)
 	if i < 0 {
@@ -120,72 +145,89 @@ func (r *Region) Find(sub []byte, start int64) (idx int64, err error) {
 // FindLast returns the offset of the last occurrence of sub that ends at or
 // before end, or -1 if there is none (Python's rfind).
 func (r *Region) FindLast(sub []byte, end int64) (idx int64, err error) {
+	const op = "find last"
 	if err := r.enter(); err != nil {
-		return -1, err
+		return -1, r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
-	if err := r.checkRange("FindLast", 0, end); err != nil {
-		return -1, err
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	if end < 0 || end > int64(len(r.data)) {
+		return -1, r.errorf(op, fmt.Errorf("end %d outside the region (%d bytes): %w", end, len(r.data), ErrOutOfRange))
 	}
 	return int64(bytes.LastIndex(r.data[:end], sub)), nil
 }
 
 // Move copies n bytes from offset src to offset dst within the Region; the
 // ranges may overlap.
-func (r *Region) Move(dst, src, n int64) (err error) {
+func (r *Region) Move(dst, src int64, n int) (err error) {
+	const op = "move"
 	if err := r.enter(); err != nil {
-		return err
+		return r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
-	if err := r.writable("Move"); err != nil {
-		return err
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	if err := r.writable(); err != nil {
+		return r.errorf(op, err)
 	}
-	if err := r.checkRange("Move source", src, n); err != nil {
-		return err
+	if err := r.checkRange(src, n); err != nil {
+		return r.errorf(op, fmt.Errorf("source: %w", err))
 	}
-	if err := r.checkRange("Move destination", dst, n); err != nil {
-		return err
+	if err := r.checkRange(dst, n); err != nil {
+		return r.errorf(op, fmt.Errorf("destination: %w", err))
 	}
-	copy(r.data[dst:dst+n], r.data[src:src+n])
+	copy(r.data[dst:dst+int64(n)], r.data[src:src+int64(n)])
 	return nil
 }
 
 // WriteTo writes the bytes from the current position to the end to w, without
 // an intermediate copy, and advances the position past what w accepted.
+//
+// When w is an *os.File (or anything else that hands the bytes to the
+// kernel), a page that cannot be read in is reported by the kernel rather than
+// by a signal; either way the error matches ErrFault.
 func (r *Region) WriteTo(w io.Writer) (n int64, err error) {
+	const op = "write to"
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
 	if err := r.enter(); err != nil {
-		return 0, err
+		return 0, r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
 	if r.pos >= int64(len(r.data)) {
 		return 0, nil
 	}
 	m, err := w.Write(r.data[r.pos:])
 	r.pos += int64(m)
+	if err != nil && isKernelFault(err) {
+		return int64(m), r.errorf(op, fmt.Errorf("at offset %d: %w", r.pos, readInFault(err)))
+	}
 	return int64(m), err
 }
 
 // ReadFrom reads from rd into the Region at the current position until rd
 // returns io.EOF, advancing the position. If the Region fills up while rd
 // still has data, it returns ErrOutOfRange.
+//
+// When rd is an *os.File (or anything else whose kernel call writes into the
+// mapping), a page of the Region that cannot be read in is reported by the
+// kernel rather than by a signal; either way the error matches ErrFault.
 func (r *Region) ReadFrom(rd io.Reader) (n int64, err error) {
+	const op = "read from"
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
+	r.clampPos()
 	if err := r.enter(); err != nil {
-		return 0, err
+		return 0, r.errorf(op, err)
 	}
-	defer r.leave(&err, debug.SetPanicOnFault(true))
-	if err := r.writable("ReadFrom"); err != nil {
-		return 0, err
+	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	if err := r.writable(); err != nil {
+		return 0, r.errorf(op, err)
 	}
 	for {
 		if r.pos >= int64(len(r.data)) {
 			var probe [1]byte
 			m, perr := io.ReadFull(rd, probe[:])
 			if m > 0 {
-				return n, fmt.Errorf("mmap: ReadFrom %s: region full after %d bytes: %w", r.name(), n, ErrOutOfRange)
+				return n, r.errorf(op, fmt.Errorf("region full after %d bytes: %w", n, ErrOutOfRange))
 			}
 			if perr == io.EOF || errors.Is(perr, io.ErrUnexpectedEOF) {
 				return n, nil
@@ -199,6 +241,9 @@ func (r *Region) ReadFrom(rd io.Reader) (n int64, err error) {
 			return n, nil
 		}
 		if rerr != nil {
+			if isKernelFault(rerr) {
+				return n, r.errorf(op, fmt.Errorf("at offset %d: %w", r.pos, readInFault(rerr)))
+			}
 			return n, rerr
 		}
 	}

@@ -13,10 +13,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 	"github.com/mmapkit/mmapkit/shm"
 )
@@ -98,12 +98,11 @@ func parentEndpoint(b *testing.B, kind string) (endpoint, []*os.File, []string) 
 		}
 		return &fdEndpoint{r: r2, w: w1}, []*os.File{r1, w2}, nil
 	case "unix":
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+		f, g, err := sys.Socketpair()
 		if err != nil {
 			b.Fatal(err)
 		}
-		f := os.NewFile(uintptr(fds[0]), "unix")
-		return &fdEndpoint{r: f, w: f}, []*os.File{os.NewFile(uintptr(fds[1]), "unix")}, nil
+		return &fdEndpoint{r: f, w: f}, []*os.File{g}, nil
 	case "slot-spin", "slot-futex":
 		name := fmt.Sprintf("mmapkit-bench-%d-%d", os.Getpid(), nameSeq.Add(1))
 		size := 2 * shm.SlotSize(benchMaxMsg)

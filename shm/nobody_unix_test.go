@@ -4,10 +4,13 @@ package shm_test
 
 import (
 	"os/exec"
-	"syscall"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // asNobody makes cmd run as user and group 65534.
 func asNobody(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := sys.RunAs(cmd, 65534, 65534); err != nil {
+		panic(err)
+	}
 }

@@ -193,7 +193,7 @@ for path in sys.argv[1:]:
         print("OTHER", type(e).__name__, e)
 `
 	valid := func() []byte {
-		r, err := mmap.Anonymous(shm.SlotSize(32))
+		r, err := mmap.Anonymous(shm.SlotSize(32), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

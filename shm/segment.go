@@ -105,7 +105,7 @@ func allocAndMap(f *os.File, size int64) (*mmap.Region, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocate: %w", err)
 	}
-	return mmap.Map(f, mmap.ReadWrite, 0, 0)
+	return mmap.Map(f, mmap.ReadWrite, 0, 0, nil)
 }
 
 // Open attaches to an existing segment. Unlike Python, a read-only attach
@@ -121,7 +121,7 @@ func Open(name string, mode mmap.Mode) (*mmap.Region, error) {
 	if mode == mmap.ReadWrite {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(path(name), flag|noFollow, 0)
+	f, err := sys.OpenFile(path(name), flag, 0, true)
 	if err != nil {
 		if fi, lerr := os.Lstat(path(name)); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			return nil, fmt.Errorf("shm: open %s: %w: it is a symbolic link, not a segment", name, ErrNotFound)
@@ -129,12 +129,13 @@ func Open(name string, mode mmap.Mode) (*mmap.Region, error) {
 		return nil, fmt.Errorf("shm: open %s %v: %w", name, mode, fsErr(err))
 	}
 	defer f.Close()
-	r, err := mmap.Map(f, mode, 0, 0)
+	r, err := mmap.Map(f, mode, 0, 0, nil)
 	if err != nil {
-		if errors.Is(err, mmap.ErrEmptyFile) {
-			return nil, fmt.Errorf("shm: open %s: %w: segment is empty (%w)", name, ErrBadSize, err)
-		}
 		return nil, fmt.Errorf("shm: open %s: %w", name, err)
+	}
+	if r.Len() == 0 {
+		r.Close()
+		return nil, fmt.Errorf("shm: open %s: %w: segment is empty", name, ErrBadSize)
 	}
 	return r, nil
 }

@@ -227,13 +227,11 @@ func (s *Slot) word32(b []byte, at int) *uint32 {
 
 // futexWord is the low 32 bits of the sequence, which change on every store.
 func (s *Slot) futexWord(b []byte) *uint32 {
-	if littleEndian {
+	if sys.LittleEndian {
 		return s.word32(b, offSeq)
 	}
 	return s.word32(b, offSeq+4)
 }
-
-var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // Capacity returns the largest value the Slot holds, in bytes.
 func (s *Slot) Capacity() int { return s.cap }

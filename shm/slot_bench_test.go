@@ -13,7 +13,7 @@ import (
 // In-process cost of one Store and one Load, no contention.
 func BenchmarkSlot(b *testing.B) {
 	for _, size := range []int{24, 256, 4096} {
-		r, err := mmap.Anonymous(shm.SlotSize(size))
+		r, err := mmap.Anonymous(shm.SlotSize(size), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -22,7 +22,7 @@ import (
 
 func newSlot(t *testing.T, capacity int) (*shm.Slot, *mmap.Region) {
 	t.Helper()
-	r, err := mmap.Anonymous(shm.SlotSize(capacity))
+	r, err := mmap.Anonymous(shm.SlotSize(capacity), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestSlotNoTornReadsAcrossProcesses(t *testing.T) {
 // The check the readers apply does catch torn values: storing the three
 // words without the seqlock, as the source's example does, tears them.
 func TestTornCheckCatchesPlainCopies(t *testing.T) {
-	r, err := mmap.Anonymous(64)
+	r, err := mmap.Anonymous(64, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func TestSlotDeadWriter(t *testing.T) {
 // Garbage in the shared memory never crashes the reader.
 func FuzzSlotReader(f *testing.F) {
 	good := func(patch func(b []byte)) []byte {
-		r, _ := mmap.Anonymous(shm.SlotSize(32))
+		r, _ := mmap.Anonymous(shm.SlotSize(32), nil)
 		defer r.Close()
 		s, _ := shm.NewSlot(r, 0, 32)
 		_ = s.Store([]byte("counter and timestamp"))
@@ -395,7 +395,7 @@ func FuzzSlotReader(f *testing.F) {
 		if len(data) == 0 || bufLen < 0 || bufLen > 1<<16 {
 			return
 		}
-		r, err := mmap.Anonymous(len(data))
+		r, err := mmap.Anonymous(len(data), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,9 +10,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/mmapkit/mmapkit/internal/bench"
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/internal/units"
 	"github.com/spf13/cobra"
 )
@@ -110,7 +110,7 @@ func benchAddFlags(cmd *cobra.Command, f *benchFlags, block string, random bool)
 func benchUsageError(err error) error { return usageError(err) }
 
 func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(cmd.Context(), sys.StopSignals...)
 	defer stop()
 	stderr := cmd.ErrOrStderr()
 	stdout := cmd.OutOrStdout()
@@ -173,7 +173,7 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			create = false
 			size = fi.Size()
 		}
-	} else if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+	} else if !errors.Is(err, os.ErrNotExist) && !sys.IsNotDir(err) {
 		return benchUsageError(fmt.Errorf("--file %s: %w", path, err))
 	}
 	if block > size {

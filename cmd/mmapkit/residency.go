@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -230,15 +229,7 @@ func pagingKind(m fs.FileMode) string {
 // pagingOne maps one file read-only and does op on it.
 func pagingOne(op, path string, width int) (pagingFile, error) {
 	f := pagingFile{Path: path, PageSize: os.Getpagesize()}
-	r, err := mmap.Open(path, mmap.ReadOnly)
-	if errors.Is(err, mmap.ErrEmptyFile) {
-		// Nothing to map and nothing to cache: zero pages, not an error.
-		if op != pagingResidency {
-			f.Before = new(int)
-		}
-		f.bar = pagingBar(mmap.Residency{}, width)
-		return f, nil
-	}
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		return f, err
 	}
@@ -254,9 +245,9 @@ func pagingOne(op, path string, width int) (pagingFile, error) {
 		f0, ferr := mmap.ReadFaults()
 		start := time.Now()
 		if op == pagingPrefetch {
-			err = r.Prefetch(0, f.Size)
+			err = r.Prefetch(0, int(f.Size))
 		} else {
-			err = r.Evict(0, f.Size)
+			err = r.Evict(0, int(f.Size))
 		}
 		f.Seconds = time.Since(start).Seconds()
 		if err != nil {

@@ -6,9 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -103,7 +103,7 @@ func TestPagingCommandsMixedArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+	if err := sys.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.bin")
@@ -196,14 +196,14 @@ func TestPagingBar(t *testing.T) {
 		{[]int{0, 1, 2, 3, 4, 5, 6, 7}, 100, "[OOOOOOOO]"}, // never wider than the pages
 		{[]int{3, 4}, 2, "[oo]"},
 	} {
-		r, err := mmap.Open(path, mmap.ReadOnly)
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Evict(0, int64(r.Len())); err != nil {
+		if err := r.Evict(0, r.Len()); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Advise(mmap.Random); err != nil {
+		if err := r.Advise(mmap.AdviceRandom); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range tc.touch {

@@ -9,9 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/ring"
 	"github.com/spf13/cobra"
 )
@@ -218,7 +218,7 @@ as they are appended, by any process, until Ctrl-C.
 				return nil
 			}
 			out.Flush()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), sys.StopSignals...)
 			defer stop()
 			for {
 				rec, err := r.TryNext()

@@ -5,12 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 	"github.com/mmapkit/mmapkit/shm"
 )
@@ -187,7 +186,7 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
 func shmCatSlot(ctx context.Context, out io.Writer, s *shm.Slot, format recordFormat, seqs, follow bool) error {
 	if follow {
 		var stop context.CancelFunc
-		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		ctx, stop = signal.NotifyContext(ctx, sys.StopSignals...)
 		defer stop()
 	}
 	buf := make([]byte, s.Capacity())

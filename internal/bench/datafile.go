@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"syscall"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
@@ -118,7 +117,7 @@ func fillChunk(b []byte, off int64, h DataHeader) {
 func CheckDataFile(path string, h DataHeader) (bool, error) {
 	got, err := ReadHeader(path)
 	if err != nil {
-		if errors.Is(err, ErrNotDataFile) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if errors.Is(err, ErrNotDataFile) || errors.Is(err, os.ErrNotExist) || sys.IsNotDir(err) {
 			return false, nil // to be created (which reports why it cannot be)
 		}
 		return false, err

@@ -4,9 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // deviceOf returns "major:minor" of the device holding path.
@@ -15,9 +14,9 @@ func deviceOf(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	major, minor, ok := sys.DeviceNumber(fi)
 	if !ok {
 		return "", errors.ErrUnsupported
 	}
-	return fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev)), nil
+	return fmt.Sprintf("%d:%d", major, minor), nil
 }

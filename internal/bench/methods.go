@@ -102,8 +102,8 @@ func init() {
 	register("readall", Random, "read the whole file into the heap, then index it", methodReadAll)
 
 	register("seq-pread-1m", Sequential, "pread with a 1 MiB buffer over the whole file", seqPread)
-	register("seq-mmap-normal", Sequential, "mapping with Normal advice, checksum in place", seqMmap(mmap.Normal))
-	register("seq-mmap-sequential", Sequential, "mapping with Sequential advice (MADV_SEQUENTIAL), checksum in place", seqMmap(mmap.Sequential))
+	register("seq-mmap-normal", Sequential, "mapping with Normal advice, checksum in place", seqMmap(mmap.AdviceNormal))
+	register("seq-mmap-sequential", Sequential, "mapping with Sequential advice (MADV_SEQUENTIAL), checksum in place", seqMmap(mmap.AdviceSequential))
 
 	for _, p := range []struct{ name, desc string }{
 		{"py-seek-read", "Python f.seek()+f.read()"},
@@ -130,8 +130,8 @@ func methodPread(s Spec, offs []int64) (*work, error) {
 	return w, nil
 }
 
-func openRegion(s Spec, opts ...mmap.Option) (*mmap.Region, error) {
-	return mmap.Open(s.File, mmap.ReadOnly, opts...)
+func openRegion(s Spec, opts *mmap.Options) (*mmap.Region, error) {
+	return mmap.Open(s.File, mmap.ReadOnly, opts)
 }
 
 // readBlocks reads the block at every offset through ra into buf and folds
@@ -152,16 +152,12 @@ func mmapCopy(random, populate bool) methodFunc {
 		var r *mmap.Region
 		buf := make([]byte, s.Block)
 		w.setup = func() (err error) {
-			var opts []mmap.Option
-			if populate {
-				opts = append(opts, mmap.WithPopulate())
-			}
-			r, err = openRegion(s, opts...)
+			r, err = openRegion(s, &mmap.Options{Populate: populate})
 			if err != nil {
 				return err
 			}
 			if random {
-				return r.Advise(mmap.Random)
+				return r.Advise(mmap.AdviceRandom)
 			}
 			return nil
 		}
@@ -198,7 +194,7 @@ func methodZeroCopy(s Spec, offs []int64) (*work, error) {
 	w := &work{}
 	var r *mmap.Region
 	w.setup = func() (err error) {
-		r, err = openRegion(s)
+		r, err = openRegion(s, nil)
 		return err
 	}
 	w.access = func() error { return zeroCopyAccess(r, s.Block, offs, &w.sums) }
@@ -215,14 +211,14 @@ func methodPrefetch(s Spec, offs []int64) (*work, error) {
 	w := &work{}
 	var r *mmap.Region
 	w.setup = func() (err error) {
-		r, err = openRegion(s)
+		r, err = openRegion(s, nil)
 		if err != nil {
 			return err
 		}
-		return r.Advise(mmap.Random)
+		return r.Advise(mmap.AdviceRandom)
 	}
 	w.access = func() error {
-		if err := r.PrefetchOffsets(offs, s.Block); err != nil {
+		if err := r.PrefetchOffsets(offs, int(s.Block)); err != nil {
 			return err
 		}
 		buf := make([]byte, s.Block)
@@ -299,7 +295,7 @@ func seqMmap(adv mmap.Advice) methodFunc {
 		w := &work{}
 		var r *mmap.Region
 		w.setup = func() (err error) {
-			r, err = openRegion(s)
+			r, err = openRegion(s, nil)
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"os"
 	"unsafe"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // Offsets returns reads block-aligned offsets spread uniformly over the whole
@@ -85,8 +87,6 @@ func wordAt(b []byte, off int) uint64 {
 	return binary.LittleEndian.Uint64(w[:])
 }
 
-var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
-
 // blockXor returns the XOR of b's 64-bit little-endian words (a last partial
 // word is zero-padded). It reads the memory once with eight independent
 // accumulators, so in place over a mapping it costs about what copying the
@@ -101,7 +101,7 @@ func blockXor(b []byte) uint64 {
 		return tail
 	}
 	p := unsafe.Pointer(unsafe.SliceData(b))
-	if !littleEndian || uintptr(p)%8 != 0 {
+	if !sys.LittleEndian || uintptr(p)%8 != 0 {
 		var x uint64
 		for i := 0; i < n; i++ {
 			x ^= binary.LittleEndian.Uint64(b[8*i:])

@@ -243,14 +243,14 @@ func median(rs []Result) Result {
 // the report (for example that eviction could not be verified). first is true
 // for the first method of a state.
 func prepareState(ctx context.Context, state, path string, offs []int64, block int64, first bool) (string, error) {
-	r, err := mmap.Open(path, mmap.ReadOnly)
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
 	if err != nil {
 		return "", fmt.Errorf("bench: prepare %s cache: %w", state, err)
 	}
 	defer r.Close()
 	size := int64(r.Len())
 	evict := func() (string, error) {
-		if err := r.Evict(0, size); err != nil {
+		if err := r.Evict(0, int(size)); err != nil {
 			if errors.Is(err, errors.ErrUnsupported) {
 				return "eviction is not supported on this system: \"cold\" results are not cold", nil
 			}
@@ -301,10 +301,10 @@ func prepareState(ctx context.Context, state, path string, offs []int64, block i
 		if strings.HasPrefix(note, "eviction verified") {
 			note = ""
 		}
-		if err := r.Advise(mmap.Random); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		if err := r.Advise(mmap.AdviceRandom); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			return "", err
 		}
-		if err := r.PrefetchOffsets(offs, block); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		if err := r.PrefetchOffsets(offs, int(block)); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			return "", err
 		}
 		// Wait for the reads: pread on a page still being read waits for it.

@@ -9,6 +9,7 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Prot says how a mapping may be accessed.
@@ -97,9 +98,11 @@ const (
 // Rusage is the part of getrusage(2) that mmapkit reports: page faults of the
 // whole process and its peak resident set.
 type Rusage struct {
-	MinorFaults int64 // faults served without I/O
-	MajorFaults int64 // faults that needed I/O
-	MaxRSS      int64 // peak resident set size in bytes
+	MinorFaults int64         // faults served without I/O
+	MajorFaults int64         // faults that needed I/O
+	MaxRSS      int64         // peak resident set size in bytes
+	UserTime    time.Duration // CPU time spent in user mode
+	SystemTime  time.Duration // CPU time spent in the kernel
 }
 
 // unsupported builds an error for a facility this OS lacks.

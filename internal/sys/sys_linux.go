@@ -1,6 +1,11 @@
 package sys
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -76,6 +81,25 @@ func hasCapIPCLock() bool {
 		return false
 	}
 	return data[0].Effective&(1<<unix.CAP_IPC_LOCK) != 0
+}
+
+// LockedBytes returns the bytes of memory this process has locked (VmLck in
+// /proc/self/status).
+func LockedBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmLck:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmLck in /proc/self/status: %w", err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmLck in /proc/self/status")
 }
 
 // CanRemap reports whether Remap can resize a mapping in the kernel.

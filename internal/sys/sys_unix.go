@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -137,7 +138,9 @@ func (m *Mapping) advise(off, n int, adv Advice) error {
 	return Advise(m.Data[off:off+n], adv)
 }
 
-// Lock pins the pages of b in RAM (mlock).
+// Lock pins the pages of b in RAM (mlock). An error matching ErrMemlock
+// means the locked-memory limit refused it; ENOMEM or EAGAIN otherwise means
+// that pages could not be read in (or the system is out of memory).
 func Lock(b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -152,14 +155,29 @@ func Lock(b []byte) error {
 	_ = unix.Munlock(b)
 	// EPERM: the limit is 0 and the caller lacks CAP_IPC_LOCK. ENOMEM is
 	// either the limit or pages that could not be read in (a file truncated
-	// under the mapping); only a process the limit applies to can have hit it.
-	if err == unix.EPERM || err == unix.ENOMEM && memlockLimited() {
+	// under the mapping): it is the limit only if the limit applies and the
+	// request would pass it. (A capability in a user namespace shows in the
+	// effective set but does not lift the limit, so the arithmetic decides,
+	// not the capability.)
+	if err == unix.EPERM || err == unix.ENOMEM && overMemlock(len(b)) {
 		return fmt.Errorf("%w: %w", ErrMemlock, err)
 	}
-	if err == unix.ENOMEM {
-		return fmt.Errorf("some pages could not be read in (file truncated under the mapping?): %w", err)
-	}
 	return err
+}
+
+// overMemlock reports whether locking n more bytes would pass a finite
+// RLIMIT_MEMLOCK, counting what the process has locked already.
+func overMemlock(n int) bool {
+	limit, err := MemlockLimit()
+	if err != nil || limit < 0 {
+		return false
+	}
+	locked, err := LockedBytes()
+	if err != nil {
+		// Cannot count: believe the capability.
+		return memlockLimited()
+	}
+	return locked+int64(n) > limit
 }
 
 // memlockLimited reports whether RLIMIT_MEMLOCK applies to this process: it
@@ -227,6 +245,8 @@ func GetRusage() (Rusage, error) {
 		MinorFaults: int64(ru.Minflt),
 		MajorFaults: int64(ru.Majflt),
 		MaxRSS:      int64(ru.Maxrss) * maxRSSUnit,
+		UserTime:    time.Duration(ru.Utime.Nano()),
+		SystemTime:  time.Duration(ru.Stime.Nano()),
 	}, nil
 }
 

@@ -1,5 +1,0 @@
-//go:build !unix
-
-package shm
-
-const noFollow = 0
