@@ -9,3 +9,7 @@ func IsUserMapped(error) bool { return false }
 // IsInUse reports whether err is the OS refusing to remove or rename a file
 // because it is open or mapped; only Windows does that.
 func IsInUse(error) bool { return false }
+
+// CanTruncateMapped reports whether a file may be truncated while a view of
+// it is mapped: everywhere but Windows.
+const CanTruncateMapped = true

@@ -19,3 +19,8 @@ func IsUserMapped(err error) bool { return errors.Is(err, windows.ERROR_USER_MAP
 func IsInUse(err error) bool {
 	return errors.Is(err, windows.ERROR_SHARING_VIOLATION) || errors.Is(err, windows.ERROR_USER_MAPPED_FILE)
 }
+
+// CanTruncateMapped reports whether a file may be truncated while a view of
+// it is mapped: Windows refuses (ERROR_USER_MAPPED_FILE), so a mapping must
+// be unmapped first.
+const CanTruncateMapped = false
