@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -159,7 +160,9 @@ func Lock(b []byte) error {
 	// request would pass it. (A capability in a user namespace shows in the
 	// effective set but does not lift the limit, so the arithmetic decides,
 	// not the capability.)
-	if err == unix.EPERM || err == unix.ENOMEM && overMemlock(len(b)) {
+	// darwin, as the BSDs, answers EAGAIN when the system-wide limit on
+	// locked memory is what stops it.
+	if err == unix.EPERM || err == unix.ENOMEM && overMemlock(len(b)) || runtime.GOOS == "darwin" && err == unix.EAGAIN {
 		return fmt.Errorf("%w: %w", ErrMemlock, err)
 	}
 	return err
