@@ -2,10 +2,13 @@ package sys
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/windows"
 )
 
 func resident(t *testing.T, b []byte) int {
@@ -208,4 +211,60 @@ func TestMappedFileRefusals(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Errorf("remove after unmap and close: %v", err)
 	}
+}
+
+// OpenFile shares the file as POSIX does: it can be renamed while open, and
+// while mapped; a mapped file still cannot be removed. Directories and
+// devices are refused; creation and absence are the usual errors.
+func TestOpenFileWindows(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a")
+	f, err := OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(1 << 16); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, true); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("exclusive create of an existing file: %v, want ErrExist", err)
+	}
+	if _, err := OpenFile(filepath.Join(dir, "missing"), os.O_RDONLY, 0, true); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("open of a missing file: %v, want ErrNotExist", err)
+	}
+	m, err := Map(f.Fd(), 0, 1<<16, ProtRead|ProtWrite, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Data[0] = 'x'
+	renamed := filepath.Join(dir, "b")
+	if err := os.Rename(path, renamed); err != nil {
+		t.Errorf("rename of an open, mapped file: %v", err)
+	}
+	for _, tc := range []struct{ name, kind string }{
+		{dir, "a directory"},
+		{"NUL", "a character device"},
+	} {
+		_, err := OpenFile(tc.name, os.O_RDONLY, 0, true)
+		var nre *NotRegularError
+		if !errors.As(err, &nre) || nre.Kind != tc.kind || !errors.Is(err, ErrNotRegular) {
+			t.Errorf("open %s: %v, want it refused as %s", tc.name, err, tc.kind)
+		}
+	}
+	defer m.Unmap()
+	t.Run("remove refused while mapped", func(t *testing.T) {
+		if underWine() {
+			t.Skip("Wine 8 lets a file with a mapped view be deleted; Windows refuses (STATUS_CANNOT_DELETE): not checked under Wine")
+		}
+		if err := os.Remove(renamed); err == nil {
+			t.Errorf("remove of a mapped file succeeded")
+		}
+	})
+}
+
+// underWine reports whether the test runs under Wine, whose ntdll exports
+// wine_get_version.
+func underWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
 }
