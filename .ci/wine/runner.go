@@ -37,7 +37,7 @@ import (
 var (
 	workDir  = flag.String("work", "", "directory for test binaries and logs (required)")
 	overlay  = flag.String("overlay", "", "go build -overlay file, if any")
-	timeout  = flag.Duration("timeout", 2*time.Minute, "-test.timeout of each run of a test binary")
+	timeout  = flag.Duration("timeout", 5*time.Minute, "-test.timeout of each run of a test binary")
 	skipFile = flag.String("skips", "", "file of tests not to run: lines 'package TestName' (# starts a comment)")
 	maxRuns  = flag.Int("runs", 4, "runs of one binary at most (each run skips the tests that hung or died before)")
 	jobs     = flag.Int("j", 1, "test binaries that run at the same time")
