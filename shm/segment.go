@@ -23,7 +23,8 @@ var (
 	// ErrNotFound: no segment has that name.
 	ErrNotFound = errors.New("shm: no such segment")
 	// ErrBadName: the name is empty, too long, or contains '/', '\\', "..",
-	// a NUL or another control character.
+	// a NUL or another control character; on Windows also one of <>:"|?*,
+	// a trailing dot or space, or a device name such as NUL or COM1.
 	ErrBadName = errors.New("shm: invalid segment name")
 	// ErrBadSize: a segment size that is zero, negative or too large.
 	ErrBadSize = errors.New("shm: invalid segment size")
@@ -58,6 +59,9 @@ func ValidateName(name string) error {
 		if c < 0x20 || c == 0x7f {
 			return bad(fmt.Sprintf("contains control character %#02x", c))
 		}
+	}
+	if why := osNameProblem(name); why != "" {
+		return bad(why)
 	}
 	return nil
 }

@@ -35,6 +35,14 @@ func TestValidateName(t *testing.T) {
 		{"tab\t", false},
 		{"del\x7f", false},
 	}
+	// Names a Windows file cannot have: an alternate data stream, devices,
+	// a trailing dot or space that Windows would drop.
+	for _, n := range []string{"a:b", "nul", "NUL.txt", "com1", "lpt9.x", "con ", "a.", "a ", "q?", "p|q", `"x"`, "<x>", "*"} {
+		tests = append(tests, struct {
+			name string
+			ok   bool
+		}{n, runtime.GOOS != "windows"})
+	}
 	for _, tt := range tests {
 		err := shm.ValidateName(tt.name)
 		if (err == nil) != tt.ok {
