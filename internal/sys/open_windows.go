@@ -3,6 +3,8 @@ package sys
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/windows"
 )
@@ -25,7 +27,7 @@ import (
 // The handle is not inherited by child processes. Errors are *fs.PathError
 // with Op "open"; a non-regular file gives a *NotRegularError.
 func OpenFile(name string, flag int, perm fs.FileMode, noFollow bool) (*os.File, error) {
-	p, err := windows.UTF16PtrFromString(name)
+	p, err := windows.UTF16PtrFromString(longPath(name))
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -101,4 +103,21 @@ func handleKind(h windows.Handle, noFollow bool) string {
 		return "a symbolic link or other reparse point"
 	}
 	return ""
+}
+
+// longPath returns name in the \\?\ form when it is too long for the
+// classic Win32 limit (MAX_PATH), as package os does for its own calls: that
+// form is passed through unparsed, so it must be absolute and clean.
+func longPath(name string) string {
+	if len(name) < 248 || strings.HasPrefix(name, `\\?\`) || strings.HasPrefix(name, `\\.\`) {
+		return name
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return name
+	}
+	if strings.HasPrefix(abs, `\\`) {
+		return `\\?\UNC\` + abs[2:]
+	}
+	return `\\?\` + abs
 }

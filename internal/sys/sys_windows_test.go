@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -267,4 +268,45 @@ func TestOpenFileWindows(t *testing.T) {
 // wine_get_version.
 func underWine() bool {
 	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+// A path longer than MAX_PATH opens, as it does with package os. (Wine has
+// no MAX_PATH limit, so under Wine this shows only that the \\?\ form
+// opens the same file; TestLongPath checks the conversion.)
+func TestOpenFileLongPath(t *testing.T) {
+	dir := t.TempDir()
+	for range 4 {
+		dir = filepath.Join(dir, strings.Repeat("d", 80))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "file")
+	f, err := OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, true)
+	if err != nil {
+		t.Fatalf("open a %d-character path: %v", len(path), err)
+	}
+	f.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLongPath(t *testing.T) {
+	long := strings.Repeat("d", 300)
+	abs, err := filepath.Abs(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`C:\short\name`, `C:\short\name`},
+		{long, `\\?\` + abs},
+		{`C:\x\..\` + long, `\\?\C:\` + long},
+		{`\\server\share\` + long, `\\?\UNC\server\share\` + long},
+		{`\\?\C:\` + long, `\\?\C:\` + long},
+	} {
+		if got := longPath(tc.in); got != tc.want {
+			t.Errorf("longPath(%.40q...) = %.60q..., want %.60q...", tc.in, got, tc.want)
+		}
+	}
 }
