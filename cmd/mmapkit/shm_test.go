@@ -71,9 +71,9 @@ func TestShmCLI(t *testing.T) {
 		{[]string{"shm", "cat", "--format", "yaml", slotName}, nil, 2, `unknown format "yaml"`},
 		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, 1, shm.ErrNotSlot.Error()},
 		{[]string{"shm", "cat", "--follow", rawName}, nil, 1, shm.ErrNotSlot.Error()},
-		{[]string{"shm", "cat", missing}, nil, 1, "no such file or directory"},
+		{[]string{"shm", "cat", missing}, nil, 1, notExistText(t)},
 		{[]string{"shm", "cat", "../x"}, nil, 1, "name"},
-		{[]string{"shm", "rm", missing}, nil, 1, "no such file or directory"},
+		{[]string{"shm", "rm", missing}, nil, 1, notExistText(t)},
 		{[]string{"shm", "rm", slotName, missing}, nil, 1, "1 of 2 segments failed"},
 		{[]string{"shm", "rm", rawName}, nil, 0, ""},
 	}
@@ -197,4 +197,17 @@ func TestShmCatHostile(t *testing.T) {
 			t.Fatalf("shm cat %s still running after a minute: it hangs", tt.name)
 		}
 	}
+}
+
+// notExistText is what this OS says about a missing file ("no such file or
+// directory" on Unix, "The system cannot find the file specified." on
+// Windows).
+func notExistText(t *testing.T) string {
+	t.Helper()
+	_, err := os.Open(filepath.Join(t.TempDir(), "missing"))
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		t.Fatalf("open of a missing file: %v", err)
+	}
+	return pe.Err.Error()
 }

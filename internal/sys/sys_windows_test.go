@@ -310,3 +310,27 @@ func TestLongPath(t *testing.T) {
 		}
 	}
 }
+
+// RemoveUnused refuses a file that is open (even one opened with
+// FILE_SHARE_DELETE, which os.Remove would only mark for deletion) and
+// removes it, name and all, once it is closed.
+func TestRemoveUnused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	f, err := OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveUnused(path); !IsInUse(err) {
+		t.Errorf("RemoveUnused of an open file = %v, want a sharing violation", err)
+	}
+	f.Close()
+	if err := RemoveUnused(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after RemoveUnused: %v, want the name gone", err)
+	}
+	if err := RemoveUnused(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("RemoveUnused of a missing file = %v, want ErrNotExist", err)
+	}
+}

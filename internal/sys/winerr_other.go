@@ -2,6 +2,8 @@
 
 package sys
 
+import "os"
+
 // IsUserMapped reports whether err is the OS refusing to change the size of a
 // mapped file; only Windows does that.
 func IsUserMapped(error) bool { return false }
@@ -13,3 +15,7 @@ func IsInUse(error) bool { return false }
 // CanTruncateMapped reports whether a file may be truncated while a view of
 // it is mapped: everywhere but Windows.
 const CanTruncateMapped = true
+
+// RemoveUnused removes the file at path (see the Windows version, which
+// refuses a file that is open).
+func RemoveUnused(path string) error { return os.Remove(path) }

@@ -2,6 +2,8 @@ package sys
 
 import (
 	"errors"
+	"io/fs"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 )
@@ -24,3 +26,28 @@ func IsInUse(err error) bool {
 // it is mapped: Windows refuses (ERROR_USER_MAPPED_FILE), so a mapping must
 // be unmapped first.
 const CanTruncateMapped = false
+
+// RemoveUnused removes the file at path unless a process has it open. Windows
+// cannot remove a file that is mapped, and os.Remove of a file that others
+// opened with FILE_SHARE_DELETE only marks it for deletion: the name stays
+// (and blocks a new file of that name) until the last handle closes.
+// RemoveUnused opens the file for deletion sharing nothing, so that any other
+// open handle makes it fail at once with a sharing violation (IsInUse), and
+// deletes it through that handle. A symbolic link is removed itself.
+func RemoveUnused(path string) error {
+	p, err := windows.UTF16PtrFromString(longPath(path))
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	h, err := windows.CreateFile(p, windows.DELETE, 0, nil, windows.OPEN_EXISTING,
+		windows.FILE_FLAG_OPEN_REPARSE_POINT|windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	defer windows.CloseHandle(h)
+	del := uint32(1) // FILE_DISPOSITION_INFO.DeleteFile
+	if err := windows.SetFileInformationByHandle(h, windows.FileDispositionInfo, (*byte)(unsafe.Pointer(&del)), 4); err != nil {
+		return &fs.PathError{Op: "remove", Path: path, Err: err}
+	}
+	return nil
+}
