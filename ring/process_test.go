@@ -720,7 +720,10 @@ func TestDurableNamedReader(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	info, err := Stat(path)
-	if err != nil || len(info.Readers) != 1 || info.Readers[0].Name != "ship" || info.Readers[0].Open || info.Readers[0].Next != 4 {
+	// Windows cannot ask whether a byte-range lock is held without taking
+	// it, so Stat reports every slot as open there (ReaderInfo.Open).
+	wantOpen := runtime.GOOS == "windows"
+	if err != nil || len(info.Readers) != 1 || info.Readers[0].Name != "ship" || info.Readers[0].Open != wantOpen || info.Readers[0].Next != 4 {
 		t.Fatalf("stat after the reader died: %+v %v", info.Readers, err)
 	}
 	// The writer fills the ring up to the dead reader's released position,

@@ -316,7 +316,18 @@ func Fadvise(_ uintptr, _, _ int64, adv FileAdvice) error {
 // Fallocate: not wired up on Windows; callers fall back to truncate.
 func Fallocate(uintptr, int64, int64) error { return unsupported("fallocate") }
 
-// Flock takes a whole-file lock with LockFileEx.
+// flockOffset is the one byte that Flock locks: far past the end of any
+// file. Windows byte-range locks are mandatory for ReadFile and WriteFile, so
+// a lock over the file's data would stop every other handle from reading it
+// (a status tool reading a state file its owner holds, say); a lock past the
+// data excludes other lockers just the same and is advisory for everyone
+// else, as flock is on Unix. (The ring writer's lock, at 2^62, is another
+// byte.)
+const flockOffset uint64 = 1<<63 - 2
+
+// Flock takes an advisory whole-file lock: LockFileEx on one byte past any
+// data (see flockOffset). With wait false it fails at once with
+// ErrWouldBlock if another handle holds a conflicting lock.
 func Flock(fd uintptr, exclusive, wait bool) error {
 	var flags uint32
 	if exclusive {
@@ -325,8 +336,8 @@ func Flock(fd uintptr, exclusive, wait bool) error {
 	if !wait {
 		flags |= windows.LOCKFILE_FAIL_IMMEDIATELY
 	}
-	ol := new(windows.Overlapped)
-	err := windows.LockFileEx(windows.Handle(fd), flags, 0, ^uint32(0), ^uint32(0), ol)
+	ol := &windows.Overlapped{Offset: uint32(flockOffset & 0xffffffff), OffsetHigh: uint32(flockOffset >> 32)}
+	err := windows.LockFileEx(windows.Handle(fd), flags, 0, 1, 0, ol)
 	if err == windows.ERROR_LOCK_VIOLATION {
 		return ErrWouldBlock
 	}
@@ -335,8 +346,8 @@ func Flock(fd uintptr, exclusive, wait bool) error {
 
 // Funlock releases a lock taken by Flock.
 func Funlock(fd uintptr) error {
-	ol := new(windows.Overlapped)
-	return windows.UnlockFileEx(windows.Handle(fd), 0, ^uint32(0), ^uint32(0), ol)
+	ol := &windows.Overlapped{Offset: uint32(flockOffset & 0xffffffff), OffsetHigh: uint32(flockOffset >> 32)}
+	return windows.UnlockFileEx(windows.Handle(fd), 0, 1, 0, ol)
 }
 
 // GetRusage is not wired up on Windows.

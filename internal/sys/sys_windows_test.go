@@ -1,15 +1,17 @@
 package sys
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/windows"
 )
 
 func resident(t *testing.T, b []byte) int {
@@ -255,19 +257,13 @@ func TestOpenFileWindows(t *testing.T) {
 	}
 	defer m.Unmap()
 	t.Run("remove refused while mapped", func(t *testing.T) {
-		if underWine() {
+		if UnderWine() {
 			t.Skip("Wine 8 lets a file with a mapped view be deleted; Windows refuses (STATUS_CANNOT_DELETE): not checked under Wine")
 		}
 		if err := os.Remove(renamed); err == nil {
 			t.Errorf("remove of a mapped file succeeded")
 		}
 	})
-}
-
-// underWine reports whether the test runs under Wine, whose ntdll exports
-// wine_get_version.
-func underWine() bool {
-	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
 }
 
 // A path longer than MAX_PATH opens, as it does with package os. (Wine has
@@ -332,5 +328,82 @@ func TestRemoveUnused(t *testing.T) {
 	}
 	if err := RemoveUnused(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("RemoveUnused of a missing file = %v, want ErrNotExist", err)
+	}
+}
+
+// Flock excludes other lockers but, unlike a Windows lock over the data, lets
+// every handle read and write the file (flock is advisory on Unix).
+func TestFlockIsAdvisory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked")
+	if err := os.WriteFile(path, []byte("state"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if err := Flock(holder.Fd(), true, false); err != nil {
+		t.Fatal(err)
+	}
+	other, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := Flock(other.Fd(), false, false); err != ErrWouldBlock {
+		t.Errorf("second lock while held: %v, want ErrWouldBlock", err)
+	}
+	b := make([]byte, 5)
+	if _, err := other.ReadAt(b, 0); err != nil || string(b) != "state" {
+		t.Errorf("read through another handle while locked: %q, %v", b, err)
+	}
+	if _, err := other.WriteAt([]byte("STATE"), 0); err != nil {
+		t.Errorf("write through another handle while locked: %v", err)
+	}
+	if err := Funlock(holder.Fd()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Flock(other.Fd(), true, false); err != nil {
+		t.Errorf("lock after the holder unlocked: %v", err)
+	}
+}
+
+// Interrupt stops a child the way ^C stops a program: it sees os.Interrupt.
+func TestInterrupt(t *testing.T) {
+	if os.Getenv("MMAPKIT_SYS_HELPER") == "interrupt" {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt)
+		fmt.Println("ready")
+		<-c
+		fmt.Println("interrupted")
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestInterrupt$")
+	cmd.Env = append(os.Environ(), "MMAPKIT_SYS_HELPER=interrupt")
+	Interruptible(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("child: %q", sc.Text())
+	}
+	if err := Interrupt(cmd.Process); err != nil {
+		if UnderWine() {
+			t.Skipf("Wine 8 does not deliver console control events (GenerateConsoleCtrlEvent: %v)", err)
+		}
+		t.Fatalf("Interrupt: %v", err)
+	}
+	if !sc.Scan() || sc.Text() != "interrupted" {
+		t.Fatalf("child after Interrupt: %q", sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
