@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -349,7 +352,21 @@ func TestFileLockReplacedFile(t *testing.T) {
 	if err := os.WriteFile(tmp, []byte("y"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	err = os.Rename(tmp, path)
+	if runtime.GOOS == "windows" {
+		// Windows refuses to replace a file that is open, so the name
+		// keeps pointing at the file and the lock works.
+		if !sys.IsInUse(err) && !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("rename over an open file = %v, want it refused", err)
+		}
+		l, err := mmap.TryLockFile(f, true)
+		if err != nil {
+			t.Fatalf("TryLockFile after the refused rename = %v", err)
+		}
+		l.Unlock()
+		return
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := mmap.TryLockFile(f, true); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "replaced") {

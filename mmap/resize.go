@@ -154,6 +154,8 @@ func (r *Region) resize(old, n int) error {
 			return err
 		}
 		return nil
+	case n < old && oldEnd == eof && !sys.CanTruncateMapped:
+		return r.shrinkUnmapped(n, newEnd, eof)
 	case n < old && oldEnd == eof:
 		// Shrink the file first: if that fails (an immutable file, a sealed
 		// memfd) the mapping is untouched and the Region is as it was.
@@ -167,6 +169,47 @@ func (r *Region) resize(old, n int) error {
 		})
 	}
 	return r.resizeMapping(n, nil)
+}
+
+// shrinkUnmapped shrinks the file to newEnd and the mapping to n bytes after
+// delta where a file cannot be truncated while a view of it exists
+// (Windows): unmap, truncate, map the new length. If the truncate fails, the
+// old length is mapped again, so the Region is as it was.
+func (r *Region) shrinkUnmapped(n int, newEnd, eof int64) error {
+	if r.st.exported.Load() {
+		return fmt.Errorf("this OS cannot truncate a mapped file, and the mapping cannot be unmapped while its bytes are handed out: %w", ErrExported)
+	}
+	f, m := r.st.file, &r.st.m
+	oldLen := len(m.Data)
+	mapOff := r.off - int64(r.delta)
+	prot := sys.ProtRead | sys.ProtWrite
+	remap := func(length int, cause error) error {
+		back, err := sys.Map(f.Fd(), mapOff, length, prot, r.flags)
+		if err != nil {
+			// Neither length maps: the Region is left empty, consistently.
+			return fmt.Errorf("%w; mapping the file again failed too (%v), the region is now empty", cause, err)
+		}
+		*m = back
+		return cause
+	}
+	if err := m.Unmap(); err != nil {
+		return err
+	}
+	if err := f.Truncate(newEnd); err != nil {
+		return remap(oldLen, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	nm, err := sys.Map(f.Fd(), mapOff, r.delta+n, prot, r.flags)
+	if err != nil {
+		if terr := f.Truncate(eof); terr != nil {
+			return fmt.Errorf("%w (and restoring the file's size failed: %v), the region is now empty", err, terr)
+		}
+		return remap(oldLen, err)
+	}
+	*m = nm
+	return nil
 }
 
 // resizeMapping makes the mapping delta+n bytes long, in place or moved.
@@ -217,6 +260,16 @@ func (r *Region) resizeMapping(n int, undo func() error) error {
 	}
 	// No mremap: map anew and copy (anonymous memory) or map the file again.
 	if exported {
+		// Slices of the mapping are out there, so it must not move; it
+		// can still shrink where it is (on Windows, which cannot unmap
+		// part of a view, the pages past the new end stay mapped until
+		// Close).
+		if newLen < oldLen {
+			if err := m.Shrink(newLen); err != nil {
+				return fail(err)
+			}
+			return nil
+		}
 		return fail(ErrExported)
 	}
 	if fd == sys.NoFile {

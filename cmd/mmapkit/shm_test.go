@@ -50,13 +50,17 @@ func TestShmCLI(t *testing.T) {
 	r.Close()
 
 	missing := "no-such-segment-" + slotName
+	perm := "-rw-------"
+	if runtime.GOOS == "windows" {
+		perm = "-rw-rw-rw-" // no permission bits: the directory's ACL keeps segments private
+	}
 	tests := []struct {
 		args   []string
 		want   []string // substrings of stdout
 		code   int
 		stderr string // a substring of stderr, which must hold one line per error
 	}{
-		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, "-rw-------"}, 0, ""},
+		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, perm}, 0, ""},
 		{[]string{"shm", "cat", slotName}, []string{"latest\n"}, 0, ""},
 		{[]string{"shm", "cat", "--format", "hex", "--seq", slotName}, []string{"2\t" + fmt.Sprintf("%x", "latest") + "\n"}, 0, ""},
 		{[]string{"shm", "cat", "--hex", slotName}, []string{fmt.Sprintf("%x", "latest") + "\n"}, 0, "deprecated"},
@@ -70,9 +74,9 @@ func TestShmCLI(t *testing.T) {
 		{[]string{"shm", "cat", "--format", "yaml", slotName}, nil, 2, `unknown format "yaml"`},
 		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, 1, shm.ErrNotSlot.Error()},
 		{[]string{"shm", "cat", "--follow", rawName}, nil, 1, shm.ErrNotSlot.Error()},
-		{[]string{"shm", "cat", missing}, nil, 1, "no such file or directory"},
+		{[]string{"shm", "cat", missing}, nil, 1, notExistText(t)},
 		{[]string{"shm", "cat", "../x"}, nil, 1, "name"},
-		{[]string{"shm", "rm", missing}, nil, 1, "no such file or directory"},
+		{[]string{"shm", "rm", missing}, nil, 1, notExistText(t)},
 		{[]string{"shm", "rm", slotName, missing}, nil, 1, "1 of 2 segments failed"},
 		{[]string{"shm", "rm", rawName}, nil, 0, ""},
 	}
@@ -286,4 +290,17 @@ func TestShmCatRingHint(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "holds a ring; mmapkit ring tail "+filepath.Join(shm.Dir(), name)) {
 		t.Fatalf("%v", r.stderr)
 	}
+}
+
+// notExistText is what this OS says about a missing file ("no such file or
+// directory" on Unix, "The system cannot find the file specified." on
+// Windows).
+func notExistText(t *testing.T) string {
+	t.Helper()
+	_, err := os.Open(filepath.Join(t.TempDir(), "missing"))
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		t.Fatalf("open of a missing file: %v", err)
+	}
+	return pe.Err.Error()
 }
