@@ -1,0 +1,10 @@
+package mmap
+
+// SetForceMove makes Resize move the mapping whenever it grows, as it must
+// when the address space after it is taken, so that tests reach that path.
+// It returns a function that restores the default.
+func SetForceMove(on bool) (restore func()) {
+	old := forceMove
+	forceMove = on
+	return func() { forceMove = old }
+}
