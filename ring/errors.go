@@ -44,6 +44,10 @@ var (
 	ErrNotFound = errors.New("sequence number not in the ring")
 	// ErrNoSlot: all reader slots of a Block ring are taken.
 	ErrNoSlot = errors.New("no free reader slot")
+	// ErrEvicted: a registered reader's slot was taken from it (its writer
+	// judged it dead), so the writer no longer waited for it. The reader
+	// reads on as an observer.
+	ErrEvicted = errors.New("reader slot taken over")
 	// ErrClosed: the Writer or Reader was closed. It is mmap.ErrClosed.
 	ErrClosed = mmap.ErrClosed
 )

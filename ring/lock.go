@@ -157,3 +157,29 @@ func errNotRegular(m os.FileMode) error {
 	}
 	return fmt.Errorf("is %s: %w", kind, errNotRegularFile)
 }
+
+// slotAlive reports whether the reader that owns slot i is alive: whether it
+// holds the slot's lock. On Linux the lock is tested without taking it. On
+// Windows, which cannot test a lock, the writer takes it for a moment (a
+// reader registering then takes another slot): release, to be called after
+// the slot's owner word was dealt with, lets go of it. Without byte-range
+// locks (darwin) the owner's pid is checked, which a pid namespace or a
+// reused pid can fool.
+func slotAlive(f *os.File, i, pid int) (alive bool, release func()) {
+	off := lockSlot0Off + int64(i)
+	nop := func() {}
+	if !sys.CanLockRange {
+		return sys.ProcessAlive(pid), nop
+	}
+	held, err := sys.RangeLocked(f.Fd(), off, 1)
+	if err == nil {
+		return held, nop
+	}
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return true, nop // cannot tell: never free a live reader's slot
+	}
+	if err := sys.LockRange(f.Fd(), off, 1); err == nil {
+		return false, func() { _ = sys.UnlockRange(f.Fd(), off, 1) }
+	}
+	return true, nop
+}

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"time"
@@ -26,6 +27,9 @@ type Options struct {
 	Policy Policy
 	// Perm is the new file's permission bits (default 0644). Create only.
 	Perm fs.FileMode
+	// Checksum is what protects each record's payload (default
+	// ChecksumAuto: CRC-32 unless the file lives in memory). Create only.
+	Checksum Checksum
 	// Replace lets Create replace an existing file at the path (atomically,
 	// with a rename). Without it Create refuses an existing file with an
 	// error matching fs.ErrExist. Create only.
@@ -74,6 +78,48 @@ func (p Policy) String() string {
 	}
 	return fmt.Sprintf("policy(%d)", int(p))
 }
+
+// Checksum says what protects each record's payload. It is chosen when the
+// ring is created and recorded in its header.
+type Checksum int
+
+const (
+	// ChecksumAuto is CRC-32 for a file on a persistent file system and
+	// none for a file in memory (tmpfs, such as /dev/shm, where every shm
+	// Queue lives). A checksum only matters for what can outlive a power
+	// loss: a crash of any process cannot tear a frame, because its commit
+	// word is stored last, with one atomic store, after the payload.
+	ChecksumAuto Checksum = iota
+	// ChecksumCRC32 stores a CRC-32 (IEEE, Python's zlib.crc32) of each
+	// payload, checked by every reader and by recovery: a record torn by a
+	// power loss is told from an intact one. SyncInterval and
+	// SyncEveryAppend need it.
+	ChecksumCRC32
+	// ChecksumNone stores no checksum. Appends and reads are faster; a
+	// writer that syncs (SyncInterval, SyncEveryAppend) is refused.
+	ChecksumNone
+)
+
+func (c Checksum) String() string {
+	switch c {
+	case ChecksumAuto:
+		return "auto"
+	case ChecksumCRC32:
+		return "crc32"
+	case ChecksumNone:
+		return "none"
+	}
+	return fmt.Sprintf("checksum(%d)", int(c))
+}
+
+// ID is a ring's identity: 128 random bits chosen at Create and kept in its
+// header. Two rings never share one, even at the same path (a ring deleted
+// and created again gets a new one), so an ID and a sequence number name a
+// record for good.
+type ID [16]byte
+
+// String returns the ID as 32 lower-case hex digits.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // Durability says when appended records reach stable storage.
 type Durability int

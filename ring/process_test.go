@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -518,4 +519,140 @@ func helperIdleWriter(path string) error {
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	return w.Close()
+}
+
+// TestZombieReaderReleasesItsSlot: a registered reader process killed but
+// not yet reaped by its parent (a zombie: its pid still exists) must not
+// stall a Block ring: its slot's lock went away when it died.
+func TestZombieReaderReleasesItsSlot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zombie.ring")
+	w, err := Create(path, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cmd := helperCmd(t, "idle-reader", path)
+	stdout, _ := cmd.StdoutPipe()
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("reader: %q", lines.Text())
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait() // reaped only at the end: a zombie meanwhile
+	// A live consumer reads three laps of appends; the writer needs the
+	// dead reader's slot back to go on.
+	r := openTestReader(t, path, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 150
+	done := make(chan error, 1)
+	go func() {
+		for range n {
+			if _, err := r.Next(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range n {
+		if _, err := w.AppendContext(ctx, payload(uint64(i), 100)); err != nil {
+			t.Fatalf("append %d with a zombie reader registered: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLiveReaderWithForeignPid: a live registered reader whose recorded pid
+// means nothing here (it runs in another pid namespace, or its pid was
+// reused) keeps its slot: the writer judges it by its lock, not its pid.
+// A reader declared dead by pid lost 368 records of a queue that promises none.
+func TestLiveReaderWithForeignPid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ns.ring")
+	w, err := Create(path, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := openTestReader(t, path, nil)
+	// A pid that exists in no namespace this test can see: a child that
+	// has exited and been reaped.
+	gone := exec.Command(os.Args[0], "-test.run=^$")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	owner := uint64(gone.Process.Pid)<<32 | r.owner&0xFFFFFFFF
+	store64(r.hdr, offSlot0+r.slot*slotSize+slotOwner, owner)
+	r.owner = owner
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 2000 // many laps of a 4 KiB ring
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := w.AppendContext(ctx, payload(uint64(i), 100)); err != nil {
+				errc <- err
+				return
+			}
+			if i%64 == 0 {
+				w.mu.Lock()
+				w.reclaimDead() // as a writer waiting for room does every 10 ms
+				w.mu.Unlock()
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if rec.Seq != uint64(i) {
+			t.Fatalf("got sequence %d, want %d: records lost", rec.Seq, i)
+		}
+		checkPayload(t, rec, 100)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEvictedReaderIsTold: a reader whose slot was taken from it learns it
+// (ErrEvicted, once) instead of publishing into a slot it no longer owns.
+func TestEvictedReaderIsTold(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ev.ring")
+	w, err := Create(path, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := openTestReader(t, path, nil)
+	if _, err := w.Append([]byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	slot := offSlot0 + r.slot*slotSize
+	// Someone (a writer that judged the reader dead) frees the slot, and
+	// another reader takes it.
+	store64(r.hdr, slot+slotOwner, 0)
+	store64(r.hdr, slot+slotOwner, 42<<32|7)
+	store64(r.hdr, slot+slotPos, 12345)
+	if _, err := r.TryNext(); !errors.Is(err, ErrEvicted) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("TryNext after eviction: %v, want ErrEvicted naming the file", err)
+	}
+	if rec, err := r.TryNext(); err != nil || string(rec.Data) != "one" {
+		t.Fatalf("reading on as an observer: %q %v", rec.Data, err)
+	}
+	r.publish(true)
+	if load64(r.hdr, slot+slotOwner) != 42<<32|7 || load64(r.hdr, slot+slotPos) != 12345 {
+		t.Fatal("the evicted reader wrote into the slot it lost")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"iter"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -160,6 +161,10 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 	}
 	if err != nil {
 		r.Close()
+		if errors.Is(err, ErrCorrupt) {
+			// Header words that do not fit together, found at open.
+			err = fmt.Errorf("%w: %w", ErrBadHeader, err)
+		}
 		return nil, err
 	}
 	return r, nil
@@ -168,17 +173,55 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 // register claims a reader slot. Its position starts at 0, which the writer
 // reads as "the oldest record": the writer cannot move past the oldest record
 // until this reader publishes a real position.
+//
+// A slot is this reader's while it holds the slot's lock (FORMAT.md, "Locks"),
+// which the kernel releases when the process dies, whatever its pid
+// namespace, even before its parent reaps it. The owner word then only names
+// the holder (pid and a nonce) and lets the reader notice that someone took
+// the slot away. Where the OS has no such locks (darwin), the owner word is
+// claimed with a compare-and-swap and a slot's liveness is its pid's.
 func (r *Reader) register() error {
-	me := uint64(os.Getpid())<<32 | uint64(rand.Uint32()|1)
+	me := uint64(uint32(os.Getpid()))<<32 | uint64(rand.Uint32()|1)
 	for i := range r.g.slots {
 		s := offSlot0 + i*slotSize
-		if atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), 0, me) {
+		if sys.CanLockRange {
+			if err := sys.LockRange(r.f.Fd(), lockSlot0Off+int64(i), 1); err != nil {
+				if errors.Is(err, sys.ErrWouldBlock) {
+					continue // a live reader's
+				}
+				return fmt.Errorf("lock reader slot %d: %w", i, err)
+			}
+			// Ours, whatever a dead reader left in it. The position first:
+			// the writer reads the words of slots with an owner.
 			store64(r.hdr, s+slotPos, 0)
-			r.slot, r.owner = i, me
-			return nil
+			store64(r.hdr, s+slotSeq, 0)
+			store64(r.hdr, s+slotOwner, me)
+		} else {
+			if !atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), 0, me) {
+				continue
+			}
+			store64(r.hdr, s+slotPos, 0)
 		}
+		r.slot, r.owner = i, me
+		return nil
 	}
 	return fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
+}
+
+// evicted checks that the reader's slot is still its own. A writer frees
+// the slot of a reader it judges dead; a reader that finds its slot taken
+// has lost the writer's promise to wait for it. It becomes an observer and
+// reports ErrEvicted once.
+func (r *Reader) evicted() error {
+	if r.slot < 0 || load64(r.hdr, offSlot0+r.slot*slotSize+slotOwner) == r.owner {
+		return nil
+	}
+	slot := r.slot
+	if sys.CanLockRange {
+		_ = sys.UnlockRange(r.f.Fd(), lockSlot0Off+int64(slot), 1)
+	}
+	r.slot, r.copyOut = -1, true
+	return pathErr("read", r.path, fmt.Errorf("reader slot %d was taken from this reader (the writer judged it dead); it reads on as an observer, and records may be lost: %w", slot, ErrEvicted))
 }
 
 // Close releases the reader's slot and unmaps the ring. Record.Data slices
@@ -190,8 +233,8 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	if r.slot >= 0 {
+		// Free the slot, then let go of its lock (closing the file below).
 		s := offSlot0 + r.slot*slotSize
-		store64(r.hdr, s+slotPos, 0)
 		atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), r.owner, 0)
 		r.wakeWriter()
 	}
@@ -221,6 +264,13 @@ func (r *Reader) errClosed(op string) error { return pathErr(op, r.path, ErrClos
 // Path returns the ring file's name.
 func (r *Reader) Path() string { return r.path }
 
+// ID returns the ring's identity.
+func (r *Reader) ID() ID { return r.g.id }
+
+// Checksum returns what protects the ring's records: ChecksumCRC32 or
+// ChecksumNone.
+func (r *Reader) Checksum() Checksum { return r.g.checksum() }
+
 // Seq returns the sequence number the next record read will have.
 func (r *Reader) Seq() uint64 { return r.seq }
 
@@ -234,6 +284,9 @@ func (r *Reader) publish(force bool) {
 	s := offSlot0 + r.slot*slotSize
 	if !force && r.pos-r.published < r.pubChunk && load32(r.hdr, offWrWait) == 0 {
 		return
+	}
+	if load64(r.hdr, s+slotOwner) != r.owner {
+		return // not ours any more: tryNext reports it
 	}
 	store64(r.hdr, s+slotSeq, r.seq)
 	store64(r.hdr, s+slotPos, r.pos)
@@ -296,36 +349,69 @@ func (r *Reader) lapped(pos uint64) bool {
 // jump moves a lapped reader to the oldest record and returns the error that
 // tells the caller how many records it lost.
 func (r *Reader) jump() error {
-	for range 64 {
-		oldest := load64(r.hdr, offOldest)
-		hint := load64(r.hdr, offOldSeq)
-		seq, ok := r.seqAt(oldest, hint)
-		if !ok || r.lapped(oldest) {
-			continue
-		}
-		missed := seq - r.seq
-		if seq < r.seq {
-			missed = 0
-			seq = r.seq
-		}
-		r.pos, r.seq = oldest, seq
-		return pathErr("read", r.path, &LappedError{Missed: missed, Next: seq})
+	oldest, seq, err := r.oldestNow()
+	if err != nil {
+		return pathErr("read", r.path, err)
 	}
-	return pathErr("read", r.path, fmt.Errorf("cannot find the oldest record (header inconsistent): %w", ErrCorrupt))
+	missed := seq - r.seq
+	if seq < r.seq {
+		missed = 0
+		seq = r.seq
+	}
+	r.pos, r.seq = oldest, seq
+	return pathErr("read", r.path, &LappedError{Missed: missed, Next: seq})
 }
 
-// seqAt returns the sequence number of the frame at pos, given a hint that
-// is close to it (header words are published one at a time, so the hint may
-// come from a neighbouring update). With no valid frame at pos (an empty
-// ring) the hint is the answer.
-func (r *Reader) seqAt(pos, hint uint64) (uint64, bool) {
-	off := int(pos & r.g.mask)
-	kind, _, tag := decodeCommit(load64(r.data, off))
-	if tag != uint32(r.g.lap(pos)+1) || (kind != kindData && kind != kindPadding) {
-		return hint, true
+// oldestNow reads the oldest position and its sequence number. The writer
+// stores them, then their check word, with three stores: a pair whose check
+// word does not fit is read again (the writer is between the stores), and
+// one that never fits is either a writer killed between the stores (the
+// oldest frame then carries the low bits of the right number) or damage.
+func (r *Reader) oldestNow() (pos, seq uint64, err error) {
+	g := r.g
+	why := ""
+	for i := range 200 {
+		if i >= 100 {
+			runtime.Gosched() // a descheduled writer between two stores
+		}
+		oldest := load64(r.hdr, offOldest)
+		s := load64(r.hdr, offOldSeq)
+		check := load64(r.hdr, offOldCheck)
+		lim := load64(r.hdr, offLimit)
+		if oldest == 0 && s == 0 && check == 0 && lim == 0 {
+			return 0, 0, nil // no writer has opened the ring yet
+		}
+		if msg := g.checkOldest(oldest, s, lim); msg != "" {
+			why = msg
+			continue
+		}
+		off := int(oldest & g.mask)
+		kind, _, tag := decodeCommit(load64(r.data, off))
+		framed := tag == uint32(g.lap(oldest)+1) && (kind == kindData || kind == kindPadding)
+		s32 := load32(r.data, off+8)
+		if r.lapped(oldest) {
+			continue // the writer moved on meanwhile
+		}
+		if check == oldCheck(oldest, s) {
+			if framed && s32 != uint32(s) {
+				why = fmt.Sprintf("the oldest frame carries sequence number %d, the header says %d", s32, uint32(s))
+				continue
+			}
+			return oldest, s, nil
+		}
+		why = fmt.Sprintf("oldest position %d and sequence number %d do not match their check word", oldest, s)
+		if i < 199 || !framed {
+			continue
+		}
+		// The last try: a writer killed between the stores.
+		if d := s32 - uint32(s); uint64(d) <= g.capacity/frameAlign {
+			s += uint64(d)
+			if lo, hi := g.seqBounds(oldest); s >= lo && s <= hi {
+				return oldest, s, nil
+			}
+		}
 	}
-	s32 := load32(r.data, off+8)
-	return hint + uint64(int64(int32(s32-uint32(hint)))), true
+	return 0, 0, fmt.Errorf("cannot find the oldest record: %s: %w", why, ErrCorrupt)
 }
 
 // TryNext returns the next record, or ErrEmpty at once if there is none yet.
@@ -342,6 +428,11 @@ func (r *Reader) TryNext() (Record, error) {
 }
 
 func (r *Reader) tryNext() (Record, error) {
+	if r.slot >= 0 {
+		if err := r.evicted(); err != nil {
+			return Record{}, err
+		}
+	}
 	recheck := false
 	for range 8 {
 		off := int(r.pos & r.g.mask)
@@ -379,7 +470,7 @@ func (r *Reader) tryNext() (Record, error) {
 				return Record{}, r.jump()
 			}
 		}
-		if crcOf(p) != crc {
+		if r.g.crc && crcOf(p) != crc {
 			if copyOut && r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
@@ -483,16 +574,12 @@ func (r *Reader) SeekOldest() error {
 }
 
 func (r *Reader) seekOldest() error {
-	for range 64 {
-		oldest := load64(r.hdr, offOldest)
-		seq, _ := r.seqAt(oldest, load64(r.hdr, offOldSeq))
-		if r.lapped(oldest) {
-			continue
-		}
-		r.setPos(oldest, seq)
-		return nil
+	oldest, seq, err := r.oldestNow()
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("cannot find the oldest record (header inconsistent): %w", ErrCorrupt)
+	r.setPos(oldest, seq)
+	return nil
 }
 
 // setPos moves the reader; a registered reader publishes at once, since its
@@ -513,23 +600,30 @@ func (r *Reader) setPos(pos, seq uint64) {
 	}
 }
 
-// scanEnd walks the valid frames from the reader's start and returns the
-// position and sequence number after the last one, and the position of the
-// last data frame (ok false when there is none).
+// scanEnd finds the end of the ring: the position and sequence number after
+// the last valid frame, and the position of the last data frame seen on the
+// way (ok false when the walk saw none). It starts from the tail hint, which
+// the writer publishes every tailEvery bytes, so it walks a few KiB of frames
+// however large the ring; from a writer faster than the walk it stops once
+// past where the end was when it started.
 func (r *Reader) scanEnd() (end, endSeq, last uint64, ok bool, err error) {
-	if err := r.seekOldest(); err != nil {
+	oldest, seq, err := r.oldestNow()
+	if err != nil {
 		return 0, 0, 0, false, err
 	}
-	pos, seq := r.pos, r.seq
-	// Start from the tail hint when it is ahead: it is always a committed
-	// frame boundary.
-	if tp, ts := load64(r.hdr, offTailPos), load64(r.hdr, offTailSeq); tp > pos && !r.lapped(tp) && tp-pos <= r.g.capacity {
-		if _, _, valid := r.v.frame(tp, ts, false); valid || tp == pos {
+	g := r.g
+	pos := oldest
+	budget := g.capacity
+	// The tail hint, if it is sane: a committed frame boundary between the
+	// oldest frame and the limit, with a possible sequence number.
+	tp, ts := load64(r.hdr, offTailPos), load64(r.hdr, offTailSeq)
+	if lim := load64(r.hdr, offLimit); tp > pos && tp <= lim && tp-pos <= g.capacity && tp&(frameAlign-1) == 0 && ts >= seq && !r.lapped(tp) {
+		if lo, hi := g.seqBounds(tp); ts >= lo && ts <= hi && ts-seq <= (tp-pos)/frameAlign {
 			pos, seq = tp, ts
+			budget = tailEvery + 2*uint64(frameSize(g.maxRecord)) + frameAlign
 		}
 	}
-	limit := pos + r.g.capacity
-	for pos < limit {
+	for start := pos; pos-start < budget; {
 		kind, n, valid := r.v.frame(pos, seq, false)
 		if !valid {
 			break
@@ -571,12 +665,20 @@ func (r *Reader) SeekNewest() error {
 	if err != nil {
 		return pathErr("seek", r.path, err)
 	}
-	if !ok {
-		r.setPos(end, seq)
+	if ok {
+		r.setPos(last, seq-1)
 		return nil
 	}
-	r.setPos(last, seq-1)
-	return nil
+	// The walk from the tail hint saw no record: the newest one, if any, is
+	// before the hint. Find it from the oldest one.
+	if err := r.seekOldest(); err != nil {
+		return pathErr("seek", r.path, err)
+	}
+	if r.seq >= seq {
+		r.setPos(end, seq) // an empty ring
+		return nil
+	}
+	return pathErr("seek", r.path, r.seekSeq(seq-1))
 }
 
 // SeekSeq moves to the record with sequence number seq. seq may be the next

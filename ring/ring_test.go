@@ -606,7 +606,22 @@ func ringBytes(t testing.TB, n int, policy Policy) []byte {
 
 func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
 	good := ringBytes(t, 10, Overwrite)
+	wrapped := ringBytes(t, 300, Overwrite) // several laps: the oldest record is far from 0
 	le := binary.LittleEndian
+	// Damage to the header words no checksum covers, with or without the
+	// check word recomputed to fit (as a careless or hostile peer would).
+	hot := func(f func(oldest, oldSeq uint64) (uint64, uint64), recheck bool) func([]byte) []byte {
+		return func([]byte) []byte {
+			b := bytes.Clone(wrapped)
+			o, s := f(le.Uint64(b[offOldest:]), le.Uint64(b[offOldSeq:]))
+			le.PutUint64(b[offOldest:], o)
+			le.PutUint64(b[offOldSeq:], s)
+			if recheck {
+				le.PutUint64(b[offOldCheck:], oldCheck(o, s))
+			}
+			return b
+		}
+	}
 	resum := func(b []byte) { le.PutUint32(b[offStaticCRC:], crc32.ChecksumIEEE(b[:staticLen])) }
 	cases := []struct {
 		name   string
@@ -617,7 +632,9 @@ func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
 		{"short", func(b []byte) []byte { return b[:100] }, ErrNotRing},
 		{"text", func(b []byte) []byte { return bytes.Repeat([]byte("hello\n"), 2000) }, ErrNotRing},
 		{"magic", func(b []byte) []byte { b[0] = 'X'; return b }, ErrNotRing},
-		{"version", func(b []byte) []byte { le.PutUint32(b[offVersion:], 2); resum(b); return b }, ErrVersion},
+		{"version", func(b []byte) []byte { le.PutUint32(b[offVersion:], 3); resum(b); return b }, ErrVersion},
+		{"version-1", func(b []byte) []byte { le.PutUint32(b[offVersion:], 1); resum(b); return b }, ErrVersion},
+		{"checksum-kind", func(b []byte) []byte { le.PutUint32(b[offChecksum:], 7); resum(b); return b }, ErrVersion},
 		{"flags", func(b []byte) []byte { le.PutUint32(b[offFlags:], 1<<5); resum(b); return b }, ErrVersion},
 		{"checksum", func(b []byte) []byte { b[offCapacity] ^= 1; return b }, ErrBadHeader},
 		{"capacity", func(b []byte) []byte { le.PutUint64(b[offCapacity:], 5000); resum(b); return b }, ErrBadHeader},
@@ -625,6 +642,25 @@ func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
 		{"truncated", func(b []byte) []byte { return b[:len(b)-4096] }, ErrBadHeader},
 		{"extended", func(b []byte) []byte { return append(b, make([]byte, 4096)...) }, ErrBadHeader},
 		{"hot-words", func(b []byte) []byte { le.PutUint64(b[offOldest:], 1<<40); return b }, ErrBadHeader},
+		{"positions-near-2^64", func([]byte) []byte {
+			b := bytes.Clone(wrapped)
+			const near = ^uint64(0) &^ (1<<20 - 1) // 2^64 - 2^20, a multiple of the capacity
+			o, l := le.Uint64(b[offOldest:])+near, le.Uint64(b[offLimit:])+near
+			le.PutUint64(b[offOldest:], o)
+			le.PutUint64(b[offLimit:], l)
+			le.PutUint64(b[offOldCheck:], oldCheck(o, le.Uint64(b[offOldSeq:])))
+			return b
+		}, ErrBadHeader},
+		{"oldest-seq-high-byte", hot(func(o, s uint64) (uint64, uint64) { return o, s | 1<<56 }, false), ErrBadHeader},
+		{"oldest-seq-high-byte-rechecked", hot(func(o, s uint64) (uint64, uint64) { return o, s | 1<<40 }, true), ErrBadHeader},
+		{"oldest-seq-low-bits-rechecked", hot(func(o, s uint64) (uint64, uint64) { return o, s + 1 }, true), ErrBadHeader},
+		{"oldest-seq-zeroed-rechecked", hot(func(o, s uint64) (uint64, uint64) { return o, 0 }, true), ErrBadHeader},
+		{"oldest-frame-seq32", func([]byte) []byte {
+			b := bytes.Clone(wrapped)
+			off := headerSize + int(le.Uint64(b[offOldest:])&4095) + 8
+			le.PutUint32(b[off:], le.Uint32(b[off:])+3)
+			return b
+		}, ErrBadHeader},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -638,10 +674,11 @@ func TestRefusesDamagedHeaderWithoutModifying(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("OpenWriter: %v, want %v", err, tc.want)
 			}
-			if tc.name != "hot-words" { // readers do not look at the writer's words at open
-				if _, err := OpenReader(path, nil); !errors.Is(err, tc.want) {
-					t.Fatalf("OpenReader: %v, want %v", err, tc.want)
-				}
+			if _, err := OpenReader(path, nil); !errors.Is(err, tc.want) {
+				t.Fatalf("OpenReader: %v, want %v", err, tc.want)
+			}
+			if _, err := Stat(path); !errors.Is(err, tc.want) {
+				t.Fatalf("Stat: %v, want %v", err, tc.want)
 			}
 			after, _ := os.ReadFile(path)
 			if sha256.Sum256(after) != before {

@@ -11,7 +11,9 @@ import (
 // Info describes a ring file, as Stat sees it at one moment.
 type Info struct {
 	Path      string
-	Capacity  int // data area bytes
+	ID        ID       // the ring's identity, chosen at Create
+	Checksum  Checksum // ChecksumCRC32 or ChecksumNone
+	Capacity  int      // data area bytes
 	MaxRecord int
 	Policy    Policy
 	Created   time.Time
@@ -57,7 +59,9 @@ func Stat(path string) (Info, error) {
 		Next:      next,
 		Records:   next - r.seq,
 		Used:      int(end - r.pos),
-		Durable:   load64(r.hdr, offDurSeq),
+		Durable:   min(max(load64(r.hdr, offDurSeq), r.seq), next),
+		ID:        r.g.id,
+		Checksum:  r.g.checksum(),
 	}
 	pid, err := writerPID(r.f, int(load32(r.hdr, offWriterPid)))
 	if err != nil {

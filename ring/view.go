@@ -33,7 +33,7 @@ func (v *view) frame(pos, seq uint64, checkCRC bool) (kind uint32, n int, ok boo
 		if n > v.g.maxRecord || n > room {
 			return 0, 0, false
 		}
-		if checkCRC {
+		if checkCRC && v.g.crc {
 			crc := binary.LittleEndian.Uint32(v.data[off+12:])
 			if crcOf(v.data[off+frameHdrSize:off+frameHdrSize+n]) != crc {
 				return 0, 0, false

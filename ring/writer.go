@@ -2,6 +2,7 @@ package ring
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ type Writer struct {
 	data    []byte
 	g       *geometry
 	opts    Options
-	id      fileID
+	fid     fileID
 
 	pos, seq      uint64      // next frame position, next sequence number
 	limit         uint64      // may write below this position
@@ -57,6 +58,7 @@ type Writer struct {
 	markShift     uint        // log2 of the block size
 	lastBlock     uint64      // block of the last frame start recorded (+1; 0 = none)
 	resPos        uint64      // position of the frame being filled
+	tailPub       uint64      // position of the last tail hint published
 	closing       atomic.Bool // Close was called: a Block append waiting for room gives up
 	closed        bool
 	rec           Recovery
@@ -76,7 +78,7 @@ type Writer struct {
 	afterSync  func() // after a sync and the durable words' update
 }
 
-func (o *Options) geometry() (*geometry, error) {
+func (o *Options) geometry(dir string) (*geometry, error) {
 	c := o.Capacity
 	if c == 0 {
 		c = DefaultCapacity
@@ -98,13 +100,31 @@ func (o *Options) geometry() (*geometry, error) {
 	if o.Policy != Overwrite && o.Policy != Block {
 		return nil, fmt.Errorf("unknown policy %d", int(o.Policy))
 	}
-	return &geometry{
+	g := &geometry{
 		capacity:  uint64(c),
 		maxRecord: maxRec,
 		policy:    o.Policy,
 		created:   time.Now().UnixNano(),
 		slots:     numSlots,
-	}, nil
+	}
+	switch o.Checksum {
+	case ChecksumAuto:
+		// A checksum only matters for what can outlive a power loss.
+		inMemory, _ := sys.InMemoryFS(dir)
+		g.crc = !inMemory || o.Durability != SyncNone
+	case ChecksumCRC32:
+		g.crc = true
+	case ChecksumNone:
+		if o.Durability != SyncNone {
+			return nil, fmt.Errorf("durability %v needs checksums (ChecksumNone asked for): a record torn by a power loss could not be told from an intact one", o.Durability)
+		}
+	default:
+		return nil, fmt.Errorf("unknown checksum %d", int(o.Checksum))
+	}
+	if _, err := rand.Read(g.id[:]); err != nil {
+		return nil, fmt.Errorf("ring id: %w", err)
+	}
+	return g, nil
 }
 
 func (o *Options) checkWriter() error {
@@ -134,7 +154,7 @@ func Create(path string, opts *Options) (*Writer, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	g, err := opts.geometry()
+	g, err := opts.geometry(filepath.Dir(path))
 	if err == nil {
 		err = opts.checkWriter()
 	}
@@ -349,6 +369,9 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 	if err != nil {
 		return fail(err)
 	}
+	if !g.crc && o.Durability != SyncNone {
+		return fail(fmt.Errorf("durability %v needs a ring with checksums, and this one has none (a record torn by a power loss could not be told from an intact one): %w", o.Durability, errors.ErrUnsupported))
+	}
 	m, err := sys.Map(f.Fd(), 0, headerSize+int(g.capacity), sys.ProtRead|sys.ProtWrite, 0)
 	if err != nil {
 		return fail(err)
@@ -361,7 +384,7 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 		data: m.Data[headerSize:],
 		g:    g,
 		opts: o,
-		id:   id,
+		fid:  id,
 	}
 	w.chunk = max(g.capacity/16, 4096)
 	w.markShift = uint(max(6, int(g.shift)-14)) // at most 16384 marks (256 KiB), blocks of at least 64 B
@@ -393,27 +416,48 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 	return w, nil
 }
 
-// recover rebuilds the writer's state from the file.
+// recover rebuilds the writer's state from the file. Header words no
+// checksum covers are checked against each other and against the frames;
+// what does not fit is refused (ErrBadHeader), never "repaired".
 func (w *Writer) recover() error {
 	g := w.g
 	oldest := load64(w.hdr, offOldest)
 	oldSeq := load64(w.hdr, offOldSeq)
+	check := load64(w.hdr, offOldCheck)
 	limit := load64(w.hdr, offLimit)
-	if limit == 0 && oldest == 0 {
+	if limit == 0 && oldest == 0 && oldSeq == 0 && check == 0 {
 		limit = g.capacity // a new ring: the first lap is free
+		check = oldCheck(0, 0)
 	}
-	if oldest > limit || limit-oldest > g.capacity || oldest&(frameAlign-1) != 0 || limit&(frameAlign-1) != 0 {
-		return fmt.Errorf("oldest position %d and write limit %d are inconsistent: %w", oldest, limit, ErrBadHeader)
+	if msg := g.checkOldest(oldest, oldSeq, limit); msg != "" {
+		return fmt.Errorf("%s: %w", msg, ErrBadHeader)
 	}
 	durable := load64(w.hdr, offDurable)
 	durSeq := load64(w.hdr, offDurSeq)
-	// The oldest position and its sequence number are two stores: a writer
-	// killed between them leaves the new position with the old number. The
-	// frame at the position carries the low 32 bits of the right one.
+	// The frame at the oldest position carries the low 32 bits of its
+	// sequence number (of the next record, for padding).
 	off := int(oldest & g.mask)
-	if kind, _, tag := decodeCommit(load64(w.data, off)); tag == uint32(g.lap(oldest)+1) && (kind == kindData || kind == kindPadding) {
-		s32 := load32(w.data, off+8)
-		oldSeq += uint64(int64(int32(s32 - uint32(oldSeq))))
+	kind, _, tag := decodeCommit(load64(w.data, off))
+	framed := tag == uint32(g.lap(oldest)+1) && (kind == kindData || kind == kindPadding)
+	s32 := load32(w.data, off+8)
+	if check == oldCheck(oldest, oldSeq) {
+		// A consistent pair: the frame must agree with it.
+		if framed && s32 != uint32(oldSeq) {
+			return fmt.Errorf("the oldest frame carries sequence number %d, the header says %d: %w", s32, uint32(oldSeq), ErrBadHeader)
+		}
+	} else if framed {
+		// A writer killed between the three stores left a new position
+		// with an older number (and check word): the frame has the low
+		// bits of the right one, which lies at most a lap of records
+		// ahead of the stale one.
+		d := s32 - uint32(oldSeq)
+		if uint64(d) > g.capacity/frameAlign {
+			return fmt.Errorf("oldest sequence number %d and its check word disagree, and the oldest frame carries %d: %w", oldSeq, s32, ErrBadHeader)
+		}
+		oldSeq += uint64(d)
+		if lo, hi := g.seqBounds(oldest); oldSeq < lo || oldSeq > hi {
+			return fmt.Errorf("oldest sequence number %d is impossible at position %d: %w", oldSeq, oldest, ErrBadHeader)
+		}
 	}
 	v := view{hdr: w.hdr, data: w.data, g: g}
 	pos, seq := oldest, oldSeq
@@ -441,16 +485,13 @@ func (w *Writer) recover() error {
 	// place. Words of earlier laps carry other tags and are left alone.
 	torn := w.invalidate(pos, oldest+g.capacity)
 	w.pos, w.seq = pos, seq
+	w.tailPub = pos
 	w.limit = limit
 	w.oldest, w.oldSq = oldest, oldSeq
 	store64(w.hdr, offLimit, limit)
-	store64(w.hdr, offOldest, oldest)
-	store64(w.hdr, offOldSeq, oldSeq)
-	if durable > pos || durable < oldest {
-		durable, durSeq = pos, seq
-		if oldest > durable {
-			durable, durSeq = oldest, oldSeq
-		}
+	w.publishOldest()
+	if durable > pos || durable < oldest || durSeq > seq || durSeq < oldSeq {
+		durable, durSeq = oldest, oldSeq // claim no more than is known
 	}
 	store64(w.hdr, offDurable, durable)
 	store64(w.hdr, offDurSeq, durSeq)
@@ -459,6 +500,14 @@ func (w *Writer) recover() error {
 		w.reclaimDead()
 	}
 	return nil
+}
+
+// publishOldest stores the oldest position, its sequence number and their
+// check word, in that order.
+func (w *Writer) publishOldest() {
+	store64(w.hdr, offOldest, w.oldest)
+	store64(w.hdr, offOldSeq, w.oldSq)
+	store64(w.hdr, offOldCheck, oldCheck(w.oldest, w.oldSq))
 }
 
 // invalidate zeroes the commit words in positions [from, to) whose lap tag
@@ -490,6 +539,13 @@ func (w *Writer) Next() uint64 {
 
 // MaxRecord returns the largest payload the ring accepts.
 func (w *Writer) MaxRecord() int { return w.g.maxRecord }
+
+// ID returns the ring's identity.
+func (w *Writer) ID() ID { return w.g.id }
+
+// Checksum returns what protects the ring's records: ChecksumCRC32 or
+// ChecksumNone.
+func (w *Writer) Checksum() Checksum { return w.g.checksum() }
 
 // Capacity returns the size of the ring's data area in bytes.
 func (w *Writer) Capacity() int { return int(w.g.capacity) }
@@ -605,8 +661,12 @@ func (w *Writer) commitAndUnlock(n int) (uint64, error) {
 // whole record.
 func (w *Writer) commitLocked(n int) (seq, end uint64) {
 	off := w.resPos & w.g.mask
-	p := w.data[off+frameHdrSize : off+frameHdrSize+uint64(n)]
-	binary.LittleEndian.PutUint32(w.data[off+12:], crcOf(p))
+	if w.g.crc {
+		p := w.data[off+frameHdrSize : off+frameHdrSize+uint64(n)]
+		binary.LittleEndian.PutUint32(w.data[off+12:], crcOf(p))
+	} else {
+		binary.LittleEndian.PutUint32(w.data[off+12:], 0)
+	}
 	// The store is a full barrier on amd64 (XCHG) and a release on arm64
 	// (STLR): the payload, seq and CRC are visible before the commit word,
 	// in this process and in any other mapping the same file.
@@ -614,6 +674,9 @@ func (w *Writer) commitLocked(n int) (seq, end uint64) {
 	w.pos = w.resPos + uint64(frameSize(n))
 	seq = w.seq
 	w.seq++
+	if w.pos-w.tailPub >= tailEvery {
+		w.publishTail()
+	}
 	// Dekker handshake with sleeping readers: they set the flag, then re-check
 	// the commit word; we store the commit word, then check the flag.
 	if load32(w.hdr, offRdrWait) != 0 {
@@ -633,7 +696,13 @@ func (w *Writer) wakeReaders() {
 func (w *Writer) publishTail() {
 	store64(w.hdr, offTailPos, w.pos)
 	store64(w.hdr, offTailSeq, w.seq)
+	w.tailPub = w.pos
 }
+
+// tailEvery is how many bytes of frames the writer appends between two
+// publications of the tail hint: a reader seeking the end walks at most
+// about this far from the hint.
+const tailEvery = 4096
 
 // makeRoom moves the write limit to at least end. Overwrite: the oldest
 // frames in the way are given up. Block: it waits until every registered
@@ -656,12 +725,18 @@ func (w *Writer) makeRoom(ctx context.Context, end uint64) error {
 		newLimit = max(end, min(end+w.chunk, base+c))
 		w.advanceOldest(base)
 	}
+	if w.oldest == w.pos {
+		// Nothing is left: the oldest frame is the one about to be
+		// written. Its commit word is cleared first, so that stale bytes
+		// there (a payload of the previous lap can look like a frame of
+		// this one) are never read as the oldest record.
+		store64(w.data, int(w.pos&w.g.mask), 0)
+	}
 	// Readers must learn of the new oldest frame before the limit moves, and
 	// the limit must move before any byte below it is overwritten: a reader
 	// that copied a record and then still sees an old enough limit knows its
 	// copy is intact.
-	store64(w.hdr, offOldest, w.oldest)
-	store64(w.hdr, offOldSeq, w.oldSq)
+	w.publishOldest()
 	// A swap, not a store: on arm64 a store-release lets later stores (the
 	// overwriting of old frames) become visible before it; a swap is
 	// acquire-release and keeps them after. On amd64 both are XCHG.
@@ -747,17 +822,21 @@ func (w *Writer) minReader() uint64 {
 	return min(max(m, w.oldest), w.pos)
 }
 
-// reclaimDead frees the slots of readers whose process is gone, so a crashed
-// consumer cannot stall a Block ring forever.
+// reclaimDead frees the slots of readers that died, so a crashed consumer
+// cannot stall a Block ring forever. A reader is alive while it holds its
+// slot's lock (see Reader.register), which the kernel releases when it dies.
 func (w *Writer) reclaimDead() {
 	for i := range w.g.slots {
 		s := offSlot0 + i*slotSize
 		owner := load64(w.hdr, s+slotOwner)
-		if owner == 0 || sys.ProcessAlive(int(owner>>32)) {
+		if owner == 0 {
 			continue
 		}
-		store64(w.hdr, s+slotPos, 0)
-		atomic.CompareAndSwapUint64(u64(w.hdr, s+slotOwner), owner, 0)
+		alive, release := slotAlive(w.f, i, int(owner>>32))
+		if !alive {
+			atomic.CompareAndSwapUint64(u64(w.hdr, s+slotOwner), owner, 0)
+		}
+		release()
 	}
 }
 
@@ -919,7 +998,7 @@ func (w *Writer) release() error {
 	store32(w.hdr, offWriterPid, 0)
 	w.hdr, w.data = nil, nil
 	err := w.m.Unmap()
-	unlockWriter(w.f, w.id)
+	unlockWriter(w.f, w.fid)
 	if e := w.f.Close(); err == nil {
 		err = e
 	}

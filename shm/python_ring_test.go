@@ -189,7 +189,7 @@ for path in sys.argv[1:]:
 		return b
 	}
 	fixRingCRC := func(b []byte) {
-		binary.LittleEndian.PutUint32(b[60:], crc32IEEE(b[:60]))
+		binary.LittleEndian.PutUint32(b[124:], crc32IEEE(b[:124]))
 	}
 	patch := func(f func(b []byte)) []byte { b := valid(); f(b); return b }
 	type tcase struct {
@@ -203,8 +203,8 @@ for path in sys.argv[1:]:
 		{"short", valid()[:4000], "FormatError"},
 		{"truncated data", valid()[:4096+2048], "FormatError"},
 		{"magic", patch(func(b []byte) { b[0] = 'X' }), "FormatError"},
-		{"version", patch(func(b []byte) { b[8] = 2; fixRingCRC(b) }), "FormatError"},
-		{"crc", patch(func(b []byte) { b[60]++ }), "FormatError"},
+		{"version", patch(func(b []byte) { b[8] = 3; fixRingCRC(b) }), "FormatError"},
+		{"crc", patch(func(b []byte) { b[124]++ }), "FormatError"},
 		{"capacity", patch(func(b []byte) { binary.LittleEndian.PutUint64(b[16:], 8192); fixRingCRC(b) }), "FormatError"},
 		{"max record", patch(func(b []byte) { binary.LittleEndian.PutUint32(b[24:], 4000); fixRingCRC(b) }), "FormatError"},
 		{"flags", patch(func(b []byte) { b[28] |= 4; fixRingCRC(b) }), "FormatError"},

@@ -23,7 +23,7 @@ func newRingCmd() *cobra.Command {
 		Use:   "ring",
 		Short: "Create, append to, follow and inspect a ring log (package ring)",
 	}
-	ringCmd.AddCommand(ringCreateCmd(), ringAppendCmd(), ringTailCmd(), ringStatCmd())
+	ringCmd.AddCommand(ringCreateCmd(), ringAppendCmd(), ringTailCmd(), ringStatCmd(), ringShipCmd(), ringPullCmd())
 	return ringCmd
 }
 

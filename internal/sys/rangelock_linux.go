@@ -136,3 +136,14 @@ func SyncData(fd uintptr) error {
 // file's page cache, so this writes every dirty page of the file and flushes
 // the device once (msync of one range costs the same, per range).
 func SyncMapping(m *Mapping, fd uintptr) error { return SyncData(fd) }
+
+// InMemoryFS reports whether path (an existing directory or file) is on a
+// file system kept in memory only (tmpfs, ramfs), whose files cannot
+// outlive a power loss.
+func InMemoryFS(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC, nil
+}

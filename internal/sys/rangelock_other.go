@@ -37,3 +37,6 @@ func SyncMapping(m *Mapping, fd uintptr) error {
 	}
 	return m.Sync(0, len(m.Data), false)
 }
+
+// InMemoryFS reports false: not known on this system (the conservative answer).
+func InMemoryFS(string) (bool, error) { return false, nil }

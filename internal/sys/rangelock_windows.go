@@ -55,3 +55,6 @@ func SyncMapping(m *Mapping, fd uintptr) error {
 	}
 	return m.Sync(0, len(m.Data), false)
 }
+
+// InMemoryFS reports false: Windows has no file system kept in memory only.
+func InMemoryFS(string) (bool, error) { return false, nil }

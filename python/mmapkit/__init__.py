@@ -21,11 +21,18 @@ raises FormatError, never an out-of-range read, a crash or a hang.
 Python cannot do atomic loads or sleep on a futex, so readers here validate
 instead: a slot value is accepted only if the sequence word was even and
 unchanged around the copy; a ring record only if its commit word carries
-the right lap, its CRC matches, and the writer had not lapped the reader by
-the time the copy was done. Waiting polls with short sleeps, and every wait
-is bounded. A Python ring reader is an observer: it never registers, so the
-writer of a Block ring (a Queue) does not wait for it, and it can be lapped
-(it is told how many records it lost).
+the right lap, its CRC matches (on rings created with checksums; on rings
+without, the commit word must read the same before and after the copy), and
+the writer had not lapped the reader by the time the copy was done. Waiting
+polls with short sleeps, and every wait is bounded. A Python ring reader is an
+observer: it never registers, so the writer of a Block ring (a Queue) does not
+wait for it, and it can be lapped (it is told how many records it lost).
+
+On x86-64 loads are not reordered with older loads, so a record whose commit
+word was seen is read whole. On weakly ordered CPUs (arm64) nothing in CPython
+keeps the payload's loads after the commit word's: there a ring without
+checksums can, rarely, hand Python a record torn by a concurrent write; one
+with checksums cannot.
 
 Slot and Ring read with pread(2) and never map the file, so a file truncated
 under them raises Truncated instead of killing the interpreter with SIGBUS.

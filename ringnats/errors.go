@@ -1,0 +1,30 @@
+package ringnats
+
+import (
+	"errors"
+
+	"github.com/mmapkit/mmapkit/mmap"
+)
+
+// Sentinel errors. Every error this package returns for one of these
+// conditions matches the sentinel with errors.Is.
+var (
+	// ErrForeignID: a message id that MsgID did not make (another
+	// publisher's message).
+	ErrForeignID = errors.New("not a ring record's message id")
+	// ErrNoStream: the stream does not exist (and was not to be created).
+	ErrNoStream = errors.New("stream does not exist")
+	// ErrSubject: the stream does not capture the subject the shipper
+	// publishes to.
+	ErrSubject = errors.New("stream does not capture the subject")
+	// ErrNotState: the state file is not one of ours, or is damaged.
+	ErrNotState = errors.New("not a ringnats state file")
+	// ErrStateMismatch: the state file belongs to another stream, subject
+	// or consumer.
+	ErrStateMismatch = errors.New("state file belongs to another destination")
+	// ErrLocked: another shipper or puller runs with the same state file
+	// (the same variable as mmap.ErrLocked).
+	ErrLocked = mmap.ErrLocked
+	// ErrClosed: Run was called after Close.
+	ErrClosed = errors.New("closed")
+)

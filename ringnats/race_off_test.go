@@ -1,0 +1,5 @@
+//go:build !race
+
+package ringnats
+
+const raceEnabled = false

@@ -1,0 +1,973 @@
+package ringnats
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mmapkit/mmapkit/ring"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ShipOptions tune a Shipper. Subject is required; every other zero field
+// means the documented default.
+type ShipOptions struct {
+	// Subject is the subject every record is published to, e.g.
+	// "events.host1". The stream must capture it.
+	Subject string
+	// StatePath is the shipper's state file (default: the ring's path
+	// followed by ".<stream>.<subject>.ship"). One file per ring and
+	// destination; a second shipper with the same file is refused.
+	StatePath string
+	// CreateStream creates the stream, capturing Subject, if it does not
+	// exist. Without it a missing stream is an error matching ErrNoStream.
+	CreateStream bool
+	// Window is how many publishes may await their acknowledgement at once
+	// (default 4096).
+	Window int
+	// AckTimeout is how long a publish may await its acknowledgement before
+	// it counts as failed and the shipper publishes again from the first
+	// record not acknowledged (default 10 s).
+	AckTimeout time.Duration
+	// SharedStream says that other publishers write to the stream too. By
+	// default every publish names its predecessor's message id as the
+	// stream's expected last message id, so the server refuses a record
+	// whose predecessor is missing and the stream can never hold a record
+	// after its successors; that check is per stream and would fail at
+	// every interleaved message of another publisher. With SharedStream
+	// the check is off: order then rests on the connection's FIFO order,
+	// and a record the server dropped while it stored later ones (an
+	// overloaded ingest queue, a leader change) is stored after them and
+	// counted in Stats.Reordered.
+	SharedStream bool
+	// StateInterval is the longest time between two writes of the state
+	// file while records are acknowledged (default 10 ms). The state is
+	// only a lower bound of what the stream holds: what a crash loses of it
+	// is published again and dropped as a duplicate.
+	StateInterval time.Duration
+	// Logger receives records lost to overwrite, restarts after failed
+	// publishes and resumptions (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Stats are a shipper's counters. Next, Shipped, ShippedBytes, Lost and
+// Reordered are kept in the state file and survive restarts; the others
+// count since NewShipper.
+type Stats struct {
+	Ring         ID
+	Next         uint64 // first record not known to be in the stream (every record before it is stored or lost)
+	Read         uint64 // next record the shipper will read from the ring
+	Shipped      uint64 // records acknowledged by JetStream (including duplicates)
+	ShippedBytes uint64 // their payload bytes
+	Lost         uint64 // records overwritten before they could be shipped
+	Reordered    uint64 // SharedStream only: records stored after a predecessor the server dropped
+	StreamSeq    uint64 // stream sequence number of the newest acknowledged record
+	Published    uint64 // publishes sent
+	Duplicates   uint64 // acknowledgements that said "duplicate"
+	Restarts     uint64 // times publishing started over from Next after a failure
+	Connected    bool
+	Server       string // the server connected to (credentials removed)
+}
+
+// entry is one record read from the ring and published (or a run of
+// records lost to overwrite), awaiting its fate.
+type entry struct {
+	seq   uint64
+	size  int
+	lost  uint64 // a marker for lost records [seq, seq+lost); resolved at once
+	state uint8
+	dup   bool
+	sseq  uint64
+}
+
+const (
+	pending = iota
+	acked
+	failed
+)
+
+// Shipper ships one ring to one JetStream stream and subject.
+type Shipper struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   string
+	subject  string
+	ringPath string
+	opts     ShipOptions
+	log      *slog.Logger
+	id       ID
+	policy   ring.Policy
+	st       *stateFile
+	obs      *ring.Reader // reads ahead, publishes
+	anchor   *ring.Reader // Block rings: registered, held at Next
+	prevErr  nats.ErrHandler
+
+	mu        sync.Mutex
+	q         []entry // in read order; q[qh] is the oldest unresolved
+	qh        int
+	readSeq   uint64
+	next      uint64
+	stats     Stats
+	inflight  int           // entries in q that are pending
+	idle      chan struct{} // closed when inflight drops to 0 while draining
+	failure   error         // first failed publish of this run
+	fatal     error
+	fatalC    chan struct{} // closed when fatal is set
+	cancelRun context.CancelFunc
+	sem       chan struct{}
+	kick      chan struct{} // wakes the committer
+	closed    bool
+	running   bool
+
+	stMu    sync.Mutex // the anchor reader and the state file
+	saved   shipPayload
+	savedAt time.Time
+}
+
+// NewShipper prepares to ship the ring at ringPath to stream through nc. It
+// opens (or creates) its state file and the ring's readers; Run ships. nc
+// should come from Connect, or at least have a reconnect policy.
+func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shipper, error) {
+	var o ShipOptions
+	if opts != nil {
+		o = *opts
+	}
+	op := func(err error) error { return &fs.PathError{Op: "ringnats: ship", Path: ringPath, Err: err} }
+	if err := checkSubject(o.Subject); err != nil {
+		return nil, op(err)
+	}
+	if stream == "" || strings.ContainsAny(stream, ". *>/\\\t\r\n") {
+		return nil, op(fmt.Errorf("bad stream name %q", stream))
+	}
+	if o.Window <= 0 {
+		o.Window = 4096
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 10 * time.Second
+	}
+	if o.StateInterval <= 0 {
+		o.StateInterval = 10 * time.Millisecond
+	}
+	if o.StatePath == "" {
+		o.StatePath = ringPath + "." + stream + "." + o.Subject + ".ship"
+	}
+	s := &Shipper{
+		nc:       nc,
+		stream:   stream,
+		subject:  o.Subject,
+		ringPath: ringPath,
+		opts:     o,
+		log:      o.Logger,
+		sem:      make(chan struct{}, o.Window),
+		kick:     make(chan struct{}, 1),
+		fatalC:   make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	info, err := ring.Stat(ringPath)
+	if err != nil {
+		return nil, err
+	}
+	s.id, s.policy = idOf(info), info.Policy
+	s.stats.Ring = s.id
+	st, payload, reset, err := openState(o.StatePath, stateHeader{kind: kindShip, ring: s.id, stream: stream, name: o.Subject})
+	if err != nil {
+		return nil, err
+	}
+	s.st = st
+	if reset {
+		s.log.Warn("ringnats: the ring was created anew since the state file was written; shipping starts at its oldest record", "ring", ringPath, "state", o.StatePath)
+	}
+	if payload != nil {
+		var sp shipPayload
+		if err := sp.decode(payload); err != nil {
+			st.close()
+			return nil, &fs.PathError{Op: "ringnats: open state", Path: o.StatePath, Err: err}
+		}
+		s.next = sp.next
+		s.stats.Shipped, s.stats.ShippedBytes, s.stats.Lost, s.stats.Reordered, s.stats.StreamSeq = sp.shipped, sp.shippedBytes, sp.lost, sp.reordered, sp.streamSeq
+	}
+	s.readSeq = s.next
+	s.stats.Next = s.next
+	if s.policy == ring.Block {
+		// The anchor is the registered reader: it holds the writer back
+		// at the first record JetStream has not acknowledged.
+		if s.anchor, err = ring.OpenReader(ringPath, &ring.ReaderOptions{}); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	if s.obs, err = ring.OpenReader(ringPath, &ring.ReaderOptions{Observe: true}); err != nil {
+		s.closeReaders()
+		st.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkSubject refuses subjects a publish cannot use.
+func checkSubject(subj string) error {
+	if subj == "" {
+		return errors.New("no subject to publish to")
+	}
+	for _, tok := range strings.Split(subj, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+			return fmt.Errorf("bad subject %q: a publish subject has non-empty tokens without wildcards or spaces", subj)
+		}
+	}
+	return nil
+}
+
+// subjectMatches reports whether a stream subject (with * and > wildcards)
+// captures a literal subject.
+func subjectMatches(pattern, subj string) bool {
+	p, s := strings.Split(pattern, "."), strings.Split(subj, ".")
+	for i, t := range p {
+		if t == ">" {
+			return len(s) > i
+		}
+		if i >= len(s) || (t != "*" && t != s[i]) {
+			return false
+		}
+	}
+	return len(p) == len(s)
+}
+
+// ID returns the identity of the ring being shipped.
+func (s *Shipper) ID() ID { return s.id }
+
+// StatePath returns the shipper's state file.
+func (s *Shipper) StatePath() string { return s.opts.StatePath }
+
+// Stats returns the shipper's counters. It is safe to call while Run runs.
+func (s *Shipper) Stats() Stats {
+	s.mu.Lock()
+	st := s.stats
+	st.Next, st.Read = s.next, s.readSeq
+	s.mu.Unlock()
+	st.Connected = s.nc.IsConnected()
+	if st.Connected {
+		st.Server = s.nc.ConnectedUrlRedacted()
+	}
+	return st
+}
+
+// Run ships records until ctx ends (it then waits up to AckTimeout for the
+// publishes in flight, saves the position and returns nil) or a fatal error
+// occurs: the stream is missing (see ShipOptions.CreateStream) or does not
+// capture the subject, the account may not publish to the subject, a record
+// is larger than the server accepts, or the ring is damaged. Lost
+// connections, timeouts and refused publishes are not fatal: the shipper
+// waits for the server and publishes again from its position.
+func (s *Shipper) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return &fs.PathError{Op: "ringnats: ship", Path: s.ringPath, Err: ErrClosed}
+	}
+	if s.running {
+		s.mu.Unlock()
+		return &fs.PathError{Op: "ringnats: ship", Path: s.ringPath, Err: errors.New("already running")}
+	}
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running = false
+		s.mu.Unlock()
+	}()
+
+	js, err := jetstream.New(s.nc,
+		jetstream.WithPublishAsyncMaxPending(2*s.opts.Window),
+		jetstream.WithPublishAsyncTimeout(s.opts.AckTimeout),
+		jetstream.WithPublishAsyncAckHandler(s.onAck),
+		jetstream.WithPublishAsyncErrHandler(s.onErr),
+	)
+	if err != nil {
+		return s.errorf("%w", err)
+	}
+	s.js = js
+	// A publish the account may not make is reported by the server on the
+	// connection, not to the publish: catch it to fail at once.
+	s.prevErr = s.nc.ErrorHandler()
+	s.nc.SetErrorHandler(s.onAsyncErr)
+	defer s.nc.SetErrorHandler(s.prevErr)
+
+	commitDone := make(chan struct{})
+	commitCtx, stopCommit := context.WithCancel(context.Background())
+	go s.committer(commitCtx, commitDone)
+	defer func() {
+		stopCommit()
+		<-commitDone
+	}()
+
+	backoff := time.Duration(0)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		startNext := s.position()
+		ictx, cancel := context.WithCancel(ctx)
+		s.mu.Lock()
+		s.cancelRun = cancel
+		s.mu.Unlock()
+		err := s.prepare(ictx)
+		if err == nil {
+			err = s.runOnce(ctx, ictx)
+		}
+		s.mu.Lock()
+		s.cancelRun = nil
+		s.mu.Unlock()
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if f := s.fatalErr(); f != nil {
+			return f
+		}
+		var fe *fatalError
+		if errors.As(err, &fe) {
+			return fe.err
+		}
+		if err == nil {
+			continue
+		}
+		s.mu.Lock()
+		s.stats.Restarts++
+		s.mu.Unlock()
+		if s.position() > startNext {
+			backoff = 0
+		} else {
+			backoff = min(max(2*backoff, 50*time.Millisecond), 2*time.Second)
+		}
+		s.log.Warn("ringnats: publishing failed; publishing again from the first record not acknowledged", "ring", s.ringPath, "next", s.position(), "retry_in", backoff, "err", err)
+		if err := s.waitConnected(ctx, backoff); err != nil {
+			return nil
+		}
+	}
+}
+
+// fatalError wraps an error that ends Run.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+func (s *Shipper) errorf(format string, args ...any) error {
+	return &fs.PathError{Op: "ringnats: ship", Path: s.ringPath, Err: fmt.Errorf(format, args...)}
+}
+
+func (s *Shipper) fatalErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal
+}
+
+func (s *Shipper) setFatal(err error) {
+	s.mu.Lock()
+	s.setFatalLocked(err)
+	s.mu.Unlock()
+}
+
+// setFatalLocked records the first fatal error and stops the current run.
+func (s *Shipper) setFatalLocked(err error) {
+	if s.fatal != nil {
+		return
+	}
+	s.fatal = err
+	close(s.fatalC)
+	if s.cancelRun != nil {
+		s.cancelRun()
+	}
+}
+
+func (s *Shipper) position() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
+
+// waitConnected waits d, then until the connection is up (or ctx ends).
+func (s *Shipper) waitConnected(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+	}
+	for pause := 10 * time.Millisecond; !s.nc.IsConnected(); pause = min(2*pause, 500*time.Millisecond) {
+		if s.nc.IsClosed() {
+			return s.errorf("connection closed: %w", nats.ErrConnectionClosed)
+		}
+		t.Reset(pause)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// prepare checks the stream, learns from it where to resume, and moves the
+// readers there.
+func (s *Shipper) prepare(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, s.opts.AckTimeout)
+	defer cancel()
+	str, err := s.js.Stream(rctx, s.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		if !s.opts.CreateStream {
+			return &fatalError{s.errorf("stream %q: %w (create it, or ask the shipper to)", s.stream, ErrNoStream)}
+		}
+		str, err = s.js.CreateStream(rctx, jetstream.StreamConfig{Name: s.stream, Subjects: []string{s.subject}})
+		if err == nil {
+			s.log.Info("ringnats: created stream", "stream", s.stream, "subject", s.subject)
+		}
+	}
+	if err != nil {
+		if isPermission(err) {
+			return &fatalError{s.errorf("stream %q: %w", s.stream, err)}
+		}
+		return fmt.Errorf("stream %q: %w", s.stream, err)
+	}
+	cfg := str.CachedInfo().Config
+	captured := false
+	for _, p := range cfg.Subjects {
+		captured = captured || subjectMatches(p, s.subject)
+	}
+	if !captured {
+		return &fatalError{s.errorf("stream %q (subjects %s) and subject %q: %w", s.stream, strings.Join(cfg.Subjects, " "), s.subject, ErrSubject)}
+	}
+	// The stream is the source of truth for what it stored: resume after
+	// its last record of this ring, if it is ahead of the state file.
+	m, err := str.GetLastMsgForSubject(rctx, s.subject)
+	switch {
+	case err == nil:
+		if id, seq, perr := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); perr == nil && id == s.id {
+			s.mu.Lock()
+			if seq+1 > s.next {
+				s.log.Info("ringnats: the stream holds records past the saved position; resuming after them", "ring", s.ringPath, "saved", s.next, "stream_last", seq)
+				s.stats.Shipped += seq + 1 - s.next
+				s.next = seq + 1
+				s.stats.StreamSeq = m.Sequence
+			}
+			s.mu.Unlock()
+		}
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case isPermission(err):
+		s.log.Debug("ringnats: may not read the stream's last message; resuming from the state file", "err", err)
+	default:
+		return fmt.Errorf("stream %q: last message of %q: %w", s.stream, s.subject, err)
+	}
+	return s.seek()
+}
+
+// seek moves the readers to s.next, counting records overwritten since as
+// lost.
+func (s *Shipper) seek() error {
+	s.mu.Lock()
+	next := s.next
+	s.mu.Unlock()
+	err := s.obs.SeekSeq(next)
+	if errors.Is(err, ring.ErrNotFound) {
+		if e := s.obs.SeekOldest(); e != nil {
+			return &fatalError{e}
+		}
+		oldest := s.obs.Seq()
+		if oldest <= next {
+			end := oldest
+			if e := s.obs.SeekEnd(); e == nil {
+				end = s.obs.Seq()
+			}
+			return &fatalError{s.errorf("the saved position %d is past the ring's newest record %d: the ring is not the one shipped (restored from a copy?)", next, int64(end)-1)}
+		}
+		s.mu.Lock()
+		lost := oldest - next
+		s.stats.Lost += lost
+		s.next = oldest
+		next = oldest
+		s.mu.Unlock()
+		s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", lost, "from", oldest-lost, "to", oldest-1)
+		s.saveState(true)
+	} else if err != nil {
+		return &fatalError{err}
+	}
+	if s.anchor != nil {
+		s.stMu.Lock()
+		err := error(nil)
+		if s.anchor.Seq() != next {
+			err = s.anchor.SeekSeq(next)
+		}
+		s.stMu.Unlock()
+		if err != nil {
+			return &fatalError{err}
+		}
+	}
+	s.mu.Lock()
+	s.readSeq = next
+	s.mu.Unlock()
+	return nil
+}
+
+// runOnce publishes from s.next until rctx ends (ctx ended, a publish
+// failed, or a fatal error), then waits for every publish in flight to
+// resolve and leaves s.next at the first record not acknowledged.
+func (s *Shipper) runOnce(ctx, rctx context.Context) error {
+	s.mu.Lock()
+	s.failure = nil
+	s.mu.Unlock()
+
+	prevID := ""
+	idBuf := make([]byte, 0, 64)
+	retry := jetstream.WithRetryAttempts(0)
+	var readErr error
+	for {
+		select {
+		case s.sem <- struct{}{}:
+		case <-rctx.Done():
+		}
+		if rctx.Err() != nil {
+			break
+		}
+		rec, err := s.nextRecord(rctx)
+		if err != nil {
+			<-s.sem
+			var le *ring.LappedError
+			if errors.As(err, &le) {
+				s.mu.Lock()
+				s.push(entry{seq: le.Next - le.Missed, lost: le.Missed, state: acked})
+				s.readSeq = le.Next
+				s.mu.Unlock()
+				s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", le.Missed, "from", le.Next-le.Missed, "to", le.Next-1)
+				s.advance()
+				continue
+			}
+			if rctx.Err() == nil {
+				readErr = &fatalError{err}
+			}
+			break
+		}
+		idBuf = appendMsgID(idBuf[:0], s.id, rec.Seq)
+		id := string(idBuf)
+		m := &nats.Msg{Subject: s.subject, Data: rec.Data, Header: nats.Header{jetstream.MsgIDHeader: {id}}}
+		if prevID != "" && !s.opts.SharedStream {
+			m.Header[jetstream.ExpectedLastMsgIDHeader] = []string{prevID}
+		}
+		prevID = id
+		s.mu.Lock()
+		s.push(entry{seq: rec.Seq, size: len(rec.Data)})
+		s.inflight++
+		s.readSeq = rec.Seq + 1
+		s.stats.Published++
+		s.mu.Unlock()
+		if _, err := s.js.PublishMsgAsync(m, retry); err != nil {
+			s.resolve(rec.Seq, nil, err)
+			if errors.Is(err, nats.ErrMaxPayload) {
+				s.setFatal(s.errorf("record %d (%d bytes): %w", rec.Seq, len(rec.Data), err))
+			}
+			break
+		}
+	}
+	// Drain: every publish in flight resolves (acknowledged, refused, timed
+	// out or failed by a disconnect) before anything is published again.
+	// When ctx ended, the wait is bounded by AckTimeout; after a fatal
+	// error there is none. Either way the position never claims a record
+	// that was not acknowledged.
+	s.mu.Lock()
+	var idle chan struct{}
+	if s.inflight > 0 {
+		idle = make(chan struct{})
+		s.idle = idle
+	}
+	s.mu.Unlock()
+	done := ctx.Done()
+	var grace <-chan time.Time
+	for idle != nil {
+		select {
+		case <-idle:
+			idle = nil
+		case <-s.fatalC:
+			idle = nil
+		case <-done:
+			done = nil
+			t := time.NewTimer(s.opts.AckTimeout)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			idle = nil
+		}
+	}
+	s.mu.Lock()
+	s.idle = nil
+	failure := s.failure
+	// Everything acknowledged at the head has been popped by advance; the
+	// head is now the first failure, if any. Later entries the stream
+	// stored anyway are out of order (SharedStream) or duplicates.
+	var reordered uint64
+	held := 0 // window slots held by the entries dropped here
+	for i, e := range s.q[s.qh:] {
+		if e.lost == 0 {
+			held++
+		}
+		if i > 0 && e.state == acked && e.lost == 0 && !e.dup {
+			reordered++
+		}
+	}
+	if len(s.q) > s.qh {
+		s.next = s.q[s.qh].seq
+		s.readSeq = s.next
+	}
+	s.q, s.qh = s.q[:0], 0
+	s.inflight = 0
+	s.stats.Reordered += reordered
+	s.stats.Next = s.next
+	s.mu.Unlock()
+	for range held {
+		<-s.sem
+	}
+	if reordered > 0 {
+		s.log.Error("ringnats: the server stored records after a predecessor it had refused; they are now out of order in the stream", "ring", s.ringPath, "records", reordered)
+	}
+	s.saveState(true)
+	if readErr != nil {
+		return readErr
+	}
+	if failure != nil {
+		return failure
+	}
+	return nil
+}
+
+func (s *Shipper) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
+	if _, seq, err := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); err == nil {
+		s.resolve(seq, ack, nil)
+	}
+}
+
+func (s *Shipper) onErr(_ jetstream.JetStream, m *nats.Msg, err error) {
+	if _, seq, perr := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); perr == nil {
+		s.resolve(seq, nil, err)
+	}
+}
+
+// onAsyncErr sees errors the server reports on the connection; a refused
+// publish to our subject is fatal.
+func (s *Shipper) onAsyncErr(nc *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(strings.ToLower(err.Error()), "publish to \""+strings.ToLower(s.subject)+"\"") {
+		s.setFatal(s.errorf("publish to %q: %w", s.subject, err))
+	}
+	if s.prevErr != nil {
+		s.prevErr(nc, sub, err)
+	}
+}
+
+// push appends an entry to the queue. The queue is a slice whose head
+// moves forward as entries resolve; its live part is moved to the front
+// only when the dead part is the larger, so each entry is moved O(1) times.
+func (s *Shipper) push(e entry) {
+	if s.qh > 0 && s.qh >= len(s.q)-s.qh && len(s.q) == cap(s.q) {
+		s.q = s.q[:copy(s.q, s.q[s.qh:])]
+		s.qh = 0
+	}
+	s.q = append(s.q, e)
+}
+
+// resolve records the fate of the publish of record seq and advances the
+// position over the acknowledged head of the queue.
+func (s *Shipper) resolve(seq uint64, ack *jetstream.PubAck, err error) {
+	s.mu.Lock()
+	live := s.q[s.qh:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+	if i == len(live) || live[i].seq != seq || live[i].lost != 0 || live[i].state != pending {
+		s.mu.Unlock()
+		return
+	}
+	e := &live[i]
+	if err != nil {
+		e.state = failed
+		if s.failure == nil {
+			s.failure = fmt.Errorf("record %d: %w", seq, err)
+			if s.cancelRun != nil {
+				s.cancelRun()
+			}
+		}
+		if isFatalPublish(err) {
+			s.setFatalLocked(s.errorf("record %d: %w", seq, err))
+		}
+	} else {
+		e.state, e.dup, e.sseq = acked, ack.Duplicate, ack.Sequence
+		if ack.Duplicate {
+			s.stats.Duplicates++
+		}
+	}
+	s.inflight--
+	if s.inflight == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.advanceLocked()
+	s.mu.Unlock()
+}
+
+func (s *Shipper) advance() {
+	s.mu.Lock()
+	s.advanceLocked()
+	s.mu.Unlock()
+}
+
+// advanceLocked pops the acknowledged head of the queue: the position moves
+// past it, and the window gets its slots back.
+func (s *Shipper) advanceLocked() {
+	n := s.qh
+	released := 0
+	for n < len(s.q) && s.q[n].state == acked {
+		e := s.q[n]
+		if e.lost != 0 {
+			s.stats.Lost += e.lost
+		} else {
+			s.stats.Shipped++
+			s.stats.ShippedBytes += uint64(e.size)
+			s.stats.StreamSeq = max(s.stats.StreamSeq, e.sseq)
+			released++
+		}
+		n++
+	}
+	if n == s.qh {
+		return
+	}
+	s.qh = n
+	if s.qh == len(s.q) {
+		s.q, s.qh = s.q[:0], 0
+	}
+	if len(s.q) > s.qh {
+		s.next = s.q[s.qh].seq
+	} else {
+		s.next = s.readSeq
+	}
+	for range released {
+		<-s.sem
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// committer moves the anchor reader up to the position (so a Block ring's
+// writer may reuse what JetStream holds) and saves the state, at most every
+// StateInterval.
+func (s *Shipper) committer(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(s.opts.StateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.saveState(false)
+	}
+}
+
+// saveState writes the state if it changed (force: even if written less
+// than StateInterval ago) and moves the anchor.
+func (s *Shipper) saveState(force bool) {
+	s.mu.Lock()
+	sp := shipPayload{
+		next: s.next, lost: s.stats.Lost, shipped: s.stats.Shipped, shippedBytes: s.stats.ShippedBytes,
+		streamSeq: s.stats.StreamSeq, reordered: s.stats.Reordered,
+	}
+	s.stats.Next = s.next
+	s.mu.Unlock()
+	s.stMu.Lock()
+	defer s.stMu.Unlock()
+	if s.st == nil {
+		return
+	}
+	if s.anchor != nil {
+		for s.anchor.Seq() < sp.next {
+			if _, err := s.anchor.TryNext(); err != nil {
+				break
+			}
+		}
+	}
+	sp.pid = uint32(pid)
+	if s.nc.IsConnected() {
+		sp.conn, sp.url = connUp, s.nc.ConnectedUrlRedacted()
+	} else if s.nc.IsClosed() {
+		sp.conn = connClosed
+	} else {
+		sp.conn = connDown
+	}
+	if !force && sp == s.saved && time.Since(s.savedAt) < time.Second {
+		return
+	}
+	if !force && time.Since(s.savedAt) < s.opts.StateInterval {
+		return
+	}
+	sp.updated = time.Now().UnixNano()
+	if err := s.st.write(sp.encode()); err != nil {
+		s.log.Error("ringnats: cannot save the shipper's position", "err", err)
+		return
+	}
+	sp.updated = 0
+	s.saved, s.savedAt = sp, time.Now()
+}
+
+// Close saves the position, closes the ring's readers and releases the
+// state file. It does not close the NATS connection.
+func (s *Shipper) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.saveState(true)
+	err := s.closeReaders()
+	if e := s.st.sync(); err == nil {
+		err = e
+	}
+	if e := s.st.close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+func (s *Shipper) closeReaders() error {
+	var err error
+	if s.obs != nil {
+		err = s.obs.Close()
+	}
+	if s.anchor != nil {
+		if e := s.anchor.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// isFatalPublish tells the refusals that publishing again cannot cure.
+func isFatalPublish(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamMessageExceedsMaximum:
+			return true
+		}
+	}
+	return errors.Is(err, nats.ErrMaxPayload) || isPermission(err)
+}
+
+func isPermission(err error) bool {
+	return errors.Is(err, nats.ErrPermissionViolation) || errors.Is(err, nats.ErrAuthorization) ||
+		strings.Contains(strings.ToLower(fmt.Sprint(err)), "permissions violation")
+}
+
+// Connection states in the state file.
+const (
+	connNone   = 0
+	connUp     = 1
+	connDown   = 2
+	connClosed = 3
+)
+
+// shipPayload is a shipper's state-file slot.
+type shipPayload struct {
+	pid, conn                                               uint32
+	next, lost, shipped, shippedBytes, streamSeq, reordered uint64
+	updated                                                 int64
+	url                                                     string
+}
+
+func (p *shipPayload) encode() []byte {
+	url := p.url
+	if len(url) > 256 {
+		url = url[:256]
+	}
+	b := make([]byte, 66, 66+len(url))
+	binary.LittleEndian.PutUint32(b[0:], p.pid)
+	binary.LittleEndian.PutUint32(b[4:], p.conn)
+	binary.LittleEndian.PutUint64(b[8:], p.next)
+	binary.LittleEndian.PutUint64(b[16:], p.lost)
+	binary.LittleEndian.PutUint64(b[24:], p.shipped)
+	binary.LittleEndian.PutUint64(b[32:], p.shippedBytes)
+	binary.LittleEndian.PutUint64(b[40:], p.streamSeq)
+	binary.LittleEndian.PutUint64(b[48:], uint64(p.updated))
+	binary.LittleEndian.PutUint64(b[56:], p.reordered)
+	binary.LittleEndian.PutUint16(b[64:], uint16(len(url)))
+	return append(b, url...)
+}
+
+func (p *shipPayload) decode(b []byte) error {
+	if len(b) < 66 {
+		return fmt.Errorf("shipper state of %d bytes: %w", len(b), ErrNotState)
+	}
+	n := int(binary.LittleEndian.Uint16(b[64:]))
+	if n > 256 || 66+n != len(b) {
+		return fmt.Errorf("shipper state: bad server length %d: %w", n, ErrNotState)
+	}
+	*p = shipPayload{
+		pid:          binary.LittleEndian.Uint32(b[0:]),
+		conn:         binary.LittleEndian.Uint32(b[4:]),
+		next:         binary.LittleEndian.Uint64(b[8:]),
+		lost:         binary.LittleEndian.Uint64(b[16:]),
+		shipped:      binary.LittleEndian.Uint64(b[24:]),
+		shippedBytes: binary.LittleEndian.Uint64(b[32:]),
+		streamSeq:    binary.LittleEndian.Uint64(b[40:]),
+		updated:      int64(binary.LittleEndian.Uint64(b[48:])),
+		reordered:    binary.LittleEndian.Uint64(b[56:]),
+		url:          string(b[66:]),
+	}
+	return nil
+}
+
+// payloadPID reads the pid both payload kinds keep in their first word.
+func payloadPID(b []byte) int {
+	if len(b) < 4 {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint32(b))
+}
+
+var pid = os.Getpid()
+
+// nextRecord waits for the next record: TryNext, then short sleeps that
+// grow to 1 ms while the ring stays empty. (Reader.Next would sleep on the
+// ring's futex instead, but cancelling its context races with Close.)
+func (s *Shipper) nextRecord(ctx context.Context) (ring.Record, error) {
+	rec, err := s.obs.TryNext()
+	if err != ring.ErrEmpty {
+		return rec, err
+	}
+	var t *time.Timer
+	for pause := 20 * time.Microsecond; ; pause = min(2*pause, time.Millisecond) {
+		if t == nil {
+			t = time.NewTimer(pause)
+			defer t.Stop()
+		} else {
+			t.Reset(pause)
+		}
+		select {
+		case <-ctx.Done():
+			return ring.Record{}, ctx.Err()
+		case <-t.C:
+		}
+		if rec, err = s.obs.TryNext(); err != ring.ErrEmpty {
+			return rec, err
+		}
+	}
+}

@@ -1,0 +1,342 @@
+package ringnats
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/mmapkit/mmapkit/mmap"
+)
+
+// The state file of a shipper or a puller: 4096 bytes, little-endian.
+//
+//	0     8  magic "MMKNATS\0"
+//	8     4  version (1)
+//	12    4  kind (1 ship, 2 pull)
+//	16   16  ring id
+//	32    8  created, Unix ns
+//	40    2  length of the stream name
+//	42    2  length of the name (subject for ship, consumer for pull)
+//	44  256  stream name
+//	300 1024 name
+//	2044  4  CRC-32 (IEEE) of bytes 0..2043
+//	2048 1024 slot A
+//	3072 1024 slot B
+//
+// A slot is {u64 generation, u32 CRC-32 of the payload, u32 payload length,
+// payload}. A write goes to the slot the current one is not in, with one
+// pwrite, so a torn write (power loss) leaves the other, older slot intact;
+// a reader takes the valid slot with the higher generation.
+const (
+	stateSize    = 4096
+	stateVersion = 1
+	staticLen    = 2044
+	slotA        = 2048
+	slotSize     = 1024
+	slotHdr      = 16
+	maxPayload   = slotSize - slotHdr
+	maxStream    = 256
+	maxName      = 1024
+
+	kindShip = 1
+	kindPull = 2
+)
+
+var stateMagic = [8]byte{'M', 'M', 'K', 'N', 'A', 'T', 'S', 0}
+
+// stateHeader is the static part of a state file.
+type stateHeader struct {
+	kind    uint32
+	ring    ID
+	created time.Time
+	stream  string
+	name    string
+}
+
+func encodeHeader(h stateHeader) ([]byte, error) {
+	if len(h.stream) > maxStream || len(h.name) > maxName {
+		return nil, fmt.Errorf("stream name or subject too long (%d and %d bytes; at most %d and %d)", len(h.stream), len(h.name), maxStream, maxName)
+	}
+	b := make([]byte, stateSize)
+	copy(b, stateMagic[:])
+	binary.LittleEndian.PutUint32(b[8:], stateVersion)
+	binary.LittleEndian.PutUint32(b[12:], h.kind)
+	copy(b[16:32], h.ring[:])
+	binary.LittleEndian.PutUint64(b[32:], uint64(h.created.UnixNano()))
+	binary.LittleEndian.PutUint16(b[40:], uint16(len(h.stream)))
+	binary.LittleEndian.PutUint16(b[42:], uint16(len(h.name)))
+	copy(b[44:], h.stream)
+	copy(b[300:], h.name)
+	binary.LittleEndian.PutUint32(b[staticLen:], crc32.ChecksumIEEE(b[:staticLen]))
+	return b, nil
+}
+
+// decodeState validates a whole state file image and returns its header and
+// the payload of its newest valid slot (nil if no slot was ever written).
+func decodeState(b []byte) (h stateHeader, gen uint64, payload []byte, err error) {
+	if len(b) != stateSize || [8]byte(b[:8]) != stateMagic {
+		return h, 0, nil, ErrNotState
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != stateVersion {
+		return h, 0, nil, fmt.Errorf("version %d: %w", v, ErrNotState)
+	}
+	if crc32.ChecksumIEEE(b[:staticLen]) != binary.LittleEndian.Uint32(b[staticLen:]) {
+		return h, 0, nil, fmt.Errorf("header checksum mismatch: %w", ErrNotState)
+	}
+	h.kind = binary.LittleEndian.Uint32(b[12:])
+	copy(h.ring[:], b[16:32])
+	h.created = time.Unix(0, int64(binary.LittleEndian.Uint64(b[32:])))
+	ls, ln := int(binary.LittleEndian.Uint16(b[40:])), int(binary.LittleEndian.Uint16(b[42:]))
+	if (h.kind != kindShip && h.kind != kindPull) || ls > maxStream || ln > maxName {
+		return h, 0, nil, fmt.Errorf("impossible header values: %w", ErrNotState)
+	}
+	h.stream = string(b[44 : 44+ls])
+	h.name = string(b[300 : 300+ln])
+	for i := range 2 {
+		s := b[slotA+i*slotSize : slotA+(i+1)*slotSize]
+		g := binary.LittleEndian.Uint64(s)
+		n := int(binary.LittleEndian.Uint32(s[12:]))
+		if g == 0 || n > maxPayload || crc32.ChecksumIEEE(s[slotHdr:slotHdr+n]) != binary.LittleEndian.Uint32(s[8:]) {
+			continue
+		}
+		if g > gen {
+			gen, payload = g, s[slotHdr:slotHdr+n]
+		}
+	}
+	return h, gen, payload, nil
+}
+
+// stateFile is an open state file, held with an exclusive lock for as long
+// as its shipper or puller runs.
+type stateFile struct {
+	path string
+	f    *os.File
+	lock *mmap.FileLock
+	hdr  stateHeader
+	gen  uint64
+	buf  []byte
+}
+
+// openState opens (or creates) the state file at path for a shipper or
+// puller of hdr.kind and returns the payload of its newest slot (nil for a
+// new file, or when the file belonged to another ring: then it starts over
+// and reset is true). A file for another stream or name is refused.
+func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, reset bool, err error) {
+	fail := func(err error) (*stateFile, []byte, bool, error) {
+		return nil, nil, false, &fs.PathError{Op: "ringnats: open state", Path: path, Err: err}
+	}
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fail(unwrapPath(err))
+	}
+	closeFail := func(err error) (*stateFile, []byte, bool, error) {
+		f.Close()
+		return fail(err)
+	}
+	if fi, err := f.Stat(); err != nil {
+		return closeFail(err)
+	} else if !fi.Mode().IsRegular() {
+		return closeFail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
+	}
+	lock, err := mmap.TryLockFile(f, true)
+	if err != nil {
+		if errors.Is(err, mmap.ErrLocked) {
+			pid := 0
+			if b, e := readAll(f); e == nil {
+				if _, _, p, e := decodeState(b); e == nil {
+					pid = payloadPID(p)
+				}
+			}
+			return closeFail(fmt.Errorf("another process (pid %d) ships or pulls with this state file: %w", pid, ErrLocked))
+		}
+		return closeFail(err)
+	}
+	st = &stateFile{path: path, f: f, lock: lock, hdr: hdr}
+	b, err := readAll(f)
+	if err != nil {
+		st.close()
+		return fail(err)
+	}
+	if allZero(b) {
+		// A new file (or one created by a process killed before it wrote
+		// the header).
+		if err := st.writeHeader(); err != nil {
+			st.close()
+			return fail(err)
+		}
+		return st, nil, false, nil
+	}
+	old, gen, payload, err := decodeState(b)
+	if err != nil {
+		st.close()
+		return fail(err)
+	}
+	if old.kind != hdr.kind || old.stream != hdr.stream || old.name != hdr.name {
+		st.close()
+		what := "shipper"
+		if old.kind == kindPull {
+			what = "puller"
+		}
+		return fail(fmt.Errorf("it is the state of a %s for stream %q, %q: %w", what, old.stream, old.name, ErrStateMismatch))
+	}
+	if old.ring != hdr.ring {
+		// The ring was deleted and created anew: its records are other
+		// records, and the position starts over.
+		if err := st.writeHeader(); err != nil {
+			st.close()
+			return fail(err)
+		}
+		return st, nil, true, nil
+	}
+	st.hdr.created = old.created
+	st.gen = gen
+	return st, payload, false, nil
+}
+
+// readState reads a state file without locking it, for status reports.
+// running is true when a shipper or puller holds it.
+func readState(path string) (h stateHeader, payload []byte, running bool, err error) {
+	fail := func(err error) (stateHeader, []byte, bool, error) {
+		return h, nil, false, &fs.PathError{Op: "ringnats: read state", Path: path, Err: err}
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fail(unwrapPath(err))
+	}
+	defer f.Close()
+	b, err := readAll(f)
+	if err != nil {
+		return fail(err)
+	}
+	h, _, payload, err = decodeState(b)
+	if err != nil {
+		return fail(err)
+	}
+	if l, err := mmap.TryLockFile(f, false); err != nil {
+		running = errors.Is(err, mmap.ErrLocked)
+	} else {
+		l.Unlock()
+	}
+	return h, payload, running, nil
+}
+
+func (st *stateFile) writeHeader() error {
+	if st.hdr.created.IsZero() {
+		st.hdr.created = time.Now()
+	}
+	b, err := encodeHeader(st.hdr)
+	if err != nil {
+		return err
+	}
+	if _, err := st.f.WriteAt(b, 0); err != nil {
+		return unwrapPath(err)
+	}
+	st.gen = 0
+	return nil
+}
+
+// write stores payload in the next slot with one pwrite. It survives the
+// death of the process at once (the page cache); sync makes it survive a
+// power loss.
+func (st *stateFile) write(payload []byte) error {
+	if len(payload) > maxPayload {
+		panic("ringnats: state payload too large")
+	}
+	st.gen++
+	off := slotA + int64(st.gen&1)*slotSize
+	st.buf = appendSlot(st.buf[:0], st.gen, payload)
+	if _, err := st.f.WriteAt(st.buf, off); err != nil {
+		return &fs.PathError{Op: "ringnats: write state", Path: st.path, Err: unwrapPath(err)}
+	}
+	return nil
+}
+
+// appendSlot appends the slot of generation gen holding payload to b.
+func appendSlot(b []byte, gen uint64, payload []byte) []byte {
+	var h [slotHdr]byte
+	binary.LittleEndian.PutUint64(h[:], gen)
+	binary.LittleEndian.PutUint32(h[8:], crc32.ChecksumIEEE(payload))
+	binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
+	return append(append(b, h[:]...), payload...)
+}
+
+func (st *stateFile) sync() error {
+	if err := st.f.Sync(); err != nil {
+		return &fs.PathError{Op: "ringnats: sync state", Path: st.path, Err: unwrapPath(err)}
+	}
+	return nil
+}
+
+func (st *stateFile) close() error {
+	err := st.lock.Unlock()
+	if e := st.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+func readAll(f *os.File) ([]byte, error) {
+	b := make([]byte, stateSize)
+	n, err := f.ReadAt(b, 0)
+	if err == io.EOF || (err == nil && n == stateSize) {
+		if n == 0 {
+			return b, nil // empty: all zero
+		}
+		if n != stateSize {
+			return nil, fmt.Errorf("%d bytes long, a state file has %d: %w", n, stateSize, ErrNotState)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	return b, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func modeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
+}
