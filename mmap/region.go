@@ -1,22 +1,3 @@
-// Package mmap maps files and anonymous memory into the address space and
-// gives safe, zero-copy access to them.
-//
-// A Region is one mapping. It offers the Go io interfaces (io.ReaderAt,
-// io.WriterAt, io.ReadWriteSeeker, io.ByteReader, io.ByteWriter, io.WriterTo,
-// io.ReaderFrom), the file-like calls Python's mmap users know (Find, ReadLine,
-// Move, Resize, Flush), and raw zero-copy access through Bytes and Do.
-//
-// Three things set it apart from a bare mmap(2):
-//
-//   - Faults are errors. If the file is truncated under the mapping, or a page
-//     cannot be read from disk, the kernel raises SIGBUS. Every Region method
-//     that touches mapped memory turns that into an error matching ErrFault
-//     instead of crashing the process; Do runs your own code over the bytes
-//     with the same protection.
-//   - Any offset works. The Region maps from the allocation boundary below the
-//     offset and exposes exactly the bytes asked for.
-//   - Close is safe while other goroutines are inside Region methods: they
-//     finish or fail with ErrClosed, and calls that start later get ErrClosed.
 package mmap
 
 import (
