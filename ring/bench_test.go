@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,9 +42,9 @@ func benchDir(b *testing.B) string {
 	return b.TempDir()
 }
 
-func benchAppend(b *testing.B, size int) {
+func benchAppend(b *testing.B, size int, sum Checksum) {
 	path := filepath.Join(benchDir(b), "bench.ring")
-	w, err := Create(path, &Options{Capacity: 64 << 20})
+	w, err := Create(path, &Options{Capacity: 64 << 20, Checksum: sum})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,10 +106,13 @@ func BenchmarkFirstLap(b *testing.B) {
 }
 
 // BenchmarkAppend: one writer in this process, durability None, a 64 MiB
-// ring (pre-faulted at creation, so the first lap runs at the steady rate).
+// ring (pre-faulted at creation, so the first lap runs at the steady rate),
+// with and without checksums.
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{64, 256} {
-		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) { benchAppend(b, size) })
+	for _, sum := range []Checksum{ChecksumNone, ChecksumCRC32} {
+		for _, size := range []int{64, 256} {
+			b.Run(fmt.Sprintf("%v/%dB", sum, size), func(b *testing.B) { benchAppend(b, size, sum) })
+		}
 	}
 }
 
@@ -323,4 +328,85 @@ func helperLatencyReader(path string, count int) error {
 	q := func(f float64) float64 { return lat[min(len(lat)-1, int(f*float64(len(lat))))] }
 	fmt.Println(strings.TrimSpace(fmt.Sprintf("%.0f %.0f %.0f", q(0.5), q(0.99), q(0.999))))
 	return nil
+}
+
+// BenchmarkDurable: SyncEveryAppend appends of 64 B on the file system of
+// MMAPKIT_RING_BENCH_DIR (default: the test's temporary directory), from 1
+// and 8 goroutines at once. Concurrent appenders share a sync (group
+// commit): appends/s with 8 goroutines over appends/s with one is the
+// group-commit gain.
+func BenchmarkDurable(b *testing.B) {
+	for _, g := range []int{1, 8} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			path := filepath.Join(benchDir(b), "durable.ring")
+			w, err := Create(path, &Options{Capacity: 16 << 20, Durability: SyncEveryAppend})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			p := make([]byte, 64)
+			var syncs atomic.Int64
+			w.afterSync = func() { syncs.Add(1) }
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := (b.N + g - 1) / g
+			for range g {
+				wg.Go(func() {
+					for range per {
+						if _, err := w.Append(p); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(per*g)/b.Elapsed().Seconds(), "appends/s")
+			b.ReportMetric(float64(per*g)/float64(max(syncs.Load(), 1)), "appends/sync")
+		})
+	}
+}
+
+// BenchmarkAppendRead: batches of 1000 appends, then 1000 reads by a
+// registered reader of a Block ring without checksums (the shape of an shm
+// Queue), in one goroutine: the CPU cost of both ends of a queue, without the
+// cross-core traffic of two processes.
+func BenchmarkAppendRead(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			path := filepath.Join(benchDir(b), "q.ring")
+			w, err := Create(path, &Options{Capacity: 1 << 20, Policy: Block, Checksum: ChecksumNone})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			r, err := OpenReader(path, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			p := make([]byte, size)
+			ctx := context.Background()
+			const batch = 256
+			cpu0 := cpuTime()
+			n := 0
+			for b.Loop() {
+				for range batch {
+					if _, err := w.Append(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range batch {
+					if _, err := r.Next(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				n += batch
+			}
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds()/1e6, "Mrec/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/rec")
+		})
+	}
 }

@@ -56,7 +56,9 @@
 // it missed, and continues from the oldest one. Block makes Append wait (spin,
 // then a futex in the mapping, honouring a context) until every registered
 // reader has consumed enough; readers of a Block ring register in one of 16
-// slots, and a slot whose process died is reclaimed.
+// slots, and a slot whose process died is reclaimed. A Block ring with no
+// registered reader keeps its records: a full one makes Append wait until a
+// reader registers and reads (no record is ever lost to a missing consumer).
 //
 // # Waiting
 //

@@ -231,7 +231,12 @@ func TestIntervalDurability(t *testing.T) {
 	}
 	// The background loop syncs the record and records it as durable.
 	deadline := time.After(10 * time.Second)
-	for load64(w.hdr, offDurSeq) != 1 {
+	durable := func() uint64 {
+		w.syncMu.Lock()
+		defer w.syncMu.Unlock()
+		return w.durPos
+	}
+	for durable() != w.pos {
 		select {
 		case <-synced:
 		case <-deadline:

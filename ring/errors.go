@@ -48,6 +48,10 @@ var (
 	// judged it dead), so the writer no longer waited for it. The reader
 	// reads on as an observer.
 	ErrEvicted = errors.New("reader slot taken over")
+	// ErrNotRegular: the path names a FIFO, directory, symbolic link (with
+	// NoFollow) or anything else than a regular file. It is
+	// mmap.ErrNotRegular; nothing was opened, read or written.
+	ErrNotRegular = mmap.ErrNotRegular
 	// ErrClosed: the Writer or Reader was closed. It is mmap.ErrClosed.
 	ErrClosed = mmap.ErrClosed
 )

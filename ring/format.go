@@ -76,6 +76,14 @@ const (
 	slotOwner = 0  // u64: 0 = free, else pid<<32 | nonce
 	slotPos   = 8  // u64: next position this reader will read (everything before is consumed)
 	slotSeq   = 16 // u64: next sequence number this reader will read (informational)
+	slotFlags = 24 // u32: slotDurable
+	slotNameN = 28 // u32: length of the name
+	slotName  = 32 // the name of a durable slot, up to MaxReaderName bytes
+
+	slotDurable = 1 << 0 // a named slot: kept, with its position, when its reader dies
+
+	// MaxReaderName is the longest ReaderOptions.Name.
+	MaxReaderName = 64
 )
 
 // Flags in the static header.

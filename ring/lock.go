@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
-	"github.com/mmapkit/mmapkit/mmap"
 )
 
 // fileID identifies a file (device and inode) for the registry of Writers
@@ -118,45 +116,15 @@ func unlockWriter(f *os.File, id fileID) {
 }
 
 // openRegular opens a ring file, refusing anything but a regular file
-// before it can block on it (a FIFO planted under a ring's name).
-func openRegular(path string, flag int) (*os.File, error) {
-	// TODO(core): sys.OpenFile (O_NONBLOCK, fstat) once it lands.
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, &os.PathError{Op: "open", Path: path, Err: errNotRegular(fi.Mode())}
-	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		if err == nil {
-			err = errNotRegular(fi.Mode())
-		}
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return f, nil
+// before it can block on it (a FIFO planted under a ring's name), and with
+// noFollow a symbolic link as the last component (names in shared
+// directories such as /dev/shm).
+func openRegular(path string, flag int, noFollow bool) (*os.File, error) {
+	return sys.OpenFile(path, flag, 0, noFollow)
 }
 
 // errNotRegularFile is the sentinel a non-regular file's error matches.
-var errNotRegularFile = mmap.ErrNotRegular
-
-func errNotRegular(m os.FileMode) error {
-	kind := "a " + m.Type().String()
-	switch {
-	case m&os.ModeNamedPipe != 0:
-		kind = "a FIFO"
-	case m.IsDir():
-		kind = "a directory"
-	case m&os.ModeSymlink != 0:
-		kind = "a symbolic link"
-	case m&os.ModeSocket != 0:
-		kind = "a socket"
-	case m&os.ModeDevice != 0:
-		kind = "a device"
-	}
-	return fmt.Errorf("is %s: %w", kind, errNotRegularFile)
-}
+var errNotRegularFile = sys.ErrNotRegular
 
 // slotAlive reports whether the reader that owns slot i is alive: whether it
 // holds the slot's lock. On Linux the lock is tested without taking it. On

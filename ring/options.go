@@ -35,6 +35,11 @@ type Options struct {
 	// error matching fs.ErrExist. Create only.
 	Replace bool
 
+	// NoFollow refuses a symbolic link as the last component of the path
+	// (with an error matching ErrNotRegular): the rule for names in shared
+	// directories such as /dev/shm, where anyone may plant a link.
+	NoFollow bool
+
 	// Durability is when appended records reach stable storage (default
 	// SyncNone).
 	Durability Durability
@@ -54,6 +59,22 @@ type ReaderOptions struct {
 	// Spin is how long Next polls before it sleeps (default 50µs). A longer
 	// spin trades CPU for latency; a negative one sleeps at once.
 	Spin time.Duration
+	// NoFollow refuses a symbolic link as the last component of the path,
+	// as Options.NoFollow.
+	NoFollow bool
+	// Name, on a Block ring, registers the reader in a durable slot of
+	// that name (1 to MaxReaderName bytes): when the reader closes or its
+	// process dies, the slot keeps its position and the writer keeps
+	// waiting for it, so no record is lost while the consumer is away. A
+	// reader opened later with the same name resumes where the last one
+	// stopped (Start is then ignored); RemoveReader deletes the slot. A
+	// name can be open in one Reader at a time.
+	Name string
+	// ManualRelease, on a registered reader of a Block ring, makes the
+	// writer wait for records the reader released (Reader.Release), not
+	// merely read: the reader may read ahead, and its views of records
+	// stay valid until released.
+	ManualRelease bool
 }
 
 // Policy says what Append does when the ring is full.

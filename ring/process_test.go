@@ -56,6 +56,8 @@ func TestHelperProcess(t *testing.T) {
 		err = helperIdleWriter(path)
 	case "idle-reader":
 		err = helperIdleReader(path)
+	case "named-reader":
+		err = helperNamedReader(path)
 	case "bench-reader":
 		err = helperBenchReader(path, count)
 	case "latency-reader":
@@ -654,5 +656,100 @@ func TestEvictedReaderIsTold(t *testing.T) {
 	r.publish(true)
 	if load64(r.hdr, slot+slotOwner) != 42<<32|7 || load64(r.hdr, slot+slotPos) != 12345 {
 		t.Fatal("the evicted reader wrote into the slot it lost")
+	}
+}
+
+// helperNamedReader opens the durable reader "ship" with ManualRelease,
+// reads 10 records, releases the first 4 and waits to be killed.
+func helperNamedReader(path string) error {
+	r, err := OpenReader(path, &ReaderOptions{Name: "ship", ManualRelease: true})
+	if err != nil {
+		return err
+	}
+	for range 10 {
+		if _, err := r.Next(context.Background()); err != nil {
+			return err
+		}
+	}
+	if err := r.Release(4); err != nil {
+		return err
+	}
+	r.publish(true)
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return r.Close()
+}
+
+// TestDurableNamedReader: a named reader's slot outlives its process: the
+// Block ring's writer keeps every record it has not released while it is
+// away, and a reader opened with the same name resumes there.
+func TestDurableNamedReader(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "named.ring")
+	w, err := Create(path, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 20 {
+		if _, err := w.Append(payload(uint64(i), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := helperCmd(t, "named-reader", path)
+	stdout, _ := cmd.StdoutPipe()
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("reader: %q", lines.Text())
+	}
+	if _, err := OpenReader(path, &ReaderOptions{Name: "ship"}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second reader of the same name: %v, want ErrLocked", err)
+	}
+	if err := RemoveReader(path, "ship"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("RemoveReader of an open reader: %v, want ErrLocked", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	info, err := Stat(path)
+	if err != nil || len(info.Readers) != 1 || info.Readers[0].Name != "ship" || info.Readers[0].Open || info.Readers[0].Next != 4 {
+		t.Fatalf("stat after the reader died: %+v %v", info.Readers, err)
+	}
+	// The writer fills the ring up to the dead reader's released position,
+	// and no further: the records it did not release are kept.
+	var n uint64 = 20
+	for ; ; n++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		_, err := w.AppendContext(ctx, payload(n, 100))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new reader of that name resumes at record 4, and reads on.
+	r := openTestReader(t, path, &ReaderOptions{Name: "ship"})
+	for i := uint64(4); i < n; i++ {
+		rec, err := r.TryNext()
+		if err != nil || rec.Seq != i {
+			t.Fatalf("resumed reader: record %d, %v; want %d", rec.Seq, err, i)
+		}
+		checkPayload(t, rec, 100)
+	}
+	r.Close()
+	if err := RemoveReader(path, "ship"); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveReader(path, "ship"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second RemoveReader: %v, want ErrNotFound", err)
+	}
+	// Without the slot the ring has no reader: a fresh one takes the slot.
+	if _, err := OpenReader(path, &ReaderOptions{Name: strings.Repeat("x", MaxReaderName+1)}); err == nil {
+		t.Fatal("a name longer than MaxReaderName was accepted")
 	}
 }

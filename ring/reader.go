@@ -48,7 +48,18 @@ type Reader struct {
 	v         view
 	hdr, data []byte
 	g         *geometry
+	// The geometry's fields tryNext reads, kept here.
+	mask      uint64
+	shift     uint
+	capacity  int
+	maxRecord int
+	crc       bool
+	ownerOff  int // the owner word of our slot
 	pos, seq  uint64
+	durable   bool   // registered in a named, durable slot
+	manual    bool   // ReaderOptions.ManualRelease on a registered reader
+	relPos    uint64 // with manual: position and sequence number released up to
+	relSeq    uint64
 	copyOut   bool
 	copyUntil uint64 // a registered reader copies and validates below this position
 	buf       []byte
@@ -82,7 +93,7 @@ func OpenReader(path string, opts *ReaderOptions) (*Reader, error) {
 }
 
 func openReader(path string, opts ReaderOptions) (*Reader, error) {
-	f, err := openRegular(path, os.O_RDWR)
+	f, err := openRegular(path, os.O_RDWR, opts.NoFollow)
 	writable := err == nil
 	if err != nil {
 		// Not writable to us (permissions, a read-only file system, a
@@ -90,7 +101,7 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errNotRegularFile) {
 			return nil, err
 		}
-		if f, err = openRegular(path, os.O_RDONLY); err != nil {
+		if f, err = openRegular(path, os.O_RDONLY, opts.NoFollow); err != nil {
 			return nil, err
 		}
 	}
@@ -117,14 +128,19 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 		return nil, fmt.Errorf("a Block ring's reader must publish its position (use Observe to read without): %w", fs.ErrPermission)
 	}
 	r := &Reader{
-		path:     path,
-		f:        f,
-		g:        g,
-		copyOut:  !register,
-		slot:     -1,
-		canWait:  writable,
-		spin:     opts.Spin,
-		pubChunk: g.capacity / 16,
+		path:      path,
+		f:         f,
+		g:         g,
+		mask:      g.mask,
+		shift:     g.shift,
+		capacity:  int(g.capacity),
+		maxRecord: g.maxRecord,
+		crc:       g.crc,
+		copyOut:   !register,
+		slot:      -1,
+		canWait:   writable,
+		spin:      opts.Spin,
+		pubChunk:  g.capacity / 16,
 	}
 	// One read-only mapping of the whole file (a mapping must start at a
 	// multiple of the allocation granularity, 64 KiB on Windows, so the
@@ -147,14 +163,31 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 	// every few pages while following the writer.
 	_ = sys.Advise(r.data, sys.AdvPopulateRead)
 	r.v = view{hdr: r.hdr, data: r.data, g: g}
+	r.manual = register && opts.ManualRelease
+	if opts.Name != "" && (!register || len(opts.Name) > MaxReaderName) {
+		r.release()
+		if !register {
+			return nil, fmt.Errorf("reader name %q: only registered readers of a Block ring have names", opts.Name)
+		}
+		return nil, fmt.Errorf("reader name %q is longer than %d bytes", opts.Name, MaxReaderName)
+	}
+	resumed := false
 	if register {
-		if err := r.register(); err != nil {
+		if resumed, err = r.register(opts.Name); err != nil {
 			r.release()
 			return nil, err
 		}
 	}
-	switch opts.Start {
-	case FromEnd:
+	switch {
+	case resumed:
+		// Where the last reader of this name stopped: the writer waited
+		// for it, so its records are all still there.
+		s := offSlot0 + r.slot*slotSize
+		err = r.seekSeq(load64(r.hdr, s+slotSeq))
+		if errors.Is(err, ErrNotFound) {
+			err = r.seekOldest() // a ring recovered or rewritten since
+		}
+	case opts.Start == FromEnd:
 		err = r.seekEnd()
 	default:
 		err = r.seekOldest()
@@ -180,8 +213,33 @@ func openReader(path string, opts ReaderOptions) (*Reader, error) {
 // the holder (pid and a nonce) and lets the reader notice that someone took
 // the slot away. Where the OS has no such locks (darwin), the owner word is
 // claimed with a compare-and-swap and a slot's liveness is its pid's.
-func (r *Reader) register() error {
+func (r *Reader) register(name string) (resumed bool, err error) {
 	me := uint64(uint32(os.Getpid()))<<32 | uint64(rand.Uint32()|1)
+	if name != "" {
+		// A durable slot of this name: resume it.
+		for i := range r.g.slots {
+			s := offSlot0 + i*slotSize
+			if load64(r.hdr, s+slotOwner) == 0 || !slotHasName(r.hdr, s, name) {
+				continue
+			}
+			if sys.CanLockRange {
+				if err := sys.LockRange(r.f.Fd(), lockSlot0Off+int64(i), 1); err != nil {
+					if errors.Is(err, sys.ErrWouldBlock) {
+						return false, fmt.Errorf("reader %q is open (in this or another process): %w", name, ErrLocked)
+					}
+					return false, fmt.Errorf("lock reader slot %d: %w", i, err)
+				}
+				store64(r.hdr, s+slotOwner, me)
+			} else {
+				old := load64(r.hdr, s+slotOwner)
+				if sys.ProcessAlive(int(old>>32)) || !atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), old, me) {
+					return false, fmt.Errorf("reader %q is open (in this or another process): %w", name, ErrLocked)
+				}
+			}
+			r.slot, r.owner, r.ownerOff, r.durable = i, me, s+slotOwner, true
+			return true, nil
+		}
+	}
 	for i := range r.g.slots {
 		s := offSlot0 + i*slotSize
 		if sys.CanLockRange {
@@ -189,23 +247,60 @@ func (r *Reader) register() error {
 				if errors.Is(err, sys.ErrWouldBlock) {
 					continue // a live reader's
 				}
-				return fmt.Errorf("lock reader slot %d: %w", i, err)
+				return false, fmt.Errorf("lock reader slot %d: %w", i, err)
+			}
+			if load64(r.hdr, s+slotOwner) != 0 && load32(r.hdr, s+slotFlags)&slotDurable != 0 {
+				// A durable slot whose reader is away: not ours to take.
+				_ = sys.UnlockRange(r.f.Fd(), lockSlot0Off+int64(i), 1)
+				continue
 			}
 			// Ours, whatever a dead reader left in it. The position first:
 			// the writer reads the words of slots with an owner.
 			store64(r.hdr, s+slotPos, 0)
 			store64(r.hdr, s+slotSeq, 0)
+			setSlotName(r.hdr, s, name)
 			store64(r.hdr, s+slotOwner, me)
 		} else {
 			if !atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), 0, me) {
 				continue
 			}
 			store64(r.hdr, s+slotPos, 0)
+			setSlotName(r.hdr, s, name)
 		}
-		r.slot, r.owner = i, me
-		return nil
+		r.slot, r.owner, r.ownerOff, r.durable = i, me, s+slotOwner, name != ""
+		return false, nil
 	}
-	return fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
+	return false, fmt.Errorf("all %d reader slots are taken: %w", r.g.slots, ErrNoSlot)
+}
+
+// slotHasName reports whether the slot at s is durable and named name.
+func slotHasName(hdr []byte, s int, name string) bool {
+	if load32(hdr, s+slotFlags)&slotDurable == 0 {
+		return false
+	}
+	n := int(load32(hdr, s+slotNameN))
+	return n == len(name) && n <= MaxReaderName && string(hdr[s+slotName:s+slotName+n]) == name
+}
+
+// slotName returns the name of a durable slot ("" for others).
+func slotNameOf(hdr []byte, s int) string {
+	n := int(load32(hdr, s+slotNameN))
+	if load32(hdr, s+slotFlags)&slotDurable == 0 || n > MaxReaderName {
+		return ""
+	}
+	return string(hdr[s+slotName : s+slotName+n])
+}
+
+// setSlotName makes the slot at s durable under name, or plain for "".
+func setSlotName(hdr []byte, s int, name string) {
+	copy(hdr[s+slotName:s+slotName+MaxReaderName], make([]byte, MaxReaderName))
+	copy(hdr[s+slotName:], name)
+	store32(hdr, s+slotNameN, uint32(len(name)))
+	flags := uint32(0)
+	if name != "" {
+		flags = slotDurable
+	}
+	store32(hdr, s+slotFlags, flags)
 }
 
 // evicted checks that the reader's slot is still its own. A writer frees
@@ -233,10 +328,17 @@ func (r *Reader) Close() error {
 	}
 	r.closed = true
 	if r.slot >= 0 {
-		// Free the slot, then let go of its lock (closing the file below).
 		s := offSlot0 + r.slot*slotSize
-		atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), r.owner, 0)
-		r.wakeWriter()
+		if r.durable {
+			// A durable slot stays, with its position, for the next
+			// reader of its name.
+			r.publish(true)
+		} else {
+			// Free the slot, then let go of its lock (closing the file
+			// below).
+			atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), r.owner, 0)
+			r.wakeWriter()
+		}
 	}
 	if err := r.release(); err != nil {
 		return pathErr("close", r.path, err)
@@ -278,24 +380,66 @@ func (r *Reader) Seq() uint64 { return r.seq }
 // consumed: at once when the writer waits for room, else every capacity/16
 // bytes (one shared-memory store per batch instead of per record).
 func (r *Reader) publish(force bool) {
-	if r.slot < 0 || r.pos == r.published {
+	pos, seq := r.pos, r.seq
+	if r.manual {
+		pos, seq = r.relPos, r.relSeq
+	}
+	if r.slot < 0 || pos == r.published {
 		return
 	}
 	s := offSlot0 + r.slot*slotSize
-	if !force && r.pos-r.published < r.pubChunk && load32(r.hdr, offWrWait) == 0 {
+	if !force && pos-r.published < r.pubChunk && load32(r.hdr, offWrWait) == 0 {
 		return
 	}
 	if load64(r.hdr, s+slotOwner) != r.owner {
 		return // not ours any more: tryNext reports it
 	}
-	store64(r.hdr, s+slotSeq, r.seq)
-	store64(r.hdr, s+slotPos, r.pos)
-	r.published = r.pos
+	store64(r.hdr, s+slotSeq, seq)
+	store64(r.hdr, s+slotPos, pos)
+	r.published = pos
 	// Dekker with a writer going to sleep: we store the position, then check
 	// its flag; it sets the flag, then re-reads the positions.
 	if load32(r.hdr, offWrWait) != 0 {
 		r.wakeWriter()
 	}
+}
+
+// Release tells the writer of a Block ring that the records before
+// sequence number seq may be overwritten. It is for a reader opened with
+// ReaderOptions.ManualRelease, whose slot holds what was released rather
+// than what was read: the writer waits for released records, so a consumer
+// can read ahead and give records up only once it has dealt with them (a
+// shipper, once the other side acknowledged them). Views of records read
+// but not released stay valid until they are released.
+//
+// seq may not pass the reader's position (Seq); releasing less than was
+// already released does nothing. On other readers Release does nothing.
+func (r *Reader) Release(seq uint64) error {
+	if r.closed {
+		return r.errClosed("release")
+	}
+	if !r.manual || seq <= r.relSeq {
+		return nil
+	}
+	if seq > r.seq {
+		return pathErr("release", r.path, fmt.Errorf("sequence %d not read yet (the reader is at %d): %w", seq, r.seq, ErrNotFound))
+	}
+	// Walk the frames from the last release: they are in place, since the
+	// writer waits for them.
+	pos, s := r.relPos, r.relSeq
+	for s < seq && pos < r.pos {
+		kind, n, ok := r.v.frame(pos, s, false)
+		if !ok {
+			return pathErr("release", r.path, fmt.Errorf("no valid frame at position %d (sequence %d) to release: %w", pos, s, ErrCorrupt))
+		}
+		pos += r.v.size(pos, kind, n)
+		if kind == kindData {
+			s++
+		}
+	}
+	r.relPos, r.relSeq = pos, s
+	r.publish(false)
+	return nil
 }
 
 func (r *Reader) wakeWriter() {
@@ -359,6 +503,9 @@ func (r *Reader) jump() error {
 		seq = r.seq
 	}
 	r.pos, r.seq = oldest, seq
+	if r.relPos < oldest { // released or not, those records are gone
+		r.relPos, r.relSeq = oldest, seq
+	}
 	return pathErr("read", r.path, &LappedError{Missed: missed, Next: seq})
 }
 
@@ -428,24 +575,26 @@ func (r *Reader) TryNext() (Record, error) {
 }
 
 func (r *Reader) tryNext() (Record, error) {
-	if r.slot >= 0 {
+	if r.slot >= 0 && load64(r.hdr, r.ownerOff) != r.owner {
 		if err := r.evicted(); err != nil {
 			return Record{}, err
 		}
 	}
 	recheck := false
 	for range 8 {
-		off := int(r.pos & r.g.mask)
+		off := int(r.pos & r.mask)
+		// The frame header in one load: commit word, then seq32 and CRC
+		// (the commit word's load is the acquire that orders the rest).
 		kind, n, tag := decodeCommit(load64(r.data, off))
-		if tag != uint32(r.g.lap(r.pos)+1) {
+		if tag != uint32(r.pos>>r.shift+1) {
 			if r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
 			return Record{}, ErrEmpty
 		}
-		room := int(r.g.capacity) - off - frameHdrSize
+		room := r.capacity - off - frameHdrSize
 		s32 := load32(r.data, off+8)
-		if s32 != uint32(r.seq) || (kind == kindPadding && n != room) || (kind == kindData && (n > r.g.maxRecord || n > room)) || (kind != kindData && kind != kindPadding) {
+		if s32 != uint32(r.seq) || (kind == kindPadding && n != room) || (kind == kindData && (n > r.maxRecord || n > room)) || (kind != kindData && kind != kindPadding) {
 			if r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
@@ -470,7 +619,7 @@ func (r *Reader) tryNext() (Record, error) {
 				return Record{}, r.jump()
 			}
 		}
-		if r.g.crc && crcOf(p) != crc {
+		if r.crc && crcOf(p) != crc {
 			if copyOut && r.lapped(r.pos) {
 				return Record{}, r.jump()
 			}
@@ -588,6 +737,7 @@ func (r *Reader) seekOldest() error {
 // overwritten are reported with ErrLapped like on an Overwrite ring.)
 func (r *Reader) setPos(pos, seq uint64) {
 	r.pos, r.seq = pos, seq
+	r.relPos, r.relSeq = pos, seq // a seek releases what lies before
 	if r.slot >= 0 {
 		// For one lap after registering or seeking, the writer may still act
 		// on a scan of the slots made before this position was published:

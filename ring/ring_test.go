@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // payload is the deterministic content of record seq, of 1..maxLen bytes, so
@@ -1068,5 +1070,141 @@ func TestErrorsNameTheFile(t *testing.T) {
 	}
 	if _, err := Sniff(filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Sniff(missing): %v", err)
+	}
+}
+
+// TestRefusesWhatIsNotARegularFile: a FIFO planted under a ring's name is
+// refused by every opener without blocking on it; a symbolic link is
+// refused with NoFollow and followed without.
+func TestRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := sys.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFOs here: %v", err)
+	}
+	path, w := newRing(t, &Options{Capacity: 4096})
+	w.Close()
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	type opener func(string, bool) error
+	openers := map[string]opener{
+		"OpenReader": func(p string, nf bool) error {
+			r, err := OpenReader(p, &ReaderOptions{NoFollow: nf})
+			if err == nil {
+				r.Close()
+			}
+			return err
+		},
+		"OpenWriter": func(p string, nf bool) error {
+			w, err := OpenWriter(p, &Options{NoFollow: nf})
+			if err == nil {
+				w.Close()
+			}
+			return err
+		},
+		"Stat": func(p string, _ bool) error { _, err := Stat(p); return err },
+	}
+	for name, open := range openers {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { done <- open(fifo, false) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "FIFO") {
+					t.Fatalf("FIFO: %v, want ErrNotRegular saying it is a FIFO", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("blocked on a FIFO")
+			}
+			if name == "Stat" {
+				return
+			}
+			if err := open(link, true); !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), "symbolic link") {
+				t.Fatalf("symlink with NoFollow: %v", err)
+			}
+			if err := open(link, false); err != nil {
+				t.Fatalf("symlink without NoFollow: %v", err)
+			}
+		})
+	}
+	if ok, err := Sniff(fifo); ok || err != nil {
+		t.Fatalf("Sniff(FIFO): %v %v, want false", ok, err)
+	}
+}
+
+// TestManualRelease: a reader with ManualRelease reads ahead; the writer of
+// the Block ring waits for what it released, not what it read, and the
+// views of records read but not released stay intact.
+func TestManualRelease(t *testing.T) {
+	path, w := newRing(t, &Options{Capacity: 4096, MaxRecord: 100, Policy: Block})
+	r := openTestReader(t, path, &ReaderOptions{ManualRelease: true})
+	appendUntilFull := func(from uint64) uint64 {
+		for seq := from; ; seq++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			_, err := w.AppendContext(ctx, payload(seq, 100))
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) {
+				return seq
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Three laps: the reader's first lap copies, the later ones hand out views.
+	next, checked := uint64(0), 0
+	for lap := range 3 {
+		full := appendUntilFull(next)
+		var views []Record
+		for {
+			rec, err := r.TryNext()
+			if errors.Is(err, ErrEmpty) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPayload(t, rec, 100)
+			views = append(views, rec)
+		}
+		if r.Seq() != full {
+			t.Fatalf("lap %d: read up to %d, appended %d", lap, r.Seq(), full)
+		}
+		// Everything read, nothing released: the ring is still full.
+		if got := appendUntilFull(full); got != full {
+			t.Fatalf("lap %d: the writer appended %d records over unreleased ones", lap, got-full)
+		}
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(r.data)))
+		for _, v := range views {
+			if p := uintptr(unsafe.Pointer(unsafe.SliceData(v.Data))); p >= base && p < base+uintptr(len(r.data)) {
+				checkPayload(t, v, 100) // a view into the mapping: still intact
+				checked++
+			}
+		}
+		if err := r.Release(full + 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("releasing what was not read: %v", err)
+		}
+		if err := r.Release(full); err != nil {
+			t.Fatal(err)
+		}
+		next = full
+	}
+	if checked == 0 {
+		t.Fatal("no view into the mapping was checked")
+	}
+	// An automatic reader frees space by reading alone.
+	r2 := openTestReader(t, path, nil)
+	r.Close()
+	full := appendUntilFull(next)
+	for r2.Seq() < full {
+		if _, err := r2.TryNext(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r2.publish(true)
+	if got := appendUntilFull(full); got == full {
+		t.Fatal("reading did not make room for an automatic reader")
 	}
 }

@@ -13,7 +13,7 @@ import (
 // never blocks on a FIFO or other special file (those are not rings: false).
 // A missing or unreadable file is an error.
 func Sniff(path string) (bool, error) {
-	f, err := openRegular(path, os.O_RDONLY)
+	f, err := openRegular(path, os.O_RDONLY, false)
 	if err != nil {
 		if errors.Is(err, errNotRegularFile) {
 			return false, nil

@@ -2,7 +2,10 @@ package ring
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
@@ -31,6 +34,10 @@ type ReaderInfo struct {
 	Slot int
 	PID  int    // as the reader recorded it (in its own pid namespace)
 	Next uint64 // next sequence number it will read (as last published)
+	// Name is the name of a durable slot (ReaderOptions.Name), "" for
+	// others. A durable slot stays when its reader is away (Open false).
+	Name string
+	Open bool // a reader holds the slot now (where the OS can tell: else true)
 }
 
 // Stat reads a ring's header and walks its records to report what it holds.
@@ -71,7 +78,11 @@ func Stat(path string) (Info, error) {
 	for i := range r.g.slots {
 		s := offSlot0 + i*slotSize
 		if owner := load64(r.hdr, s+slotOwner); owner != 0 {
-			info.Readers = append(info.Readers, ReaderInfo{Slot: i, PID: int(owner >> 32), Next: load64(r.hdr, s+slotSeq)})
+			open := true
+			if held, err := sys.RangeLocked(r.f.Fd(), lockSlot0Off+int64(i), 1); err == nil {
+				open = held
+			}
+			info.Readers = append(info.Readers, ReaderInfo{Slot: i, PID: int(owner >> 32), Next: load64(r.hdr, s+slotSeq), Name: slotNameOf(r.hdr, s), Open: open})
 		}
 	}
 	return info, nil
@@ -96,4 +107,44 @@ func writerPID(f *os.File, pid int) (int, error) {
 		pid = -1 // locked, pid unknown
 	}
 	return pid, nil
+}
+
+// RemoveReader deletes the durable reader slot called name from the ring at
+// path, so the writer of the Block ring no longer waits for it. It fails
+// with ErrNotFound if there is no such slot, and with ErrLocked while a
+// Reader has it open.
+func RemoveReader(path, name string) error {
+	r, err := openReader(path, ReaderOptions{Observe: true})
+	if err != nil {
+		return pathErr("remove reader", path, err)
+	}
+	defer r.Close()
+	if !r.canWait {
+		return pathErr("remove reader", path, fmt.Errorf("the file is read-only to this process: %w", fs.ErrPermission))
+	}
+	for i := range r.g.slots {
+		s := offSlot0 + i*slotSize
+		owner := load64(r.hdr, s+slotOwner)
+		if owner == 0 || !slotHasName(r.hdr, s, name) {
+			continue
+		}
+		if sys.CanLockRange {
+			if err := sys.LockRange(r.f.Fd(), lockSlot0Off+int64(i), 1); err != nil {
+				if errors.Is(err, sys.ErrWouldBlock) {
+					err = fmt.Errorf("reader %q is open: %w", name, ErrLocked)
+				}
+				return pathErr("remove reader", path, err)
+			}
+			defer sys.UnlockRange(r.f.Fd(), lockSlot0Off+int64(i), 1)
+		} else if sys.ProcessAlive(int(owner >> 32)) {
+			return pathErr("remove reader", path, fmt.Errorf("reader %q is open: %w", name, ErrLocked))
+		}
+		store32(r.hdr, s+slotFlags, 0)
+		if !atomic.CompareAndSwapUint64(u64(r.hdr, s+slotOwner), owner, 0) {
+			return pathErr("remove reader", path, fmt.Errorf("reader %q was opened meanwhile: %w", name, ErrLocked))
+		}
+		r.wakeWriter() // it may be waiting for exactly this slot
+		return nil
+	}
+	return pathErr("remove reader", path, fmt.Errorf("no reader named %q: %w", name, ErrNotFound))
 }

@@ -50,25 +50,37 @@ type Writer struct {
 	opts    Options
 	fid     fileID
 
-	pos, seq      uint64      // next frame position, next sequence number
-	limit         uint64      // may write below this position
-	oldest, oldSq uint64      // oldest retained frame and its sequence number
-	chunk         uint64      // how far limit moves ahead at once
-	marks         []mark      // first frame starting in each block of the data area
-	markShift     uint        // log2 of the block size
-	lastBlock     uint64      // block of the last frame start recorded (+1; 0 = none)
-	resPos        uint64      // position of the frame being filled
-	tailPub       uint64      // position of the last tail hint published
-	closing       atomic.Bool // Close was called: a Block append waiting for room gives up
-	closed        bool
-	rec           Recovery
+	// The geometry's fields the append path reads, kept here (one load
+	// each instead of two).
+	mask, capacity uint64
+	maxRecord      int
+	shift          uint
+	crc            bool
+	pos, seq       uint64      // next frame position, next sequence number
+	limit          uint64      // may write below this position
+	oldest, oldSq  uint64      // oldest retained frame and its sequence number
+	chunk          uint64      // how far limit moves ahead at once
+	marks          []mark      // first frame starting in each block of the data area
+	markShift      uint        // log2 of the block size
+	lastBlock      uint64      // block of the last frame start recorded (+1; 0 = none)
+	resPos         uint64      // position of the frame being filled
+	tailPub        uint64      // position of the last tail hint published
+	closing        atomic.Bool // Close was called: a Block append waiting for room gives up
+	closed         bool
+	rec            Recovery
 
 	// durability
-	syncMu  sync.Mutex
-	durPos  uint64
-	stop    chan struct{}
-	done    chan struct{}
-	syncErr atomic.Pointer[error]
+	syncMu    sync.Mutex           // guards the group-commit state below
+	syncCond  sync.Cond            // signalled when a sync ends
+	syncing   bool                 // a leader is syncing
+	durPos    uint64               // positions below are durable
+	durPub    atomic.Pointer[mark] // durable position and sequence number, for publishTail
+	arrivals  int                  // callers waiting to be covered since the last sync started
+	lastGroup int                  // callers the last sync covered
+	lastDur   time.Duration
+	stop      chan struct{}
+	done      chan struct{}
+	syncErr   atomic.Pointer[error]
 
 	// Test hooks (power-loss simulation): beforeSync runs when a sync is
 	// about to start; flushed runs after each successful sync of a range of
@@ -192,6 +204,21 @@ func createFile(path string, g *geometry, opts *Options) error {
 			// No fallocate here: a sparse file is the best the OS offers.
 			if err := f.Truncate(size); err != nil {
 				return err
+			}
+		}
+		if opts.Durability != SyncNone {
+			// Allocated blocks are "unwritten" extents to ext4, XFS and
+			// btrfs: the first write to each would make a sync commit
+			// the file system's journal too. A ring made for durable
+			// appends gets its blocks written once, now, so that each
+			// durable append costs one data write and one device flush.
+			if inMemory, _ := sys.InMemoryFS(dir); !inMemory {
+				zero := make([]byte, 1<<20)
+				for off := int64(headerSize); off < size; off += int64(len(zero)) {
+					if _, err := f.WriteAt(zero[:min(int64(len(zero)), size-off)], off); err != nil {
+						return fmt.Errorf("write the data area: %w", err)
+					}
+				}
 			}
 		}
 		h := make([]byte, headerSize)
@@ -322,7 +349,7 @@ func openWriter(ctx context.Context, path string, opts *Options, wait bool) (*Wr
 	if o.Interval == 0 {
 		o.Interval = 100 * time.Millisecond
 	}
-	f, err := openRegular(path, os.O_RDWR)
+	f, err := openRegular(path, os.O_RDWR, o.NoFollow)
 	if err != nil {
 		return nil, pathErr("open", path, err)
 	}
@@ -386,6 +413,8 @@ func newWriter(ctx context.Context, f *os.File, path string, o Options, wait boo
 		opts: o,
 		fid:  id,
 	}
+	w.mask, w.capacity, w.maxRecord, w.shift, w.crc = g.mask, g.capacity, g.maxRecord, g.shift, g.crc
+	w.syncCond.L = &w.syncMu
 	w.chunk = max(g.capacity/16, 4096)
 	w.markShift = uint(max(6, int(g.shift)-14)) // at most 16384 marks (256 KiB), blocks of at least 64 B
 	w.marks = make([]mark, g.capacity>>w.markShift)
@@ -563,14 +592,27 @@ func (w *Writer) Append(p []byte) (uint64, error) {
 // AppendContext is Append that gives up when ctx ends while waiting for room
 // on a Block ring.
 func (w *Writer) AppendContext(ctx context.Context, p []byte) (uint64, error) {
+	n := len(p)
 	w.mu.Lock()
-	b, err := w.reserveLocked(ctx, len(p))
-	if err != nil {
-		w.mu.Unlock()
-		return 0, err
+	// The common case inline: the frame fits before the end of the data
+	// area and below the limit (no padding, no room to make) and the
+	// writer is open. Everything else goes through reserveLocked.
+	pos := w.pos
+	off := pos & w.mask
+	size := uint64(frameSize(n))
+	if uint(n) > uint(w.maxRecord) || off+size > w.capacity || pos+size > w.limit || w.closing.Load() {
+		b, err := w.reserveLocked(ctx, n)
+		if err != nil {
+			w.mu.Unlock()
+			return 0, err
+		}
+		copy(b, p)
+		return w.commitAndUnlock(n)
 	}
-	copy(b, p)
-	return w.commitAndUnlock(len(p))
+	w.mark(pos)
+	w.resPos = pos
+	copy(w.data[off+frameHdrSize:off+frameHdrSize+uint64(n)], p)
+	return w.commitAndUnlock(n)
 }
 
 // AppendFunc appends one record of n bytes that fill writes in place, in
@@ -610,7 +652,7 @@ func (w *Writer) AppendFunc(ctx context.Context, n int, fill func(b []byte) erro
 // Nothing is published until commitLocked; dropping the reservation needs no
 // undo (the next append reuses the same position).
 func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
-	if w.closed || w.closing.Load() {
+	if w.closing.Load() { // set before closed, and read by the fast path
 		return nil, pathErr("append", w.path, ErrClosed)
 	}
 	if n < 0 || n > w.g.maxRecord {
@@ -635,7 +677,6 @@ func (w *Writer) reserveLocked(ctx context.Context, n int) ([]byte, error) {
 		w.pos += pad
 		off = 0
 	}
-	binary.LittleEndian.PutUint32(w.data[off+8:], uint32(w.seq))
 	w.mark(w.pos)
 	w.resPos = w.pos
 	return w.data[off+frameHdrSize : off+frameHdrSize+uint64(n) : off+frameHdrSize+uint64(n)], nil
@@ -660,17 +701,17 @@ func (w *Writer) commitAndUnlock(n int) (uint64, error) {
 // one atomic store of its commit word: a reader sees either nothing or the
 // whole record.
 func (w *Writer) commitLocked(n int) (seq, end uint64) {
-	off := w.resPos & w.g.mask
-	if w.g.crc {
-		p := w.data[off+frameHdrSize : off+frameHdrSize+uint64(n)]
-		binary.LittleEndian.PutUint32(w.data[off+12:], crcOf(p))
-	} else {
-		binary.LittleEndian.PutUint32(w.data[off+12:], 0)
+	off := w.resPos & w.mask
+	// seq32 and the CRC (0 without checksums) in one store.
+	word := uint64(uint32(w.seq))
+	if w.crc {
+		word |= uint64(crcOf(w.data[off+frameHdrSize:off+frameHdrSize+uint64(n)])) << 32
 	}
+	binary.LittleEndian.PutUint64(w.data[off+8:], word)
 	// The store is a full barrier on amd64 (XCHG) and a release on arm64
 	// (STLR): the payload, seq and CRC are visible before the commit word,
 	// in this process and in any other mapping the same file.
-	store64(w.data, int(off), commitWord(kindData, n, w.g.lap(w.resPos)))
+	store64(w.data, int(off), uint64(uint32(w.resPos>>w.shift+1))<<32|kindData<<28|uint64(n))
 	w.pos = w.resPos + uint64(frameSize(n))
 	seq = w.seq
 	w.seq++
@@ -697,6 +738,16 @@ func (w *Writer) publishTail() {
 	store64(w.hdr, offTailPos, w.pos)
 	store64(w.hdr, offTailSeq, w.seq)
 	w.tailPub = w.pos
+	if w.opts.Durability != SyncNone {
+		// The durable words go with the tail hint rather than after every
+		// sync: a store to the header page after each sync would make the
+		// next sync write that page too (two device writes per append
+		// instead of one). They are informational, and lag a little.
+		if d := w.durPub.Load(); d != nil {
+			store64(w.hdr, offDurSeq, d.seq)
+			store64(w.hdr, offDurable, d.pos)
+		}
+	}
 }
 
 // tailEvery is how many bytes of frames the writer appends between two
@@ -829,8 +880,8 @@ func (w *Writer) reclaimDead() {
 	for i := range w.g.slots {
 		s := offSlot0 + i*slotSize
 		owner := load64(w.hdr, s+slotOwner)
-		if owner == 0 {
-			continue
+		if owner == 0 || load32(w.hdr, s+slotFlags)&slotDurable != 0 {
+			continue // free, or a named slot kept for its reader's return
 		}
 		alive, release := slotAlive(w.f, i, int(owner>>32))
 		if !alive {
@@ -883,35 +934,72 @@ func (w *Writer) Sync() error {
 	return w.syncTo(end)
 }
 
-// syncTo makes positions below target durable. Callers that arrive while a
-// sync is running wait for it and usually find their record already covered
-// by it or the next one: one sync serves a whole group of appends.
+// syncTo makes positions below target durable, sharing syncs between
+// callers (group commit). One caller at a time leads: it syncs the file up
+// to the writer's position at that moment, while the others wait; the
+// sync's end wakes them all, and those it covered return. A new leader
+// first lets the callers the last sync released append their next records
+// (until as many have arrived, for at most an eighth of the last sync's
+// duration), so that with many appenders each sync covers all of them
+// rather than alternating halves.
 func (w *Writer) syncTo(target uint64) error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	if w.durPos >= target {
 		return nil
 	}
-	w.mu.Lock()
-	end, seq, closed := w.pos, w.seq, w.closed
-	w.mu.Unlock()
-	if closed {
-		return pathErr("sync", w.path, ErrClosed)
-	}
-	if w.beforeSync != nil {
-		w.beforeSync()
-	}
-	// One sync of the whole file, data and header together (one device
-	// flush). The durable position is stored after it, so it never claims
-	// more than is on the disk; it reaches the disk with the next sync.
-	if err := w.syncFile(); err != nil {
-		return pathErr("sync", w.path, err)
-	}
-	store64(w.hdr, offDurSeq, seq)
-	store64(w.hdr, offDurable, end)
-	w.durPos = end
-	if w.afterSync != nil {
-		w.afterSync()
+	w.arrivals++
+	for w.durPos < target {
+		if w.syncing {
+			w.syncCond.Wait()
+			continue
+		}
+		w.syncing = true
+		if w.lastGroup > 1 {
+			deadline := time.Now().Add(min(w.lastDur/8, 200*time.Microsecond))
+			for w.arrivals < w.lastGroup && time.Now().Before(deadline) {
+				w.syncMu.Unlock()
+				runtime.Gosched()
+				w.syncMu.Lock()
+			}
+		}
+		group := w.arrivals
+		w.arrivals = 0
+		w.mu.Lock()
+		end, seq, closed := w.pos, w.seq, w.closed
+		w.mu.Unlock()
+		if closed {
+			w.syncing = false
+			w.syncCond.Broadcast()
+			return pathErr("sync", w.path, ErrClosed)
+		}
+		before, after := w.beforeSync, w.afterSync
+		w.syncMu.Unlock()
+		if before != nil {
+			before()
+		}
+		t0 := time.Now()
+		// One sync of the whole file, data and header together (one
+		// device flush).
+		err := w.syncFile()
+		dur := time.Since(t0)
+		w.syncMu.Lock()
+		w.syncing = false
+		if err == nil {
+			// The durable position is published after the sync (with
+			// the next tail hint), so it never claims more than is on
+			// the disk.
+			w.durPub.Store(&mark{end, seq})
+			w.durPos = end
+			w.lastGroup, w.lastDur = group, dur
+		}
+		w.syncCond.Broadcast()
+		if err != nil {
+			return pathErr("sync", w.path, err)
+		}
+		if after != nil {
+			after()
+		}
 	}
 	return nil
 }
@@ -975,12 +1063,18 @@ func (w *Writer) Close() error {
 	var err error
 	if w.opts.Durability != SyncNone {
 		err = w.syncTo(end)
+		w.mu.Lock()
+		w.publishTail() // with the final durable words
+		w.mu.Unlock()
 	}
 	if p := w.syncErr.Load(); p != nil && err == nil {
 		err = *p
 	}
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
+	for w.syncing { // a leader still syncs the mapping: let it finish
+		w.syncCond.Wait()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if e := w.release(); err == nil {

@@ -16,11 +16,12 @@ func transportAvailable(string) bool { return true }
 
 // queueEndpoint sends on one Queue and receives on another.
 type queueEndpoint struct {
-	tx, rx  *shm.Queue
+	tx      *shm.Sender
+	rx      *shm.Receiver
 	ctx     context.Context
 	txName  string
-	pending *shm.Queue // the parent's placeholder receiver on tx, until the child attaches
-	opts    shm.QueueOptions
+	pending *shm.Receiver // the parent's placeholder receiver on tx, until the child attaches
+	opts    *shm.QueueOptions
 }
 
 func (e *queueEndpoint) send(p []byte) error { return e.tx.Send(e.ctx, p) }
@@ -36,7 +37,10 @@ func (e *queueEndpoint) recv(p []byte) error {
 	return nil
 }
 func (e *queueEndpoint) close() {
-	for _, q := range []*shm.Queue{e.tx, e.rx, e.pending} {
+	if e.tx != nil {
+		e.tx.Close()
+	}
+	for _, q := range []*shm.Receiver{e.rx, e.pending} {
 		if q != nil {
 			q.Close()
 		}
@@ -52,15 +56,15 @@ func (e *queueEndpoint) childReady() error {
 	e.pending.Close()
 	e.pending = nil
 	var err error
-	e.tx, err = shm.OpenQueue(e.txName, shm.Sender, e.opts)
+	e.tx, err = shm.OpenSender(e.txName, e.opts)
 	return err
 }
 
-func queueOpts(kind string) shm.QueueOptions {
+func queueOpts(kind string) *shm.QueueOptions {
 	if kind == "queue-spin" {
-		return shm.QueueOptions{Spin: time.Hour} // never sleep
+		return &shm.QueueOptions{Spin: time.Hour} // never sleep
 	}
-	return shm.QueueOptions{Spin: time.Nanosecond} // sleep after a few polls
+	return &shm.QueueOptions{Spin: time.Nanosecond} // sleep after a few polls
 }
 
 const benchQueueCap = 1 << 20
@@ -68,12 +72,12 @@ const benchQueueCap = 1 << 20
 func parentQueueEndpoint(b *testing.B, kind string) (endpoint, []*os.File, []string) {
 	opts := queueOpts(kind)
 	var names [2]string
-	var qs [2]*shm.Queue
+	var qs [2]*shm.Receiver
 	for i := range names {
 		names[i] = fmt.Sprintf("mmapkit-bench-%d-%d", os.Getpid(), nameSeq.Add(1))
 		n := names[i]
 		b.Cleanup(func() { _ = shm.Unlink(n) })
-		q, err := shm.CreateQueue(n, shm.QueueConfig{Capacity: benchQueueCap, MaxMessage: benchMaxMsg}, opts)
+		q, err := shm.CreateQueue(n, &shm.QueueOptions{Capacity: benchQueueCap, MaxMessage: benchMaxMsg, Spin: opts.Spin})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -85,11 +89,11 @@ func parentQueueEndpoint(b *testing.B, kind string) (endpoint, []*os.File, []str
 
 func childQueueEndpoint(kind string, args []string) (endpoint, error) {
 	opts := queueOpts(kind)
-	rx, err := shm.OpenQueue(args[0], shm.Receiver, opts)
+	rx, err := shm.OpenReceiver(args[0], opts)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := shm.OpenQueue(args[1], shm.Sender, opts)
+	tx, err := shm.OpenSender(args[1], opts)
 	if err != nil {
 		rx.Close()
 		return nil, err

@@ -75,7 +75,7 @@ func (e *slotEndpoint) recv(p []byte) error {
 	} else if _, err = e.in.Wait(e.ctx, e.inSeq); err != nil {
 		return err
 	}
-	e.inSeq, _, err = e.in.Load(p)
+	e.inSeq, _, err = e.in.Load(e.ctx, p)
 	return err
 }
 func (e *slotEndpoint) close() { e.seg.Close() }
@@ -106,20 +106,20 @@ func parentEndpoint(b *testing.B, kind string) (endpoint, []*os.File, []string) 
 	case "slot-spin", "slot-futex":
 		name := fmt.Sprintf("mmapkit-bench-%d-%d", os.Getpid(), nameSeq.Add(1))
 		size := 2 * shm.SlotSize(benchMaxMsg)
-		seg, err := shm.Create(name, int64(size))
+		seg, err := shm.Create(name, size, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = shm.Unlink(name) })
-		a, err := shm.NewSlot(seg, 0, benchMaxMsg)
+		a, err := shm.NewSlot(seg, 0, benchMaxMsg, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := shm.NewSlot(seg, shm.SlotSize(benchMaxMsg), benchMaxMsg)
+		// like the queue's futex mode: sleep at once
+		c, err := shm.NewSlot(seg, int64(shm.SlotSize(benchMaxMsg)), benchMaxMsg, &shm.SlotOptions{Spin: -1})
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.SetSpin(0) // like the queue's futex mode: sleep after a few polls
 		return &slotEndpoint{seg: seg, out: a, in: c, spin: kind == "slot-spin", ctx: context.Background()}, nil, []string{name}
 	}
 	if e, files, args := parentQueueEndpoint(b, kind); e != nil {
@@ -138,19 +138,18 @@ func childEndpoint(kind string, args []string) (endpoint, error) {
 		f := os.NewFile(3, "unix")
 		return &fdEndpoint{r: f, w: f}, nil
 	case "slot-spin", "slot-futex":
-		seg, err := shm.Open(args[0], mmap.ReadWrite)
+		seg, err := shm.Open(args[0], mmap.ReadWrite, nil)
 		if err != nil {
 			return nil, err
 		}
-		a, err := shm.OpenSlot(seg, 0)
+		a, err := shm.OpenSlot(seg, 0, &shm.SlotOptions{Spin: -1})
 		if err != nil {
 			return nil, err
 		}
-		c, err := shm.OpenSlot(seg, shm.SlotSize(benchMaxMsg))
+		c, err := shm.OpenSlot(seg, int64(shm.SlotSize(benchMaxMsg)), nil)
 		if err != nil {
 			return nil, err
 		}
-		a.SetSpin(0)
 		return &slotEndpoint{seg: seg, out: c, in: a, spin: kind == "slot-spin", ctx: context.Background()}, nil
 	}
 	return childQueueEndpoint(kind, args)

@@ -1,47 +1,68 @@
-// Package shm provides named shared-memory segments, a torn-read-free
-// latest-value Slot, and an inter-process message Queue, for processes in any
-// language that can map a file (the Python package in python/ reads them with the
-// standard library).
+// Package shm shares memory between processes by name: segments, a
+// torn-read-free latest-value Slot, and a message Queue, for programs in any
+// language that can map a file (the Python package in python/ reads them all
+// with the standard library).
 //
 // # Segments
 //
-// Create, Open, Unlink and List work like Python's
-// multiprocessing.shared_memory, with its pain points removed:
+// A segment is named memory that outlives the processes using it:
 //
-//   - A segment is a file in /dev/shm on Linux (the objects shm_open(3) and
-//     Python see), returned as an *mmap.Region, so arrays and rings can live
-//     in one. Elsewhere it is a file in a private temporary directory.
-//   - Create fails with ErrExists rather than attaching to someone else's
-//     segment, makes it 0600, and allocates the memory at once, so a full
+//	seg, err := shm.Create("frames", 64<<20, nil)       // new, 0600; fs.ErrExist if taken
+//	ro, err := shm.Open("frames", mmap.ReadOnly, nil)   // attach, in another process
+//	defer shm.Unlink("frames")                           // or `mmapkit shm rm frames`
+//
+// Both return an *mmap.Region, so arrays and rings can live in a segment. It
+// is a file in /dev/shm on Linux (the objects shm_open(3) and Python's
+// multiprocessing.shared_memory see). Compared with Python's module:
+//
+//   - Create refuses an existing name (fs.ErrExist) unless Options.Replace,
+//     makes the segment 0600, and allocates its memory at once, so a full
 //     /dev/shm is an error from Create instead of a SIGBUS later.
-//   - Open can attach read-only (mmap.ReadOnly): a reader cannot scribble on
-//     the segment.
+//   - Open can attach read-only: a reader cannot scribble on the segment.
 //   - Nothing unlinks a segment behind your back: there is no resource
-//     tracker. A segment lives until Unlink (or `mmapkit shm rm`), so a
-//     crashed creator leaves it behind; `mmapkit shm ls` lists them.
-//   - Names are checked (ValidateName): no '/', no "..", no control
-//     characters, at most 255 bytes.
+//     tracker. A segment lives until Unlink (or `mmapkit shm rm`); List (and
+//     `mmapkit shm ls`) shows them.
+//   - /dev/shm is writable by everyone, so a name is hostile until checked:
+//     every open refuses a symbolic link, a FIFO or anything but a regular
+//     file (mmap.ErrNotRegular) without blocking, and names are validated
+//     (ValidateName).
 //
-// # Slot
+// # Slot: the latest value, never torn
 //
-// A Slot holds the latest value of something, written by one process and
-// read by many: a seqlock, so a reader never returns half of one value and
-// half of the next, with Wait to sleep until the value changes (a futex on
-// Linux, woken by the writer only when someone sleeps). A writer that died
-// mid-store is reported (ErrWriterStuck) instead of hanging readers, and
-// every length and header field read from the shared memory is validated.
-// FORMAT.md documents the layout byte by byte.
+//	s, err := shm.NewSlot(seg, 0, 16, nil)      // writer: a 16-byte value at offset 0
+//	err = s.Store(value)                        // never waits
+//	r, err := shm.OpenSlot(ro, 0, nil)          // reader, in another process
+//	seq, n, err := r.Load(ctx, buf)             // exactly one Store's bytes
+//	seq, err = r.Wait(ctx, seq)                 // sleeps until the next Store
 //
-// # Queue
+// A Slot is a seqlock with a futex: readers never see half of one value and
+// half of the next, the writer never waits for them, and Wait sleeps in the
+// kernel instead of spinning. The writer is another process, so nothing it
+// does can hang a reader: Load and Wait give up with ErrWriterStuck after
+// SlotOptions.StuckTimeout without a consistent value (a writer that died
+// mid-store, or one that keeps the sequence odd), and both take a context.
+// Every field read from the shared memory is validated. FORMAT.md documents
+// the layout byte by byte.
 //
-// A Queue is a message queue between processes: a ring (package ring) with
-// the Block policy in a named segment. CreateQueue makes it and returns the
-// first receiving end (so a receiver exists before anyone can send);
-// OpenQueue attaches a Sender (one at a time) or more Receivers (each gets
-// every message). Send waits while the queue is full, Receive while it is
-// empty, both honouring a context; messages arrive whole, in order, checked
-// by a CRC. Since the segment is a ring file, the Python package's Ring can
-// follow it too.
+// # Queue: messages between processes
+//
+//	in, err := shm.CreateQueue("jobs", nil)     // the receiving process makes its inbox
+//	out, err := shm.OpenSender("jobs", nil)     // a sending process
+//	err = out.Send(ctx, msg)                    // waits while the queue is full
+//	m, err := in.Receive(ctx)                   // zero-copy, valid until the next Receive
+//
+// A Queue is a ring (package ring) with the Block policy in a segment: whole
+// messages, in order, checked by a CRC, never dropped. Its ends are distinct
+// types (*Sender, *Receiver), so the wrong end does not compile.
+//
+// # Errors
+//
+// Errors are *fs.PathError values whose Op names the package and operation
+// ("shm: open") and whose Path is the segment's file; they match the
+// sentinels below and fs.ErrExist, fs.ErrNotExist, fs.ErrPermission,
+// mmap.ErrNotRegular and mmap.ErrClosed where those apply.
+//
+// # Memory model
 //
 // Shared words are accessed with sync/atomic. Those atomics are hardware
 // instructions on the physical page, which is what makes them work between

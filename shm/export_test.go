@@ -5,12 +5,13 @@ import (
 	"time"
 )
 
-// SetWaitBackstop lets tests make a lost wake-up hang instead of being hidden
-// by the periodic re-check.
-func SetWaitBackstop(d time.Duration) func() {
-	old := waitBackstop
-	waitBackstop = d
-	return func() { waitBackstop = old }
+// SetWaitSlice lets tests lengthen the time Wait holds the Region between
+// checks, so that a lost wake-up hangs instead of being hidden by the
+// periodic re-check. (internal/wait bounds each futex sleep too.)
+func SetWaitSlice(d time.Duration) func() {
+	old := waitSlice
+	waitSlice = d
+	return func() { waitSlice = old }
 }
 
 // BeginStoreForTest opens a store and never finishes it, as a writer killed
@@ -33,5 +34,6 @@ func (s *Slot) Waiters() uint32 {
 	return n
 }
 
-// FutexSleeps returns how many times Wait slept in the kernel in this process.
+// FutexSleeps returns how many times Wait armed itself to sleep in the
+// kernel in this process.
 func FutexSleeps() int64 { return futexSleeps.Load() }

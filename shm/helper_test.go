@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -122,11 +123,11 @@ func runHelper(name string, args []string) error {
 	case "writer":
 		// Store (counter, unix nanoseconds, counter) as fast as possible
 		// until the stop word is set.
-		r, err := shm.Open(args[0], mmap.ReadWrite)
+		r, err := shm.Open(args[0], mmap.ReadWrite, nil)
 		if err != nil {
 			return err
 		}
-		s, err := shm.OpenSlot(r, 0)
+		s, err := shm.OpenSlot(r, 0, nil)
 		if err != nil {
 			return err
 		}
@@ -147,11 +148,11 @@ func runHelper(name string, args []string) error {
 	case "reader":
 		// Load n values through a read-only attach and check none is torn.
 		n, _ := strconv.Atoi(args[1])
-		r, err := shm.Open(args[0], mmap.ReadOnly)
+		r, err := shm.Open(args[0], mmap.ReadOnly, nil)
 		if err != nil {
 			return err
 		}
-		s, err := shm.OpenSlot(r, 0)
+		s, err := shm.OpenSlot(r, 0, healthyWriter)
 		if err != nil {
 			return err
 		}
@@ -161,7 +162,7 @@ func runHelper(name string, args []string) error {
 		buf := make([]byte, tornCap)
 		var last, lastTS, distinct uint64
 		for range n {
-			_, m, err := s.Load(buf)
+			_, m, err := s.Load(ctx, buf)
 			if err != nil {
 				return err
 			}
@@ -186,16 +187,16 @@ func runHelper(name string, args []string) error {
 	case "pong":
 		// For i in 1..n: store i in slot A, wait for slot B to hold i.
 		n, _ := strconv.Atoi(args[1])
-		defer shm.SetWaitBackstop(time.Hour)()
-		r, err := shm.Open(args[0], mmap.ReadWrite)
+		defer shm.SetWaitSlice(time.Hour)()
+		r, err := shm.Open(args[0], mmap.ReadWrite, nil)
 		if err != nil {
 			return err
 		}
-		a, err := shm.OpenSlot(r, 0)
+		a, err := shm.OpenSlot(r, 0, healthyWriter)
 		if err != nil {
 			return err
 		}
-		b, err := shm.OpenSlot(r, shm.SlotSize(8))
+		b, err := shm.OpenSlot(r, int64(shm.SlotSize(8)), healthyWriter)
 		if err != nil {
 			return err
 		}
@@ -208,7 +209,7 @@ func runHelper(name string, args []string) error {
 			if seq, err = b.Wait(ctx, seq); err != nil {
 				return err
 			}
-			if _, _, err := b.Load(buf); err != nil {
+			if _, _, err := b.Load(ctx, buf); err != nil {
 				return err
 			}
 			if got := binary.LittleEndian.Uint64(buf); got != uint64(i) {
@@ -218,13 +219,34 @@ func runHelper(name string, args []string) error {
 		fmt.Println("sleeps", shm.FutexSleeps())
 		return nil
 
-	case "halfstore":
-		// Open a store, say so, and hang until killed.
-		r, err := shm.Open(args[0], mmap.ReadWrite)
+	case "hostile":
+		// A hostile writer: make the sequence odd and keep bumping it by 2,
+		// so that no reader ever sees an even sequence although it changes
+		// all the time, until stdin closes.
+		r, err := shm.Open(args[0], mmap.ReadWrite, nil)
 		if err != nil {
 			return err
 		}
-		s, err := shm.OpenSlot(r, 0)
+		seq := (*uint64)(unsafe.Pointer(&r.Bytes()[64]))
+		if atomic.LoadUint64(seq)%2 == 0 {
+			atomic.AddUint64(seq, 1)
+		}
+		var stop atomic.Bool
+		go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop.Store(true) }()
+		fmt.Println("ready")
+		for !stop.Load() {
+			atomic.AddUint64(seq, 2)
+			runtime.Gosched()
+		}
+		return nil
+
+	case "halfstore":
+		// Open a store, say so, and hang until killed.
+		r, err := shm.Open(args[0], mmap.ReadWrite, nil)
+		if err != nil {
+			return err
+		}
+		s, err := shm.OpenSlot(r, 0, nil)
 		if err != nil {
 			return err
 		}
@@ -252,7 +274,7 @@ func runHelper(name string, args []string) error {
 		if args[1] == "rw" {
 			mode = mmap.ReadWrite
 		}
-		r, err := shm.Open(args[0], mode)
+		r, err := shm.Open(args[0], mode, nil)
 		if err != nil {
 			fmt.Println("error:", err, "permission:", errors.Is(err, os.ErrPermission))
 			return nil

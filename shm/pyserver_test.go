@@ -46,7 +46,7 @@ func pyServer() error {
 		regions = map[string]*mmap.Region{}
 		slots   = map[string]*shm.Slot{}
 		writers = map[string]*ring.Writer{}
-		queues  = map[string]*shm.Queue{}
+		queues  = map[string]*shm.Receiver{}
 	)
 	ctx := context.Background()
 	defer func() {
@@ -87,7 +87,7 @@ func pyServer() error {
 		switch f[0] {
 		case "segment":
 			var r *mmap.Region
-			if r, err = shm.Create(name, int64(num(2))); err == nil {
+			if r, err = shm.Create(name, num(2), nil); err == nil {
 				var b []byte
 				if b, err = hex.DecodeString(arg(3)); err == nil {
 					_, err = r.WriteAt(b, 0)
@@ -96,7 +96,7 @@ func pyServer() error {
 			}
 		case "read":
 			var r *mmap.Region
-			if r, err = shm.Open(name, mmap.ReadOnly); err == nil {
+			if r, err = shm.Open(name, mmap.ReadOnly, nil); err == nil {
 				b := make([]byte, num(3))
 				_, err = r.ReadAt(b, int64(num(2)))
 				r.Close()
@@ -104,9 +104,9 @@ func pyServer() error {
 			}
 		case "slot":
 			var r *mmap.Region
-			if r, err = shm.Create(name, int64(shm.SlotSize(num(2)))); err == nil {
+			if r, err = shm.Create(name, shm.SlotSize(num(2)), nil); err == nil {
 				regions[name] = r
-				slots[name], err = shm.NewSlot(r, 0, num(2))
+				slots[name], err = shm.NewSlot(r, 0, num(2), nil)
 			}
 		case "store":
 			var b []byte
@@ -140,7 +140,7 @@ func pyServer() error {
 		case "ring":
 			writers[name], err = ring.Create(shm.Dir()+"/"+name, &ring.Options{Capacity: num(2)})
 		case "queue":
-			queues[name], err = shm.CreateQueue(name, shm.QueueConfig{Capacity: int64(num(2))}, shm.QueueOptions{})
+			queues[name], err = shm.CreateQueue(name, &shm.QueueOptions{Capacity: num(2)})
 		case "append":
 			err = pyAppend(ctx, writers[name], name, num(2))
 		case "appendloop":
@@ -172,7 +172,7 @@ func pyServer() error {
 func pyAppend(ctx context.Context, w *ring.Writer, name string, n int) error {
 	send := func(p []byte) error { _, err := w.Append(p); return err }
 	if w == nil {
-		q, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+		q, err := shm.OpenSender(name, nil)
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ print(received, missed, laps, bad, first, last)
 func TestPythonTailsRing(t *testing.T) {
 	tests := []struct {
 		name     string
-		capacity int64
+		capacity int
 		n        int
 		queue    bool
 	}{
@@ -66,12 +66,12 @@ func TestPythonTailsRing(t *testing.T) {
 			var send func(p []byte) error
 			var drain func() error
 			if tt.queue {
-				rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: tt.capacity}, shm.QueueOptions{})
+				rx, err := shm.CreateQueue(name, &shm.QueueOptions{Capacity: tt.capacity})
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer rx.Close()
-				tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+				tx, err := shm.OpenSender(name, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -86,7 +86,7 @@ func TestPythonTailsRing(t *testing.T) {
 					return nil
 				}
 			} else {
-				w, err := ring.Create(filepath.Join(shm.Dir(), name), &ring.Options{Capacity: int(tt.capacity), MaxRecord: 1024})
+				w, err := ring.Create(filepath.Join(shm.Dir(), name), &ring.Options{Capacity: tt.capacity, MaxRecord: 1024})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -39,7 +39,7 @@ mine.close()
 mine.unlink()
 `
 	goName, pyName := segName(t), segName(t)
-	r, err := shm.Create(goName, 10000)
+	r, err := shm.Create(goName, 10000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ mine.unlink()
 	if !sc.Scan() || sc.Text() != "ready" {
 		t.Fatalf("python said %q", sc.Text())
 	}
-	ro, err := shm.Open(pyName, mmap.ReadOnly)
+	ro, err := shm.Open(pyName, mmap.ReadOnly, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

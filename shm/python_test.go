@@ -62,7 +62,7 @@ func pyCmd(t *testing.T, script string, args ...string) *exec.Cmd {
 func TestPythonReadsSlot(t *testing.T) {
 	const script = `
 import struct, sys, mmapkit
-s = mmapkit.Slot(sys.argv[1])
+s = mmapkit.Slot(sys.argv[1], stuck_timeout=60)
 s.wait(0, timeout=60)
 last = distinct = torn = 0
 for _ in range(int(sys.argv[2])):
@@ -124,7 +124,7 @@ print(torn, distinct, last)
 func TestPythonFollowsSlot(t *testing.T) {
 	const script = `
 import struct, sys, mmapkit
-s = mmapkit.Slot(sys.argv[1])
+s = mmapkit.Slot(sys.argv[1], stuck_timeout=60)
 seq = 0
 for _ in range(int(sys.argv[2])):
     seq = s.wait(seq, timeout=60)
@@ -198,7 +198,7 @@ for path in sys.argv[1:]:
 			t.Fatal(err)
 		}
 		defer r.Close()
-		s, err := shm.NewSlot(r, 0, 32)
+		s, err := shm.NewSlot(r, 0, 32, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

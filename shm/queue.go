@@ -3,163 +3,248 @@ package shm
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io/fs"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/ring"
 )
 
-// ErrWrongEnd: Send on a receiving end of a Queue, or Receive on a sending end.
-var ErrWrongEnd = errors.New("shm: wrong end of the queue")
+// DefaultQueueCapacity is a Queue's capacity when QueueOptions.Capacity is 0:
+// the same 1 MiB as a ring's default.
+const DefaultQueueCapacity = ring.DefaultCapacity
 
-// QueueConfig describes a new Queue.
-type QueueConfig struct {
-	// Capacity is the bytes of messages in flight: a power of two, at least
-	// 4096 (default 1 MiB). Each message takes 16 bytes of header plus its
-	// length, rounded up to 16.
-	Capacity int64
-	// MaxMessage is the longest message (default: the largest that fits in
-	// half the capacity, at most 1 MiB).
-	MaxMessage int
-}
-
-// QueueOptions tune one end of a Queue.
+// QueueOptions tune CreateQueue, OpenSender and OpenReceiver. A nil
+// *QueueOptions and every zero field mean the documented default.
 type QueueOptions struct {
+	// Capacity is the bytes of messages in flight: a power of two, at least
+	// 4096 (default DefaultQueueCapacity, 1 MiB). Each message takes 16
+	// bytes of header plus its length, rounded up to 16. Create only.
+	Capacity int
+	// MaxMessage is the longest message (default: the largest that fits in
+	// half the capacity, at most 1 MiB). Create only.
+	MaxMessage int
+	// Replace lets CreateQueue replace an existing segment of that name
+	// (processes attached to the old queue keep it). Without it CreateQueue
+	// refuses an existing name with an error matching fs.ErrExist. Create
+	// only.
+	Replace bool
+	// Perm is the new segment's permission bits (default 0600: owner
+	// only). Create only.
+	Perm fs.FileMode
 	// Spin is how long Receive polls for a message before it sleeps in the
-	// kernel (default 50 µs). Polling answers in nanoseconds but burns a
-	// CPU; sleeping costs a wake-up of some microseconds.
+	// kernel (default 50 µs; negative: sleep at once). Polling answers in
+	// nanoseconds but burns a CPU; sleeping costs a wake-up of some
+	// microseconds. Receiver only.
 	Spin time.Duration
 }
 
-// QueueEnd says which end of a Queue OpenQueue attaches.
-type QueueEnd int
-
-const (
-	// Sender attaches the sending end. One sender at a time: a second one
-	// gets an error matching ring.ErrLocked until the first closes or dies.
-	Sender QueueEnd = iota
-	// Receiver attaches another receiving end. Every receiver gets every
-	// message (broadcast), and the sender waits for the slowest one.
-	Receiver
-)
-
-// Queue is an inter-process message queue in a named segment: a ring (see
+// A Queue is an inter-process message queue in a named segment: a ring (see
 // package ring) with the Block policy, so a message is never lost to a full
 // queue; the sender waits for room instead. Messages are delivered whole, in
-// order, each checked by a CRC.
+// order, each checked by a CRC. Its two ends are distinct types, so using
+// the wrong one does not compile:
 //
-// CreateQueue makes the queue and returns its first receiving end, so a
-// receiver is registered before any sender can attach: the usual shape is a
-// process that creates its inbox and senders that OpenQueue(name, Sender).
-// Receivers are registered in the segment; if every receiver is closed (or
-// its process dies: the sender notices dead ones), the sender no longer waits
-// and messages nobody will read are overwritten.
+//   - CreateQueue makes the queue and returns its first *Receiver, so a
+//     receiver exists before any sender can attach: the usual shape is a
+//     process that creates its inbox and senders that OpenSender it.
+//   - OpenSender attaches the one *Sender (one at a time, across processes:
+//     a second gets an error matching ring.ErrLocked until the first closes
+//     or dies).
+//   - OpenReceiver attaches another *Receiver. Every receiver gets every
+//     message (broadcast), and the sender waits for the slowest one.
+//
+// Receivers are registered in the segment. When none is left (all closed, or
+// their processes died: the sender notices dead ones), Send keeps messages
+// rather than drop them: it waits while the queue is full until a receiver
+// attaches (OpenReceiver starts at the oldest message still queued, so it
+// gets them all) or until its context ends. No message is ever lost.
 //
 // The segment is a ring file (FORMAT.md, "Ring file"), so `mmapkit ring
-// tail` and the Python package in python/ can follow it too. A Queue end is not safe for
-// concurrent use by several goroutines; open one end per goroutine.
-type Queue struct {
-	name string
-	w    *ring.Writer
-	r    *ring.Reader
+// tail` and the Python package can follow it too (as observers: the sender
+// does not wait for them).
+//
+// A Sender or Receiver is not safe for concurrent use by several goroutines;
+// open one per goroutine.
+type (
+	Sender struct {
+		name string
+		w    *ring.Writer
+	}
+	Receiver struct {
+		name string
+		r    *ring.Reader
+	}
+)
+
+func (o *QueueOptions) readerOptions() *ring.ReaderOptions {
+	return &ring.ReaderOptions{Spin: o.Spin}
 }
 
-// CreateQueue creates the named queue (mode 0600; it fails with ErrExists if
-// the name is taken) and returns its first receiving end.
-func CreateQueue(name string, cfg QueueConfig, opts QueueOptions) (*Queue, error) {
-	if err := ValidateName(name); err != nil {
+// queueErr makes an error of a queue operation a *fs.PathError naming the
+// segment once.
+func queueErr(op, p string, err error) error {
+	if errors.Is(err, ring.ErrTooLarge) {
+		err = tooLarge{err}
+	}
+	return sys.WrapPath("shm: "+op, p, err)
+}
+
+// tooLarge makes ring's ErrTooLarge match this package's too.
+type tooLarge struct{ err error }
+
+func (e tooLarge) Error() string        { return e.err.Error() }
+func (e tooLarge) Unwrap() error        { return e.err }
+func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
+
+// CreateQueue creates the named queue and returns its first receiving end.
+// It refuses an existing name with an error matching fs.ErrExist unless
+// opts.Replace.
+func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
+	if opts == nil {
+		opts = &QueueOptions{}
+	}
+	p, err := checkName("create queue", name)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.Capacity == 0 {
-		cfg.Capacity = 1 << 20
-	}
 	if err := ensureDir(); err != nil {
-		return nil, fmt.Errorf("shm: create queue %s: %w", name, err)
+		return nil, queueErr("create queue", p, err)
 	}
-	p := path(name)
-	w, err := ring.Create(p, &ring.Options{Capacity: int(cfg.Capacity), MaxRecord: cfg.MaxMessage, Policy: ring.Block, Perm: 0o600})
+	perm := opts.Perm
+	if perm == 0 {
+		perm = 0o600
+	}
+	w, err := ring.Create(p, &ring.Options{
+		Capacity:  opts.Capacity,
+		MaxRecord: opts.MaxMessage,
+		Policy:    ring.Block,
+		Perm:      perm,
+		Replace:   opts.Replace,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("shm: create queue %s: %w", name, fsErr(err))
+		return nil, queueErr("create queue", p, err)
 	}
 	// Register the receiver while holding the writer lock, so no sender can
 	// append before a receiver exists; then let senders in.
-	r, err := ring.OpenReader(p, &ring.ReaderOptions{Spin: opts.Spin})
+	r, err := ring.OpenReader(p, opts.readerOptions())
 	if cerr := w.Close(); err == nil && cerr != nil {
 		r.Close()
 		err = cerr
 	}
 	if err != nil {
 		_ = Unlink(name)
-		return nil, fmt.Errorf("shm: create queue %s: %w", name, err)
+		return nil, queueErr("create queue", p, err)
 	}
-	return &Queue{name: name, r: r}, nil
+	return &Receiver{name: name, r: r}, nil
 }
 
-// OpenQueue attaches to the named queue as a Sender or a Receiver. A new
-// Receiver starts at the oldest message still in the queue.
-func OpenQueue(name string, end QueueEnd, opts QueueOptions) (*Queue, error) {
-	if err := ValidateName(name); err != nil {
+// OpenSender attaches the sending end of the named queue.
+func OpenSender(name string, opts *QueueOptions) (*Sender, error) {
+	p, err := checkName("open sender", name)
+	if err != nil {
 		return nil, err
 	}
-	q := &Queue{name: name}
-	var err error
-	switch end {
-	case Sender:
-		q.w, err = ring.OpenWriter(path(name), nil)
-	case Receiver:
-		q.r, err = ring.OpenReader(path(name), &ring.ReaderOptions{Spin: opts.Spin})
-	default:
-		return nil, fmt.Errorf("shm: open queue %s: %w: end %d", name, ErrWrongEnd, int(end))
+	if err := refuseLink(p); err != nil {
+		return nil, queueErr("open sender", p, err)
 	}
+	w, err := ring.OpenWriter(p, nil)
 	if err != nil {
-		return nil, fmt.Errorf("shm: open queue %s: %w", name, fsErr(err))
+		return nil, queueErr("open sender", p, err)
 	}
-	return q, nil
+	if w.Policy() != ring.Block {
+		w.Close()
+		return nil, queueErr("open sender", p, errors.New("a ring with the Overwrite policy, not a queue"))
+	}
+	return &Sender{name: name, w: w}, nil
+}
+
+// OpenReceiver attaches another receiving end of the named queue. It starts
+// at the oldest message still in the queue.
+func OpenReceiver(name string, opts *QueueOptions) (*Receiver, error) {
+	if opts == nil {
+		opts = &QueueOptions{}
+	}
+	p, err := checkName("open receiver", name)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseLink(p); err != nil {
+		return nil, queueErr("open receiver", p, err)
+	}
+	r, err := ring.OpenReader(p, opts.readerOptions())
+	if err != nil {
+		return nil, queueErr("open receiver", p, err)
+	}
+	return &Receiver{name: name, r: r}, nil
+}
+
+// refuseLink applies the rule for shared names (no symbolic links, nothing
+// but regular files, never block) before package ring opens the file.
+func refuseLink(p string) error {
+	f, err := sys.OpenFile(p, 0, 0, true)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Name returns the queue's segment name.
-func (q *Queue) Name() string { return q.name }
+func (q *Sender) Name() string { return q.name }
 
-// Send delivers a copy of p to every receiver, waiting while the queue is
-// full (for the slowest receiver) until ctx ends.
-func (q *Queue) Send(ctx context.Context, p []byte) error {
-	if q.w == nil {
-		return fmt.Errorf("shm: send on queue %s: %w (a receiving end)", q.name, ErrWrongEnd)
-	}
+// Send delivers a copy of p to every receiver. While the queue is full it
+// waits for the slowest receiver to make room (or, with no receiver left,
+// for one to attach) until ctx ends. A message longer than the queue's
+// MaxMessage gives an error matching ErrTooLarge.
+func (q *Sender) Send(ctx context.Context, p []byte) error {
 	if _, err := q.w.AppendContext(ctx, p); err != nil {
-		return fmt.Errorf("shm: send on queue %s: %w", q.name, err)
+		return queueErr("send", q.w.Path(), err)
 	}
 	return nil
 }
 
+// SendFunc sends a message of n bytes that fill writes in place, straight
+// into the shared memory (no copy). fill must write all n bytes and must not
+// keep the slice; if it returns an error nothing is sent and Send returns
+// that error. It waits for room like Send.
+func (q *Sender) SendFunc(ctx context.Context, n int, fill func(msg []byte) error) error {
+	if _, err := q.w.AppendFunc(ctx, n, fill); err != nil {
+		return queueErr("send", q.w.Path(), err)
+	}
+	return nil
+}
+
+// MaxMessage returns the longest message the queue takes.
+func (q *Sender) MaxMessage() int { return q.w.MaxRecord() }
+
+// Close detaches the sender; another one can attach. The queue stays until
+// Unlink.
+func (q *Sender) Close() error {
+	if err := q.w.Close(); err != nil {
+		return queueErr("close sender", q.w.Path(), err)
+	}
+	return nil
+}
+
+// Name returns the queue's segment name.
+func (q *Receiver) Name() string { return q.name }
+
 // Receive returns the next message, waiting for one until ctx ends. The
 // returned slice points into the shared memory (no copy) and is valid until
 // the next Receive or Close: copy it to keep it.
-func (q *Queue) Receive(ctx context.Context) ([]byte, error) {
-	if q.r == nil {
-		return nil, fmt.Errorf("shm: receive on queue %s: %w (the sending end)", q.name, ErrWrongEnd)
-	}
+func (q *Receiver) Receive(ctx context.Context) ([]byte, error) {
 	rec, err := q.r.Next(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("shm: receive on queue %s: %w", q.name, err)
+		return nil, queueErr("receive", path(q.name), err)
 	}
 	return rec.Data, nil
 }
 
-// Close detaches this end. A receiver that closes no longer holds the sender
-// back. The queue itself stays until Unlink.
-func (q *Queue) Close() error {
-	var err error
-	if q.w != nil {
-		err = q.w.Close()
-	}
-	if q.r != nil {
-		if e := q.r.Close(); err == nil {
-			err = e
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("shm: close queue %s: %w", q.name, err)
+// Close detaches this receiver: it no longer holds the sender back. The
+// queue stays until Unlink.
+func (q *Receiver) Close() error {
+	if err := q.r.Close(); err != nil {
+		return queueErr("close receiver", path(q.name), err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"testing"
 	"time"
@@ -27,12 +28,12 @@ func queueMsg(i int) []byte {
 
 func TestQueueInProcess(t *testing.T) {
 	name := segName(t)
-	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 4096}, shm.QueueOptions{})
+	rx, err := shm.CreateQueue(name, &shm.QueueOptions{Capacity: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+	tx, err := shm.OpenSender(name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,40 +69,34 @@ func TestQueueInProcess(t *testing.T) {
 
 func TestQueueErrors(t *testing.T) {
 	name := segName(t)
-	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 4096}, shm.QueueOptions{})
+	rx, err := shm.CreateQueue(name, &shm.QueueOptions{Capacity: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rx.Close()
-	tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+	tx, err := shm.OpenSender(name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Close()
 	ctx := context.Background()
 
-	if _, err := shm.CreateQueue(name, shm.QueueConfig{}, shm.QueueOptions{}); !errors.Is(err, shm.ErrExists) {
-		t.Errorf("create existing queue: %v, want ErrExists", err)
+	if _, err := shm.CreateQueue(name, nil); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("create existing queue: %v, want fs.ErrExist", err)
 	}
-	if _, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{}); !errors.Is(err, ring.ErrLocked) {
+	if _, err := shm.OpenSender(name, nil); !errors.Is(err, ring.ErrLocked) {
 		t.Errorf("second sender: %v, want ErrLocked", err)
 	}
-	if _, err := shm.OpenQueue("no-such-queue-"+name, shm.Receiver, shm.QueueOptions{}); !errors.Is(err, shm.ErrNotFound) {
-		t.Errorf("open missing queue: %v, want ErrNotFound", err)
+	if _, err := shm.OpenReceiver("no-such-queue-"+name, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("open missing queue: %v, want fs.ErrNotExist", err)
 	}
-	if _, err := shm.OpenQueue("../x", shm.Receiver, shm.QueueOptions{}); !errors.Is(err, shm.ErrBadName) {
+	if _, err := shm.OpenReceiver("../x", nil); !errors.Is(err, shm.ErrBadName) {
 		t.Errorf("open bad name: %v, want ErrBadName", err)
 	}
-	if _, err := shm.CreateQueue(segName(t), shm.QueueConfig{Capacity: 5000}, shm.QueueOptions{}); err == nil {
+	if _, err := shm.CreateQueue(segName(t), &shm.QueueOptions{Capacity: 5000}); err == nil {
 		t.Error("capacity 5000 (not a power of two) accepted")
 	}
-	if err := rx.Send(ctx, []byte("x")); !errors.Is(err, shm.ErrWrongEnd) {
-		t.Errorf("send on receiver: %v, want ErrWrongEnd", err)
-	}
-	if _, err := tx.Receive(ctx); !errors.Is(err, shm.ErrWrongEnd) {
-		t.Errorf("receive on sender: %v, want ErrWrongEnd", err)
-	}
-	if err := tx.Send(ctx, make([]byte, 4096)); !errors.Is(err, ring.ErrTooLarge) {
+	if err := tx.Send(ctx, make([]byte, 4096)); !errors.Is(err, shm.ErrTooLarge) || !errors.Is(err, ring.ErrTooLarge) {
 		t.Errorf("oversized message: %v, want ErrTooLarge", err)
 	}
 
@@ -138,7 +133,7 @@ func TestQueueAcrossProcesses(t *testing.T) {
 		n = 20_000
 	}
 	name := segName(t)
-	rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 64 << 10}, shm.QueueOptions{})
+	rx, err := shm.CreateQueue(name, &shm.QueueOptions{Capacity: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +166,7 @@ func queueHelper(name string, args []string) error {
 	n, _ := strconv.Atoi(args[1])
 	switch name {
 	case "queue-send":
-		q, err := shm.OpenQueue(args[0], shm.Sender, shm.QueueOptions{})
+		q, err := shm.OpenSender(args[0], nil)
 		if err != nil {
 			return err
 		}
@@ -183,7 +178,7 @@ func queueHelper(name string, args []string) error {
 		}
 		return nil
 	case "queue-receive":
-		q, err := shm.OpenQueue(args[0], shm.Receiver, shm.QueueOptions{})
+		q, err := shm.OpenReceiver(args[0], nil)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package shm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,143 +13,200 @@ import (
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
+	"github.com/mmapkit/mmapkit/ring"
 )
 
-// Sentinel errors for segments. Errors returned by this package match them
-// with errors.Is, and also match the fs sentinels where one applies
-// (fs.ErrExist, fs.ErrNotExist, fs.ErrPermission), as os errors do.
+// Sentinel errors for segments. Errors from this package also match the fs
+// sentinels where one applies: fs.ErrExist (Create over an existing
+// segment), fs.ErrNotExist (no such segment), fs.ErrPermission, and
+// mmap.ErrNotRegular (a name that is a symbolic link, a FIFO, a directory...).
 var (
-	// ErrExists: Create found a segment with that name already.
-	ErrExists = errors.New("shm: segment already exists")
-	// ErrNotFound: no segment has that name.
-	ErrNotFound = errors.New("shm: no such segment")
 	// ErrBadName: the name is empty, too long, or contains '/', '\\', "..",
 	// a NUL or another control character.
-	ErrBadName = errors.New("shm: invalid segment name")
+	ErrBadName = errors.New("invalid segment name")
 	// ErrBadSize: a segment size that is zero, negative or too large.
-	ErrBadSize = errors.New("shm: invalid segment size")
+	ErrBadSize = errors.New("invalid segment size")
 )
 
 // MaxNameLen is the longest segment name accepted: NAME_MAX on Linux, where a
 // segment is a file in /dev/shm.
 const MaxNameLen = 255
 
+// Options tune Create and Open. A nil *Options and every zero field mean the
+// documented default.
+type Options struct {
+	// Replace lets Create replace an existing segment: the old name is
+	// removed first (a symbolic link planted there is removed, never its
+	// target), and processes that have the old segment mapped keep it.
+	// Without it Create refuses an existing name with an error matching
+	// fs.ErrExist. Create only.
+	Replace bool
+	// Perm is the new segment's permission bits (default 0600: owner only).
+	// Create only.
+	Perm fs.FileMode
+	// Map tunes the mapping (populate, huge pages).
+	Map mmap.Options
+}
+
 // Dir returns the directory that holds the segments: /dev/shm on Linux (the
 // same objects shm_open(3) and Python's multiprocessing.shared_memory use), and
 // a private directory under os.TempDir() elsewhere.
 func Dir() string { return defaultDir() }
+
+// path returns the file of the segment name. It does not check the name.
+func path(name string) string { return filepath.Join(defaultDir(), name) }
 
 // ValidateName checks a segment name and returns an error matching ErrBadName
 // that says what is wrong with it. Names are single path components of
 // printable characters: Python's leading '/' convention is not accepted, so
 // "psm_1234" is right and "/psm_1234" is not.
 func ValidateName(name string) error {
-	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrBadName, name, why) }
-	switch {
-	case name == "":
-		return bad("empty")
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("%w: %d bytes long, the limit is %d", ErrBadName, len(name), MaxNameLen)
-	case name == "." || name == ".." || strings.Contains(name, ".."):
-		return bad(`contains ".."`)
-	case strings.ContainsAny(name, `/\`):
-		return bad("contains a path separator")
-	}
-	for _, c := range []byte(name) {
-		if c < 0x20 || c == 0x7f {
-			return bad(fmt.Sprintf("contains control character %#02x", c))
-		}
+	if why := nameProblem(name); why != "" {
+		return fmt.Errorf("%w %q: %s", ErrBadName, name, why)
 	}
 	return nil
 }
 
-func path(name string) string { return filepath.Join(defaultDir(), name) }
+// nameProblem says what is wrong with a segment name, or "".
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > MaxNameLen:
+		return fmt.Sprintf("%d bytes long, the limit is %d", len(name), MaxNameLen)
+	case name == ".":
+		return "the directory itself"
+	case strings.Contains(name, ".."):
+		return `contains ".."`
+	case strings.ContainsAny(name, `/\`):
+		return "contains a path separator"
+	}
+	for _, c := range []byte(name) {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Sprintf("contains control character %#02x", c)
+		}
+	}
+	return ""
+}
 
-// Create makes a new segment of size bytes, mode 0600 (owner only), and maps it
-// read-write. It fails with an error matching ErrExists if the name is taken:
-// it never attaches to, or truncates, someone else's segment.
+// checkName validates name for operation op and returns the segment's path.
+// A bad name is the error's Path (there is no file), said once.
+func checkName(op, name string) (string, error) {
+	if why := nameProblem(name); why != "" {
+		return "", &fs.PathError{Op: "shm: " + op, Path: name, Err: fmt.Errorf("%w: %s", ErrBadName, why)}
+	}
+	return path(name), nil
+}
+
+// Create makes a new segment of size bytes and maps it read-write. It refuses
+// a name that exists with an error matching fs.ErrExist, unless
+// opts.Replace: it never attaches to, or truncates, someone else's segment.
+// The segment is mode 0600 (owner only) unless opts.Perm says otherwise.
 //
 // The memory is allocated now (fallocate on Linux), so a full /dev/shm is an
-// error from Create rather than a SIGBUS on the first write to an unbacked page
-// later. The segment lives until Unlink, even after every process has closed
-// it: there is no background tracker that deletes it behind other users' backs
-// (the trap in Python's multiprocessing.shared_memory before 3.13).
-func Create(name string, size int64) (*mmap.Region, error) {
-	if err := ValidateName(name); err != nil {
+// error from Create rather than a SIGBUS on the first write to an unbacked
+// page later. The segment lives until Unlink, even after every process has
+// closed it: there is no background tracker that deletes it behind other
+// users' backs (the trap in Python's multiprocessing.shared_memory before
+// 3.13).
+func Create(name string, size int, opts *Options) (*mmap.Region, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	p, err := checkName("create", name)
+	if err != nil {
 		return nil, err
 	}
-	if size <= 0 || size > int64(maxInt) {
-		return nil, fmt.Errorf("shm: create %s: %w: %d bytes", name, ErrBadSize, size)
+	if size <= 0 {
+		return nil, &fs.PathError{Op: "shm: create", Path: p, Err: fmt.Errorf("%w: %d bytes", ErrBadSize, size)}
 	}
 	if err := ensureDir(); err != nil {
-		return nil, fmt.Errorf("shm: create %s: %w", name, err)
+		return nil, sys.WrapPath("shm: create", p, err)
 	}
-	p := path(name)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	perm := opts.Perm
+	if perm == 0 {
+		perm = 0o600
+	}
+	f, err := createFile(p, perm, opts.Replace)
 	if err != nil {
-		return nil, fmt.Errorf("shm: create %s: %w", name, fsErr(err))
+		return nil, sys.WrapPath("shm: create", p, err)
 	}
-	r, err := allocAndMap(f, size)
+	r, err := allocAndMap(f, size, &opts.Map)
 	f.Close()
 	if err != nil {
 		os.Remove(p) // ours: O_EXCL made it
-		return nil, fmt.Errorf("shm: create %s (%d bytes): %w", name, size, err)
+		return nil, sys.WrapPath("shm: create", p, err)
 	}
 	return r, nil
 }
 
-func allocAndMap(f *os.File, size int64) (*mmap.Region, error) {
-	err := sys.Fallocate(f.Fd(), 0, size)
+// createFile makes a new file at p (O_EXCL, never through a symbolic link).
+// With replace, an existing name is removed first; another process creating
+// the same name in between wins, and this one fails with fs.ErrExist.
+func createFile(p string, perm fs.FileMode, replace bool) (*os.File, error) {
+	if replace {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return sys.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm, true)
+}
+
+func allocAndMap(f *os.File, size int, opts *mmap.Options) (*mmap.Region, error) {
+	err := sys.Fallocate(f.Fd(), 0, int64(size))
 	if errors.Is(err, errors.ErrUnsupported) {
-		err = f.Truncate(size)
+		err = f.Truncate(int64(size))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("allocate: %w", err)
+		return nil, fmt.Errorf("allocate %d bytes: %w", size, err)
 	}
-	return mmap.Map(f, mmap.ReadWrite, 0, 0, nil)
+	return mmap.Map(f, mmap.ReadWrite, 0, 0, opts)
 }
 
 // Open attaches to an existing segment. Unlike Python, a read-only attach
 // exists: with mmap.ReadOnly the mapping has no write permission, so a bug in
 // a reader cannot corrupt the segment (writes return mmap.ErrReadOnly).
-// mmap.CopyOnWrite gives a private scratch copy. The size is the segment's
-// current size. A symbolic link in place of a segment is refused.
-func Open(name string, mode mmap.Mode) (*mmap.Region, error) {
-	if err := ValidateName(name); err != nil {
+// mmap.CopyOnWrite gives a private scratch copy. The Region is the segment's
+// current size; an empty segment gives an empty Region.
+//
+// The name is opened without following a symbolic link and without
+// blocking: anything but a regular file (a link or a FIFO planted in the
+// world-writable /dev/shm) is refused with an error matching
+// mmap.ErrNotRegular that says what it is.
+func Open(name string, mode mmap.Mode, opts *Options) (*mmap.Region, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	p, err := checkName("open", name)
+	if err != nil {
 		return nil, err
 	}
 	flag := os.O_RDONLY
 	if mode == mmap.ReadWrite {
 		flag = os.O_RDWR
 	}
-	f, err := sys.OpenFile(path(name), flag, 0, true)
+	f, err := sys.OpenFile(p, flag, 0, true)
 	if err != nil {
-		if fi, lerr := os.Lstat(path(name)); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("shm: open %s: %w: it is a symbolic link, not a segment", name, ErrNotFound)
-		}
-		return nil, fmt.Errorf("shm: open %s %v: %w", name, mode, fsErr(err))
+		return nil, sys.WrapPath("shm: open", p, err)
 	}
 	defer f.Close()
-	r, err := mmap.Map(f, mode, 0, 0, nil)
+	r, err := mmap.Map(f, mode, 0, 0, &opts.Map)
 	if err != nil {
-		return nil, fmt.Errorf("shm: open %s: %w", name, err)
-	}
-	if r.Len() == 0 {
-		r.Close()
-		return nil, fmt.Errorf("shm: open %s: %w: segment is empty", name, ErrBadSize)
+		return nil, sys.WrapPath("shm: open", p, err)
 	}
 	return r, nil
 }
 
 // Unlink removes the segment's name. Processes that have it mapped keep their
 // memory until they close it; the memory is freed after the last one does.
-// Removing a missing segment returns an error matching ErrNotFound.
+// Removing a missing segment returns an error matching fs.ErrNotExist.
 func Unlink(name string) error {
-	if err := ValidateName(name); err != nil {
+	p, err := checkName("unlink", name)
+	if err != nil {
 		return err
 	}
-	if err := os.Remove(path(name)); err != nil {
-		return fmt.Errorf("shm: unlink %s: %w", name, fsErr(err))
+	if err := os.Remove(p); err != nil {
+		return sys.WrapPath("shm: unlink", p, err)
 	}
 	return nil
 }
@@ -160,7 +218,7 @@ type Info struct {
 	Mode    fs.FileMode // permission bits
 	ModTime time.Time
 	// Kind is what the segment's first bytes say it holds: "slot" for a Slot
-	// at offset 0, "ring" for a ring file, or "" when unknown.
+	// at offset 0, "ring" for a ring file (a Queue is one), or "" when unknown.
 	Kind string
 }
 
@@ -172,7 +230,7 @@ func List() ([]Info, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("shm: list: %w", err)
+		return nil, sys.WrapPath("shm: list", defaultDir(), err)
 	}
 	var out []Info
 	for _, e := range ents {
@@ -180,8 +238,8 @@ func List() ([]Info, error) {
 			continue
 		}
 		fi, err := e.Info()
-		if err != nil {
-			continue // removed since ReadDir
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // removed or replaced since ReadDir
 		}
 		out = append(out, Info{
 			Name:    e.Name(),
@@ -196,21 +254,20 @@ func List() ([]Info, error) {
 }
 
 // sniff reads a segment's first bytes with read(2), not a mapping, so a
-// segment truncated meanwhile cannot fault.
+// segment truncated meanwhile cannot fault; the open cannot block on a FIFO
+// swapped in since ReadDir.
 func sniff(p string) string {
-	f, err := os.Open(p)
+	f, err := sys.OpenFile(p, os.O_RDONLY, 0, true)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	var b [8]byte
-	if n, _ := f.Read(b[:]); n < 4 {
-		return ""
-	}
+	n, _ := io.ReadFull(f, b[:])
 	switch {
-	case string(b[:4]) == slotMagic:
+	case n >= len(slotMagic) && string(b[:len(slotMagic)]) == slotMagic:
 		return "slot"
-	case string(b[:]) == ringMagic:
+	case ring.IsRing(b[:n]):
 		return "ring"
 	}
 	return ""
@@ -223,19 +280,3 @@ func ensureDir() error {
 	}
 	return os.MkdirAll(d, 0o700)
 }
-
-// fsErr adds this package's sentinels to the os errors that have one.
-func fsErr(err error) error {
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("%w (%w)", ErrExists, err)
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w (%w)", ErrNotFound, err)
-	}
-	return err
-}
-
-const maxInt = int(^uint(0) >> 1)
-
-// ringMagic starts a ring file (FORMAT.md, "Ring file"); a Queue is one.
-const ringMagic = "MMKRING\x00"

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 	"github.com/mmapkit/mmapkit/shm"
 )
@@ -48,7 +49,7 @@ func TestValidateName(t *testing.T) {
 
 func TestCreateOpenUnlink(t *testing.T) {
 	name := segName(t)
-	r, err := shm.Create(name, 10000)
+	r, err := shm.Create(name, 10000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestCreateOpenUnlink(t *testing.T) {
 
 	// a second attach sees the data; a read-only attach refuses writes
 	for _, mode := range []mmap.Mode{mmap.ReadWrite, mmap.ReadOnly} {
-		r2, err := shm.Open(name, mode)
+		r2, err := shm.Open(name, mode, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +83,7 @@ func TestCreateOpenUnlink(t *testing.T) {
 			t.Errorf("write through read-only attach: %v, want ErrReadOnly", err)
 		}
 		if mode == mmap.ReadOnly {
-			if _, err := shm.NewSlot(r2, 0, 8); !errors.Is(err, mmap.ErrReadOnly) {
+			if _, err := shm.NewSlot(r2, 0, 8, nil); !errors.Is(err, mmap.ErrReadOnly) {
 				t.Errorf("NewSlot on read-only attach: %v, want ErrReadOnly", err)
 			}
 			// a fault from writing the raw bytes is an error, not a crash
@@ -118,25 +119,23 @@ func TestCreateOpenUnlink(t *testing.T) {
 	if _, err := r.WriteAt([]byte("still here"), 0); err != nil {
 		t.Errorf("write after unlink: %v", err)
 	}
-	if err := shm.Unlink(name); !errors.Is(err, shm.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("second unlink: %v, want ErrNotFound", err)
+	if err := shm.Unlink(name); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("second unlink: %v, want fs.ErrNotExist", err)
 	}
-	if _, err := shm.Open(name, mmap.ReadOnly); !errors.Is(err, shm.ErrNotFound) {
-		t.Errorf("open after unlink: %v, want ErrNotFound", err)
+	if _, err := shm.Open(name, mmap.ReadOnly, nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("open after unlink: %v, want fs.ErrNotExist", err)
 	}
 }
 
+// Every error names the operation and the segment once, as a
+// *fs.PathError, and matches the sentinels that apply.
 func TestSegmentErrors(t *testing.T) {
 	name := segName(t)
-	r, err := shm.Create(name, 4096)
+	r, err := shm.Create(name, 4096, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
-	empty := segName(t)
-	if err := os.WriteFile(filepath.Join(shm.Dir(), empty), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	missing := segName(t)
 	link := segName(t)
 	target := filepath.Join(t.TempDir(), "target")
@@ -147,50 +146,150 @@ func TestSegmentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	huge := segName(t)
+	fifo := segName(t)
+	fifoErr := sys.Mkfifo(filepath.Join(shm.Dir(), fifo), 0o600)
+	if fifoErr != nil && !errors.Is(fifoErr, errors.ErrUnsupported) {
+		t.Fatal(fifoErr)
+	}
+	p := func(n string) string { return filepath.Join(shm.Dir(), n) }
 
 	tests := []struct {
-		what string
-		err  func() error
-		want []error
+		what   string
+		err    func() error
+		op     string
+		path   string
+		want   []error
+		saying string
 	}{
-		{"create existing", func() error { _, err := shm.Create(name, 4096); return err }, []error{shm.ErrExists, fs.ErrExist}},
-		{"create size 0", func() error { _, err := shm.Create(missing, 0); return err }, []error{shm.ErrBadSize}},
-		{"create size -1", func() error { _, err := shm.Create(missing, -1); return err }, []error{shm.ErrBadSize}},
-		{"create bad name", func() error { _, err := shm.Create("../etc/passwd", 10); return err }, []error{shm.ErrBadName}},
-		{"create larger than memory", func() error { _, err := shm.Create(huge, 1<<50); return err }, nil},
-		{"open missing", func() error { _, err := shm.Open(missing, mmap.ReadOnly); return err }, []error{shm.ErrNotFound, fs.ErrNotExist}},
-		{"open bad name", func() error { _, err := shm.Open("a/b", mmap.ReadOnly); return err }, []error{shm.ErrBadName}},
-		{"open empty", func() error { _, err := shm.Open(empty, mmap.ReadOnly); return err }, []error{shm.ErrBadSize}},
-		{"open symlink", func() error { _, err := shm.Open(link, mmap.ReadWrite); return err }, []error{shm.ErrNotFound}},
-		{"create over symlink", func() error { _, err := shm.Create(link, 10); return err }, []error{shm.ErrExists}},
-		{"unlink missing", func() error { return shm.Unlink(missing) }, []error{shm.ErrNotFound}},
-		{"unlink bad name", func() error { return shm.Unlink("..") }, []error{shm.ErrBadName}},
+		{"create existing", func() error { _, err := shm.Create(name, 4096, nil); return err }, "shm: create", p(name), []error{fs.ErrExist}, "exists"},
+		{"create size 0", func() error { _, err := shm.Create(missing, 0, nil); return err }, "shm: create", p(missing), []error{shm.ErrBadSize}, "0 bytes"},
+		{"create size -1", func() error { _, err := shm.Create(missing, -1, nil); return err }, "shm: create", p(missing), []error{shm.ErrBadSize}, "-1 bytes"},
+		{"create bad name", func() error { _, err := shm.Create("../etc/passwd", 10, nil); return err }, "shm: create", "../etc/passwd", []error{shm.ErrBadName}, `contains ".."`},
+		{"create larger than memory", func() error { _, err := shm.Create(huge, 1<<50, nil); return err }, "shm: create", p(huge), nil, "allocate"},
+		{"open missing", func() error { _, err := shm.Open(missing, mmap.ReadOnly, nil); return err }, "shm: open", p(missing), []error{fs.ErrNotExist}, "no such file"},
+		{"open bad name", func() error { _, err := shm.Open("a/b", mmap.ReadOnly, nil); return err }, "shm: open", "a/b", []error{shm.ErrBadName}, "path separator"},
+		{"open symlink", func() error { _, err := shm.Open(link, mmap.ReadWrite, nil); return err }, "shm: open", p(link), []error{mmap.ErrNotRegular}, "symbolic link"},
+		{"open symlink read-only", func() error { _, err := shm.Open(link, mmap.ReadOnly, nil); return err }, "shm: open", p(link), []error{mmap.ErrNotRegular}, "symbolic link"},
+		{"open fifo", func() error { _, err := shm.Open(fifo, mmap.ReadOnly, nil); return err }, "shm: open", p(fifo), []error{mmap.ErrNotRegular}, "FIFO"},
+		{"open fifo read-write", func() error { _, err := shm.Open(fifo, mmap.ReadWrite, nil); return err }, "shm: open", p(fifo), []error{mmap.ErrNotRegular}, "FIFO"},
+		{"create over symlink", func() error { _, err := shm.Create(link, 10, nil); return err }, "shm: create", p(link), []error{fs.ErrExist}, "exists"},
+		{"create over fifo", func() error { _, err := shm.Create(fifo, 10, nil); return err }, "shm: create", p(fifo), []error{fs.ErrExist}, "exists"},
+		{"unlink missing", func() error { return shm.Unlink(missing) }, "shm: unlink", p(missing), []error{fs.ErrNotExist}, "no such file"},
+		{"unlink bad name", func() error { return shm.Unlink("tab\tname") }, "shm: unlink", "tab\tname", []error{shm.ErrBadName}, "control character 0x09"},
 	}
 	for _, tt := range tests {
+		if strings.Contains(tt.what, "fifo") && fifoErr != nil {
+			continue // no FIFOs on this system
+		}
 		err := tt.err()
 		if err == nil {
 			t.Errorf("%s: no error", tt.what)
 			continue
+		}
+		var pe *fs.PathError
+		if !errors.As(err, &pe) || pe.Op != tt.op || pe.Path != tt.path {
+			t.Errorf("%s: %#v, want a *fs.PathError with Op %q, Path %q", tt.what, err, tt.op, tt.path)
 		}
 		for _, w := range tt.want {
 			if !errors.Is(err, w) {
 				t.Errorf("%s: %v does not match %v", tt.what, err, w)
 			}
 		}
-		t.Logf("%s: %v", tt.what, err)
+		msg := err.Error()
+		if strings.Count(msg, tt.path) != 1 || strings.Count(msg, "shm:") != 1 || !strings.Contains(msg, tt.saying) {
+			t.Errorf("%s: %q should name %q and the package once and say %q", tt.what, msg, tt.path, tt.saying)
+		}
 	}
-	// a failed Create leaves nothing behind
+	// a failed Create leaves nothing behind, and the link's target is untouched
 	for _, n := range []string{missing, huge} {
 		if _, err := os.Stat(filepath.Join(shm.Dir(), n)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s exists after a failed Create: %v", n, err)
 		}
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "not yours" {
+		t.Errorf("symlink target now %q, %v", b, err)
+	}
+}
+
+// An empty segment opens as an empty Region (the create-then-grow pattern).
+func TestSegmentEmpty(t *testing.T) {
+	name := segName(t)
+	if err := os.WriteFile(filepath.Join(shm.Dir(), name), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := shm.Open(name, mmap.ReadWrite, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Len() != 0 {
+		t.Fatalf("Len %d, want 0", r.Len())
+	}
+	if err := r.Resize(4096); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(shm.Dir(), name)); err != nil || fi.Size() != 4096 {
+		t.Fatalf("after Resize: %v, %v", fi, err)
+	}
+}
+
+// Create refuses an existing name unless Replace; Replace makes a new
+// segment and leaves the old memory to whoever still maps it, and removes a
+// planted symbolic link itself, never its target.
+func TestCreateReplace(t *testing.T) {
+	name := segName(t)
+	old, err := shm.Create(name, 4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := old.WriteAt([]byte("old"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shm.Create(name, 100, nil); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("Create over an existing segment: %v, want fs.ErrExist", err)
+	}
+	b := make([]byte, 3)
+	if _, err := old.ReadAt(b, 0); err != nil || string(b) != "old" {
+		t.Fatalf("the refused Create touched the old segment: %q, %v", b, err)
+	}
+	r, err := shm.Create(name, 100, &shm.Options{Replace: true, Perm: 0o640})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Len() != 100 || r.Bytes()[0] != 0 {
+		t.Errorf("replaced segment: %d bytes starting %q", r.Len(), r.Bytes()[:3])
+	}
+	if _, err := old.ReadAt(b, 0); err != nil || string(b) != "old" {
+		t.Errorf("old mapping after Replace: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(shm.Dir(), name)); err != nil || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o640) {
+		t.Errorf("replaced segment: %v, %v; want mode 0640", fi, err)
+	}
+
+	link := segName(t)
+	target := filepath.Join(t.TempDir(), "target")
+	if err := os.WriteFile(target, []byte("not yours"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(shm.Dir(), link)); err != nil {
+		t.Skipf("symbolic links: %v", err)
+	}
+	r2, err := shm.Create(link, 10, &shm.Options{Replace: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+	if b, err := os.ReadFile(target); err != nil || string(b) != "not yours" {
+		t.Errorf("Replace wrote through the planted link: target now %q, %v", b, err)
 	}
 }
 
 // A segment is private to its owner (0600): another user cannot attach.
 func TestSegmentPermissions(t *testing.T) {
 	name := segName(t)
-	r, err := shm.Create(name, 4096)
+	r, err := shm.Create(name, 4096, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +302,7 @@ func TestSegmentPermissions(t *testing.T) {
 		if err := os.Chmod(filepath.Join(shm.Dir(), name), 0o400); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := shm.Open(name, mmap.ReadWrite); !errors.Is(err, fs.ErrPermission) {
+		if _, err := shm.Open(name, mmap.ReadWrite, nil); !errors.Is(err, fs.ErrPermission) {
 			t.Fatalf("read-write attach of a 0400 segment: %v, want permission error", err)
 		}
 		return

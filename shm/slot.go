@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"math"
+	"io/fs"
 	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
-	"github.com/mmapkit/mmapkit/internal/sys"
+	"github.com/mmapkit/mmapkit/internal/wait"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -22,19 +22,21 @@ var (
 	// ErrNotSlot: the bytes at the offset are not a slot header (wrong magic,
 	// version, or header checksum), or the capacity they state does not fit in
 	// the region.
-	ErrNotSlot = errors.New("shm: not a slot")
+	ErrNotSlot = errors.New("not a slot")
 	// ErrCorrupt: the slot's shared words hold impossible values (a length
 	// larger than the capacity in a stable value): a buggy or hostile peer.
-	ErrCorrupt = errors.New("shm: slot holds an impossible value")
-	// ErrWriterStuck: the sequence stayed odd (a store in progress) for longer
-	// than the slot's stuck timeout; the writer most likely died mid-store.
-	// A new writer can call Recover.
-	ErrWriterStuck = errors.New("shm: slot writer stuck mid-store (died?)")
+	ErrCorrupt = errors.New("slot holds an impossible value")
+	// ErrWriterStuck: no consistent value could be read for longer than the
+	// stuck timeout. Either a store stayed in progress (the writer most
+	// likely died mid-store; a new writer can call Recover), or the writer
+	// kept every copy from being consistent (a broken or hostile peer).
+	ErrWriterStuck = errors.New("slot writer stuck mid-store")
 	// ErrBusy: Store found another store in progress: two writers are using
 	// the slot at once, or a writer died mid-store (see Recover).
-	ErrBusy = errors.New("shm: slot is being written by someone else")
-	// ErrTooLarge: a value longer than the slot's capacity.
-	ErrTooLarge = errors.New("shm: value larger than the slot's capacity")
+	ErrBusy = errors.New("slot is being written by someone else")
+	// ErrTooLarge: a value longer than the slot's capacity, or a message
+	// longer than a Queue's MaxMessage.
+	ErrTooLarge = errors.New("too large")
 )
 
 // Slot layout; FORMAT.md ("Shared-memory slot") is the reference.
@@ -49,6 +51,7 @@ const (
 	offSeq         = 64
 	offWaiters     = 72
 	offLength      = 76
+	offWake        = 80
 
 	// MaxSlotCapacity is the largest value a Slot can hold.
 	MaxSlotCapacity = 1 << 30
@@ -56,13 +59,30 @@ const (
 	// DefaultSpin is how long Wait polls before it sleeps.
 	DefaultSpin = 20 * time.Microsecond
 
-	// DefaultStuckTimeout is how long a reader tolerates a store in progress
-	// before deciding the writer died mid-store.
+	// DefaultStuckTimeout bounds every Load and Wait that cannot read a
+	// consistent value.
 	DefaultStuckTimeout = time.Second
 )
 
+// SlotOptions tune a Slot. A nil *SlotOptions and every zero field mean the
+// documented default.
+type SlotOptions struct {
+	// Spin is how long Wait polls before it sleeps (default DefaultSpin;
+	// negative: sleep at once). Polling answers within nanoseconds of a
+	// Store but keeps a CPU busy, which on a machine with few cores can slow
+	// the very writer being waited for.
+	Spin time.Duration
+	// StuckTimeout bounds how long Load and Wait go on without reading a
+	// consistent value, however the writer behaves, before they return
+	// ErrWriterStuck (default DefaultStuckTimeout). A store takes
+	// nanoseconds, but a writer can be descheduled mid-store on a busy
+	// machine: keep this well above a scheduling quantum.
+	StuckTimeout time.Duration
+}
+
 // SlotSize returns the bytes a Slot of the given capacity occupies: a
-// 128-byte header and the value area, rounded up to 8 bytes.
+// 128-byte header and the value area, rounded up to 8 bytes. A segment for
+// one Slot is shm.Create(name, shm.SlotSize(capacity), nil).
 func SlotSize(capacity int) int { return slotHeaderSize + roundUp8(capacity) }
 
 func roundUp8(n int) int { return (n + 7) &^ 7 }
@@ -86,7 +106,7 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 // of goroutines).
 //
 // Wait blocks until the value changes: after a short spin it sleeps in the
-// kernel (a futex on the sequence word) instead of burning a CPU, and the
+// kernel (a futex in the slot's header) instead of burning a CPU, and the
 // writer pays for a wake-up system call only when a reader is actually
 // asleep.
 //
@@ -95,44 +115,74 @@ func roundUp8(n int) int { return (n + 7) &^ 7 }
 // large ones, use a Queue.
 //
 // A Slot has one writer at a time: a second concurrent Store fails with
-// ErrBusy rather than interleaving. A writer that dies mid-store leaves the
-// sequence odd; readers then return ErrWriterStuck after the stuck timeout
-// instead of spinning forever, and a new writer calls Recover.
+// ErrBusy rather than interleaving. The writer is another process, so
+// nothing it does may hang a reader: Load and Wait give up with
+// ErrWriterStuck when they cannot read a consistent value for
+// SlotOptions.StuckTimeout, whether the writer died mid-store or keeps the
+// sequence odd on purpose, and both take a context. A new writer calls
+// Recover after a dead one.
 //
 // Nothing read from the shared memory is trusted: the header is checked
 // (magic, version, checksum, capacity against the region) on attach, and
 // the length of every value is checked before use, so a garbage or hostile
 // segment gives errors, never a panic or an out-of-range access.
 //
-// The methods are safe for concurrent use by multiple goroutines.
+// Errors are *fs.PathError values naming the operation and the Region's
+// file. The methods are safe for concurrent use by multiple goroutines; a
+// Slot is valid as long as its Region: after the Region's Close every
+// method returns an error matching mmap.ErrClosed.
 type Slot struct {
 	r     *mmap.Region
 	off   int // offset of the header in the Region
 	cap   int // capacity in bytes (multiple of 8)
-	stuck atomic.Int64
-	spin  atomic.Int64
+	spin  time.Duration
+	stuck time.Duration
+}
+
+func newSlot(r *mmap.Region, off int, opts *SlotOptions) *Slot {
+	s := &Slot{r: r, off: off, spin: DefaultSpin, stuck: DefaultStuckTimeout}
+	if opts != nil {
+		if opts.Spin != 0 {
+			s.spin = opts.Spin
+		}
+		if opts.StuckTimeout > 0 {
+			s.stuck = opts.StuckTimeout
+		}
+	}
+	return s
+}
+
+// err wraps an error of operation op in a *fs.PathError naming the Region's
+// file (once: an mmap error about the same file is unwrapped first).
+func (s *Slot) err(op string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == s.r.Path() {
+		err = pe.Err
+	}
+	return &fs.PathError{Op: "shm: " + op, Path: s.r.Path(), Err: err}
 }
 
 // NewSlot writes a fresh Slot header at offset off of r (which must be
 // writable, 8-byte aligned, with SlotSize(capacity) bytes from off) and returns
 // the Slot. The value starts empty with sequence 0. Only the creator calls
 // NewSlot; other processes attach with OpenSlot.
-func NewSlot(r *mmap.Region, off int, capacity int) (*Slot, error) {
+func NewSlot(r *mmap.Region, off int64, capacity int, opts *SlotOptions) (*Slot, error) {
+	s := newSlot(r, 0, opts)
 	if capacity <= 0 || capacity > MaxSlotCapacity {
-		return nil, fmt.Errorf("shm: new slot: capacity %d outside 1..%d: %w", capacity, MaxSlotCapacity, ErrTooLarge)
+		return nil, s.err("new slot", fmt.Errorf("%w: capacity %d outside 1..%d", ErrTooLarge, capacity, MaxSlotCapacity))
 	}
 	capacity = roundUp8(capacity)
-	if r.Mode() == mmap.ReadOnly {
-		return nil, fmt.Errorf("shm: new slot: %w", mmap.ErrReadOnly)
+	if r.Mode() != mmap.ReadWrite {
+		return nil, s.err("new slot", mmap.ErrReadOnly)
 	}
-	s := &Slot{r: r, off: off, cap: capacity}
-	s.stuck.Store(int64(DefaultStuckTimeout))
-	s.spin.Store(int64(DefaultSpin))
+	s.cap = capacity
 	err := r.Do(func(b []byte) error {
-		if err := checkPlace(b, off, SlotSize(capacity)); err != nil {
+		o, err := checkPlace(b, off, SlotSize(capacity))
+		if err != nil {
 			return err
 		}
-		h := b[off : off+slotHeaderSize]
+		s.off = o
+		h := b[o : o+slotHeaderSize]
 		clear(h[:offSeq])
 		copy(h, slotMagic)
 		binary.LittleEndian.PutUint16(h[offVersion:], slotVersion)
@@ -141,7 +191,7 @@ func NewSlot(r *mmap.Region, off int, capacity int) (*Slot, error) {
 		binary.LittleEndian.PutUint32(h[offHdrCRC:], crc32.ChecksumIEEE(h[:offHdrCRC]))
 		atomic.StoreUint32(s.word32(b, offLength), 0)
 		atomic.StoreUint32(s.word32(b, offWaiters), 0)
-		for i := 80; i < slotHeaderSize; i += 8 {
+		for i := offWake; i < slotHeaderSize; i += 8 {
 			atomic.StoreUint64(s.word64(b, i), 0)
 		}
 		for i := 0; i < capacity; i += 8 {
@@ -151,7 +201,7 @@ func NewSlot(r *mmap.Region, off int, capacity int) (*Slot, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("shm: new slot at offset %d: %w", off, err)
+		return nil, s.err("new slot", fmt.Errorf("at offset %d: %w", off, err))
 	}
 	return s, nil
 }
@@ -159,28 +209,27 @@ func NewSlot(r *mmap.Region, off int, capacity int) (*Slot, error) {
 // OpenSlot attaches to the Slot whose header is at offset off of r, after
 // checking the header. A ReadOnly Region gives a Slot that can Load and Wait
 // but not Store.
-func OpenSlot(r *mmap.Region, off int) (*Slot, error) {
-	s := &Slot{r: r, off: off}
-	s.stuck.Store(int64(DefaultStuckTimeout))
-	s.spin.Store(int64(DefaultSpin))
+func OpenSlot(r *mmap.Region, off int64, opts *SlotOptions) (*Slot, error) {
+	s := newSlot(r, 0, opts)
 	err := r.Do(func(b []byte) error {
-		if err := checkPlace(b, off, slotHeaderSize); err != nil {
+		o, err := checkPlace(b, off, slotHeaderSize)
+		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotSlot, err)
 		}
 		var h [16]byte // copy first: a peer may change the bytes while we check them
-		copy(h[:], b[off:])
+		copy(h[:], b[o:])
 		c, err := parseSlotHeader(h[:])
 		if err != nil {
 			return err
 		}
-		if c > len(b)-off-slotHeaderSize {
-			return fmt.Errorf("%w: capacity %d needs %d bytes from offset %d, the region has %d", ErrNotSlot, c, SlotSize(c), off, len(b)-off)
+		if c > len(b)-o-slotHeaderSize {
+			return fmt.Errorf("%w: capacity %d needs %d bytes from offset %d, the region has %d", ErrNotSlot, c, SlotSize(c), o, len(b)-o)
 		}
-		s.cap = c
+		s.off, s.cap = o, c
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("shm: open slot at offset %d: %w", off, err)
+		return nil, s.err("open slot", fmt.Errorf("at offset %d: %w", off, err))
 	}
 	return s, nil
 }
@@ -207,14 +256,16 @@ func parseSlotHeader(h []byte) (int, error) {
 	return int(c), nil
 }
 
-func checkPlace(b []byte, off, n int) error {
-	if off < 0 || off > len(b) || n > len(b)-off {
-		return fmt.Errorf("%w: %d bytes at offset %d do not fit in the region (%d bytes)", mmap.ErrOutOfRange, n, off, len(b))
+// checkPlace checks that n bytes at off fit in b and are 8-byte aligned, and
+// returns off as an int.
+func checkPlace(b []byte, off int64, n int) (int, error) {
+	if off < 0 || off > int64(len(b)) || int64(n) > int64(len(b))-off {
+		return 0, fmt.Errorf("%w: %d bytes at offset %d do not fit in the region (%d bytes)", mmap.ErrOutOfRange, n, off, len(b))
 	}
 	if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 != 0 || off%8 != 0 {
-		return fmt.Errorf("%w: a slot must start on an 8-byte boundary (offset %d)", mmap.ErrOutOfRange, off)
+		return 0, fmt.Errorf("%w: a slot must start on an 8-byte boundary (offset %d)", mmap.ErrOutOfRange, off)
 	}
-	return nil
+	return int(off), nil
 }
 
 func (s *Slot) word64(b []byte, at int) *uint64 {
@@ -225,35 +276,8 @@ func (s *Slot) word32(b []byte, at int) *uint32 {
 	return (*uint32)(unsafe.Pointer(&b[s.off+at]))
 }
 
-// futexWord is the low 32 bits of the sequence, which change on every store.
-func (s *Slot) futexWord(b []byte) *uint32 {
-	if sys.LittleEndian {
-		return s.word32(b, offSeq)
-	}
-	return s.word32(b, offSeq+4)
-}
-
 // Capacity returns the largest value the Slot holds, in bytes.
 func (s *Slot) Capacity() int { return s.cap }
-
-// SetStuckTimeout sets how long Load and Wait tolerate a store in progress
-// before returning ErrWriterStuck (DefaultStuckTimeout unless set). A store
-// takes nanoseconds, but a writer can be descheduled mid-store on a busy
-// machine: keep this well above a scheduling quantum.
-func (s *Slot) SetStuckTimeout(d time.Duration) {
-	if d <= 0 {
-		d = DefaultStuckTimeout
-	}
-	s.stuck.Store(int64(d))
-}
-
-// SetSpin sets how long Wait polls before it sleeps (DefaultSpin unless
-// set; 0 sleeps after a few polls). Polling answers within nanoseconds of a
-// Store but keeps a CPU busy, which on a machine with few cores can slow the
-// very writer being waited for.
-func (s *Slot) SetSpin(d time.Duration) {
-	s.spin.Store(int64(max(d, 0)))
-}
 
 // Seq returns the current sequence number: 0 before the first store, then
 // 2 per store (odd while a store is in progress).
@@ -262,18 +286,21 @@ func (s *Slot) Seq() (seq uint64, err error) {
 		seq = atomic.LoadUint64(s.word64(b, offSeq))
 		return nil
 	})
-	return seq, err
+	if err != nil {
+		return 0, s.err("seq", err)
+	}
+	return seq, nil
 }
 
 // Store publishes p as the Slot's value and wakes every Waiter. It fails with
 // ErrTooLarge if p is longer than the capacity, and with ErrBusy if another
-// store is in progress (see Recover).
+// store is in progress (see Recover). It never waits.
 func (s *Slot) Store(p []byte) error {
 	if len(p) > s.cap {
-		return fmt.Errorf("shm: slot store of %d bytes: %w (%d)", len(p), ErrTooLarge, s.cap)
+		return s.err("store", fmt.Errorf("%w: %d bytes, the slot's capacity is %d", ErrTooLarge, len(p), s.cap))
 	}
-	if s.r.Mode() == mmap.ReadOnly {
-		return fmt.Errorf("shm: slot store: %w", mmap.ErrReadOnly)
+	if s.r.Mode() != mmap.ReadWrite {
+		return s.err("store", mmap.ErrReadOnly)
 	}
 	err := s.r.Do(func(b []byte) error {
 		seqp := s.word64(b, offSeq)
@@ -294,16 +321,16 @@ func (s *Slot) Store(p []byte) error {
 		}
 		// Sequentially consistent: the store of the even sequence is ordered
 		// before the load of the waiters count, and a waiter increments the
-		// count before re-reading the sequence (the Dekker handshake in
-		// Wait), so either we see the waiter or it sees the new sequence.
+		// count before re-reading the sequence (wait.Waiter's Arm), so
+		// either we see the waiter or it sees the new sequence.
 		atomic.StoreUint64(seqp, seq+2)
-		if atomic.LoadUint32(s.word32(b, offWaiters)) != 0 && sys.CanFutex {
-			_ = sys.FutexWake(s.futexWord(b), math.MaxInt32)
+		if atomic.LoadUint32(s.word32(b, offWaiters)) != 0 {
+			wait.Wake(s.word32(b, offWake))
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("shm: slot store: %w", err)
+		return s.err("store", err)
 	}
 	return nil
 }
@@ -313,8 +340,8 @@ func (s *Slot) Store(p []byte) error {
 // true. Call it only when no other writer can be alive (for example while
 // holding a lock the old writer held), or it can corrupt a store in progress.
 func (s *Slot) Recover() (bool, error) {
-	if s.r.Mode() == mmap.ReadOnly {
-		return false, fmt.Errorf("shm: slot recover: %w", mmap.ErrReadOnly)
+	if s.r.Mode() != mmap.ReadWrite {
+		return false, s.err("recover", mmap.ErrReadOnly)
 	}
 	var did bool
 	err := s.r.Do(func(b []byte) error {
@@ -325,12 +352,15 @@ func (s *Slot) Recover() (bool, error) {
 		}
 		atomic.StoreUint32(s.word32(b, offLength), 0)
 		did = atomic.CompareAndSwapUint64(seqp, seq, seq+1)
-		if did && sys.CanFutex {
-			_ = sys.FutexWake(s.futexWord(b), math.MaxInt32)
+		if did {
+			wait.Wake(s.word32(b, offWake))
 		}
 		return nil
 	})
-	return did, err
+	if err != nil {
+		return false, s.err("recover", err)
+	}
+	return did, nil
 }
 
 // Load copies the current value into buf and returns its sequence number
@@ -339,81 +369,86 @@ func (s *Slot) Recover() (bool, error) {
 // io.ErrShortBuffer. Before the first Store the value is empty, with
 // sequence 0.
 //
-// If a store stays in progress for longer than the stuck timeout, Load
-// returns ErrWriterStuck. Under a writer storing continuously, Load retries
-// until it gets a clean copy.
-func (s *Slot) Load(buf []byte) (seq uint64, n int, err error) {
-	err = s.r.Do(func(b []byte) error {
-		seq, n, err = s.load(b, buf)
-		return err
-	})
-	if err != nil {
-		err = fmt.Errorf("shm: slot load: %w", err)
-	}
-	return seq, n, err
-}
-
-func (s *Slot) load(b, buf []byte) (uint64, int, error) {
-	seqp := s.word64(b, offSeq)
-	lenp := s.word32(b, offLength)
-	data := b[s.off+slotHeaderSize : s.off+slotHeaderSize+s.cap]
+// Load normally returns at once. It retries while a store is in progress,
+// and gives up with ErrWriterStuck when it has not read a consistent value
+// for the stuck timeout (SlotOptions.StuckTimeout), however the writer
+// behaves, or with ctx's error when ctx ends first.
+func (s *Slot) Load(ctx context.Context, buf []byte) (seq uint64, n int, err error) {
 	var (
-		oddSeq   uint64
-		oddSince time.Time
+		start time.Time
+		first uint64
 	)
 	for i := 0; ; i++ {
-		s1 := atomic.LoadUint64(seqp)
-		if s1&1 == 0 {
-			n := int(atomic.LoadUint32(lenp))
-			switch {
-			case n > len(data):
-				if atomic.LoadUint64(seqp) == s1 {
-					return s1, 0, fmt.Errorf("%w: length %d, capacity %d (sequence %d)", ErrCorrupt, n, len(data), s1)
-				}
-			case n > len(buf):
-				if atomic.LoadUint64(seqp) == s1 {
-					return s1, n, fmt.Errorf("value of %d bytes, buffer of %d: %w", n, len(buf), io.ErrShortBuffer)
-				}
-			default:
-				copyOut(buf[:n], data)
-				if atomic.LoadUint64(seqp) == s1 {
-					return s1, n, nil
-				}
-			}
-			continue // the writer moved on: try again at once
+		var done bool
+		err = s.r.Do(func(b []byte) error {
+			var err error
+			seq, n, done, err = s.try(b, buf)
+			return err
+		})
+		if err != nil {
+			return seq, n, s.err("load", err)
 		}
-		// A store is in progress: it takes nanoseconds unless the writer was
-		// descheduled or died. Spin a little, then yield, then sleep, and
-		// give up when the same store stays open too long.
-		if s1 != oddSeq {
-			oddSeq, oddSince = s1, time.Time{}
-			i = 0
+		if done {
+			return seq, n, nil
 		}
-		if err := s.backoff(i, &oddSince, s1); err != nil {
-			return s1, 0, err
+		// A store is in progress, or one ended during the copy: that takes
+		// nanoseconds unless the writer was descheduled, died, or misbehaves.
+		// Retry at once, then yield, then pause, within a bounded time.
+		switch {
+		case i < 100:
+			continue
+		case i < 200:
+			runtime.Gosched()
+			continue
 		}
+		now := time.Now()
+		if start.IsZero() {
+			start, first = now, seq
+		} else if d := now.Sub(start); d > s.stuck {
+			return seq, 0, s.err("load", stuckError(first, seq, d))
+		}
+		if err := ctx.Err(); err != nil {
+			return seq, 0, s.err("load", err)
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 
-// backoff pauses a reader that found store s1 in progress, for the i-th
-// time, and returns ErrWriterStuck once that store has been open longer
-// than the stuck timeout.
-func (s *Slot) backoff(i int, since *time.Time, s1 uint64) error {
+// stuckError describes a reader that found no consistent value for d: the
+// sequence went from first to last.
+func stuckError(first, last uint64, d time.Duration) error {
+	d = d.Round(time.Millisecond)
+	if first == last {
+		return fmt.Errorf("%w: sequence %d odd for %v (the writer died mid-store? see Recover)", ErrWriterStuck, last, d)
+	}
+	return fmt.Errorf("%w: no consistent value for %v, sequence %d then %d (a writer that never completes a store, or stores faster than a copy)", ErrWriterStuck, d, first, last)
+}
+
+// try makes one seqlock read: done reports a consistent copy.
+func (s *Slot) try(b, buf []byte) (seq uint64, n int, done bool, err error) {
+	seqp := s.word64(b, offSeq)
+	data := b[s.off+slotHeaderSize : s.off+slotHeaderSize+s.cap]
+	s1 := atomic.LoadUint64(seqp)
+	if s1&1 != 0 {
+		return s1, 0, false, nil
+	}
+	n = int(atomic.LoadUint32(s.word32(b, offLength)))
 	switch {
-	case i < 100:
-		return nil // spin
-	case i < 200:
-		runtime.Gosched()
-		return nil
+	case n > len(data):
+		if atomic.LoadUint64(seqp) == s1 {
+			return s1, 0, false, fmt.Errorf("%w: length %d, capacity %d (sequence %d)", ErrCorrupt, n, len(data), s1)
+		}
+	case n > len(buf):
+		if atomic.LoadUint64(seqp) == s1 {
+			return s1, n, false, fmt.Errorf("value of %d bytes, buffer of %d: %w", n, len(buf), io.ErrShortBuffer)
+		}
+	default:
+		copyOut(buf[:n], data)
+		if atomic.LoadUint64(seqp) == s1 {
+			return s1, n, true, nil
+		}
 	}
-	now := time.Now()
-	if since.IsZero() {
-		*since = now
-	} else if d := now.Sub(*since); d > time.Duration(s.stuck.Load()) {
-		return fmt.Errorf("%w: sequence %d odd for %v", ErrWriterStuck, s1, d.Round(time.Millisecond))
-	}
-	time.Sleep(50 * time.Microsecond)
-	return nil
+	return s1, 0, false, nil
 }
 
 // copyOut copies len(dst) bytes of the value with one atomic load per 8
@@ -430,162 +465,111 @@ func copyOut(dst, data []byte) {
 	}
 }
 
+// waitSlice bounds how long Wait holds the Region (a Region's Close waits for
+// running calls): a Wait with nothing to wake it lets a Close through at
+// least this often, and then returns an error matching mmap.ErrClosed.
+// Tests lengthen it to prove that no wake-up depends on it.
+var waitSlice = 100 * time.Millisecond
+
+// futexSleeps counts Wait's arming to sleep in the kernel, so tests can see
+// that the futex path ran (one atomic add per sleep, off the fast path).
+var futexSleeps atomic.Int64
+
 // Wait blocks until the Slot's sequence differs from seq and no store is in
 // progress, then returns the new sequence. Pass the sequence of the last
 // value you loaded (0 waits for the first store). It returns at once if the
 // value already changed.
 //
-// It polls for the spin time (SetSpin), then sleeps in the kernel on the
-// sequence word (a shared futex, Linux) and is woken by Store. Sleeping means
-// counting itself in the slot's waiters word, so it needs a ReadWrite attach
-// (the reader still never writes the value): through a ReadOnly or
-// CopyOnWrite attach, and on systems without futexes, Wait polls with short
-// sleeps growing to 1 ms instead. If ctx is done it returns ctx's error
-// promptly; if a store stays in progress longer than the stuck timeout it
-// returns ErrWriterStuck.
+// It polls for the spin time (SlotOptions.Spin), then sleeps in the kernel
+// (a futex in the slot's header, on Linux) until Store wakes it. Sleeping
+// means counting itself in the slot's waiters word, so it needs a ReadWrite
+// attach (the reader still never writes the value): through a ReadOnly or
+// CopyOnWrite attach, and on systems without futexes, Wait polls with sleeps
+// growing to 1 ms instead. It returns ctx's error promptly when ctx ends,
+// and ErrWriterStuck if the sequence is odd whenever it looks for longer
+// than the stuck timeout (a writer that died mid-store, or one that never
+// completes a store). A Close of the Region ends it within about 100 ms
+// with an error matching mmap.ErrClosed.
 func (s *Slot) Wait(ctx context.Context, seq uint64) (uint64, error) {
-	// Poll first: a change that comes within the spin time costs no system
-	// call on either side.
-	spinUntil := time.Now().Add(time.Duration(s.spin.Load()))
-	for i := 0; ; i++ {
-		cur, err := s.Seq()
-		if err != nil {
-			return cur, fmt.Errorf("shm: slot wait: %w", err)
-		}
-		if cur != seq && cur&1 == 0 {
-			return cur, nil
-		}
-		if i&63 == 63 {
-			if err := ctx.Err(); err != nil {
-				return cur, fmt.Errorf("shm: slot wait: %w", err)
-			}
-			if time.Now().After(spinUntil) {
-				break
-			}
-		}
-	}
-	return s.sleep(ctx, seq)
-}
-
-// sleep is Wait after the spin: futex sleeps, or polls with pauses.
-func (s *Slot) sleep(ctx context.Context, seq uint64) (uint64, error) {
 	var (
 		cur      uint64
-		addr     *uint32
-		oddSeq   uint64
-		oddSince time.Time
-		stop     func() bool
+		oddSince time.Time // first seen odd since last seen even
+		stuck    error
 	)
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
 	// Sleeping needs the waiters count, which only a ReadWrite mapping can
 	// change: a write to a ReadOnly mapping faults, and one to a
-	// CopyOnWrite mapping would detach the page from the writer's.
-	canSleep := sys.CanFutex && s.r.Mode() == mmap.ReadWrite
-	for i := 1; ; i++ {
-		asleep := false // we counted ourselves in the waiters word
+	// CopyOnWrite mapping would detach the page from the writer's. Such a
+	// Wait polls (every 1 ms at most) and sees ctx end by itself.
+	poll := s.r.Mode() != mmap.ReadWrite
+	if !poll {
+		// Cancelling ctx wakes the sleepers on the wake word (in every
+		// process: a spurious wake-up only makes the others look again). It
+		// goes through Do, so it never touches the mapping after the
+		// Region's Close.
+		stop := context.AfterFunc(ctx, func() {
+			_ = s.r.Do(func(b []byte) error { wait.Wake(s.word32(b, offWake)); return nil })
+		})
+		defer stop()
+	}
+	spin := s.spin
+	for {
+		var done bool
 		err := s.r.Do(func(b []byte) error {
 			seqp := s.word64(b, offSeq)
-			cur = atomic.LoadUint64(seqp)
-			if !canSleep || cur != seq && cur&1 == 0 {
-				return nil
-			}
-			// Announce the sleep, then look again: Store writes the
-			// sequence before reading the count, so one of us sees the
-			// other (both sides are sequentially consistent atomics).
-			addr = s.futexWord(b)
-			atomic.AddUint32(s.word32(b, offWaiters), 1)
-			asleep = true
-			cur = atomic.LoadUint64(seqp)
-			return nil
-		})
-		if err != nil {
-			return cur, fmt.Errorf("shm: slot wait: %w", err)
-		}
-		if cur != seq && cur&1 == 0 {
-			if asleep {
-				s.leaveWait()
-			}
-			return cur, nil
-		}
-		if err := ctx.Err(); err != nil {
-			if asleep {
-				s.leaveWait()
-			}
-			return cur, fmt.Errorf("shm: slot wait: %w", err)
-		}
-		limit := waitBackstop // see the AfterFunc below
-		if cur&1 != 0 {
-			now := time.Now()
-			if cur != oddSeq {
-				oddSeq, oddSince = cur, now
-			}
-			stuck := time.Duration(s.stuck.Load())
-			open := now.Sub(oddSince)
-			if open > stuck {
-				if asleep {
-					s.leaveWait()
+			waiters := s.word32(b, offWaiters)
+			until := time.Now().Add(waitSlice)
+			ready := func() bool {
+				cur = atomic.LoadUint64(seqp)
+				if cur != seq && cur&1 == 0 {
+					done = true
+					return true
 				}
-				return cur, fmt.Errorf("shm: slot wait: %w: sequence %d odd for %v", ErrWriterStuck, cur, open.Round(time.Millisecond))
+				if ctx.Err() != nil {
+					return true
+				}
+				if cur&1 == 0 {
+					oddSince = time.Time{}
+					return false
+				}
+				// Odd: fine for nanoseconds, not for the stuck timeout,
+				// counted from the last time the sequence was seen even
+				// (a writer that keeps it odd while changing it must not
+				// restart the clock).
+				now := time.Now()
+				if oddSince.IsZero() {
+					oddSince = now
+				} else if d := now.Sub(oddSince); d > s.stuck {
+					stuck = fmt.Errorf("%w: sequence odd for %v (now %d)", ErrWriterStuck, d.Round(time.Millisecond), cur)
+					return true
+				}
+				return now.After(until)
 			}
-			limit = min(limit, stuck-open+time.Millisecond)
-		}
-		if !asleep {
-			if err := sleepCtx(ctx, min(limit, pollPause(i))); err != nil {
-				return cur, fmt.Errorf("shm: slot wait: %w", err)
+			w := wait.Waiter{
+				Word:   s.word32(b, offWake),
+				Arm:    func() { atomic.AddUint32(waiters, 1); futexSleeps.Add(1) },
+				Disarm: func() { atomic.AddUint32(waiters, ^uint32(0)) },
+				Spin:   spin,
+				Poll:   poll,
 			}
-			continue
+			if poll {
+				w.Word, w.Arm, w.Disarm = nil, nil, nil
+			}
+			// The Waiter gets a context that never ends: the AfterFunc
+			// above does the waking (through Do), and ready watches ctx.
+			// The slice deadline is checked by ready after each sleep (a
+			// futex sleep lasts at most wait.FutexTimeout).
+			return w.Wait(context.WithoutCancel(ctx), func() bool { return ready() || time.Now().After(until) })
+		})
+		switch {
+		case err != nil:
+			return cur, s.err("wait", err)
+		case done:
+			return cur, nil
+		case stuck != nil:
+			return cur, s.err("wait", stuck)
+		case ctx.Err() != nil:
+			return cur, s.err("wait", ctx.Err())
 		}
-		if stop == nil {
-			// Cancelling ctx wakes the sleepers on this word (all of them,
-			// in every process: a spurious wake-up only makes them look
-			// again). If the cancel lands between the check above and the
-			// sleep, the timeout limits the damage.
-			a := addr
-			stop = context.AfterFunc(ctx, func() { _ = sys.FutexWake(a, math.MaxInt32) })
-		}
-		futexSleeps.Add(1)
-		err = sys.FutexWait(addr, uint32(cur), limit)
-		s.leaveWait()
-		if err != nil && !errors.Is(err, sys.ErrTimeout) {
-			return cur, fmt.Errorf("shm: slot wait: futex: %w", err)
-		}
-	}
-}
-
-func (s *Slot) leaveWait() {
-	_ = s.r.Do(func(b []byte) error {
-		atomic.AddUint32(s.word32(b, offWaiters), ^uint32(0))
-		return nil
-	})
-}
-
-// waitBackstop bounds one futex sleep, so that a context cancelled in the
-// instant between Wait's check and its sleep is still seen. Tests lengthen it
-// to prove that no wake-up depends on it.
-var waitBackstop = 100 * time.Millisecond
-
-// futexSleeps counts Wait's kernel sleeps, so tests can check the futex path
-// ran.
-var futexSleeps atomic.Int64
-
-// pollPause is the pause between polls where there is no futex: short at
-// first for latency, growing to 1 ms to bound the CPU spent.
-func pollPause(i int) time.Duration {
-	d := time.Duration(i) * 10 * time.Microsecond
-	return min(d, time.Millisecond)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+		spin = -1 // spun once already
 	}
 }

@@ -17,7 +17,7 @@ func BenchmarkSlot(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := shm.NewSlot(r, 0, size)
+		s, err := shm.NewSlot(r, 0, size, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func BenchmarkSlot(b *testing.B) {
 		b.Run("Load/"+sizeName(size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			for range b.N {
-				if _, _, err := s.Load(v); err != nil {
+				if _, _, err := s.Load(b.Context(), v); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -50,12 +50,12 @@ func BenchmarkQueueInProcess(b *testing.B) {
 		b.Run(sizeName(size), func(b *testing.B) {
 			name := fmt.Sprintf("mmapkit-bench-%d-%d", os.Getpid(), nameSeq.Add(1))
 			defer shm.Unlink(name)
-			rx, err := shm.CreateQueue(name, shm.QueueConfig{Capacity: 8 << 20, MaxMessage: 64 << 10}, shm.QueueOptions{})
+			rx, err := shm.CreateQueue(name, &shm.QueueOptions{Capacity: 8 << 20, MaxMessage: 64 << 10})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer rx.Close()
-			tx, err := shm.OpenQueue(name, shm.Sender, shm.QueueOptions{})
+			tx, err := shm.OpenSender(name, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

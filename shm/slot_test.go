@@ -25,7 +25,7 @@ func newSlot(t *testing.T, capacity int) (*shm.Slot, *mmap.Region) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	s, err := shm.NewSlot(r, 0, capacity)
+	s, err := shm.NewSlot(r, 0, capacity, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +36,17 @@ func newSlot(t *testing.T, capacity int) (*shm.Slot, *mmap.Region) {
 // named segment, for tests whose peer process attaches by name.
 func newSegmentSlot(t *testing.T, name string, capacity int) *shm.Slot {
 	t.Helper()
-	r, err := shm.Create(name, int64(shm.SlotSize(capacity)))
+	return newSegmentSlotOpts(t, name, capacity, nil)
+}
+
+func newSegmentSlotOpts(t *testing.T, name string, capacity int, opts *shm.SlotOptions) *shm.Slot {
+	t.Helper()
+	r, err := shm.Create(name, shm.SlotSize(capacity), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	s, err := shm.NewSlot(r, 0, capacity)
+	s, err := shm.NewSlot(r, 0, capacity, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +59,7 @@ func TestSlotStoreLoad(t *testing.T) {
 		t.Fatalf("capacity %d, want 104", got)
 	}
 	buf := make([]byte, 104)
-	seq, n, err := s.Load(buf)
+	seq, n, err := s.Load(t.Context(), buf)
 	if err != nil || seq != 0 || n != 0 {
 		t.Fatalf("fresh slot: seq %d, n %d, err %v; want 0, 0, nil", seq, n, err)
 	}
@@ -63,7 +68,7 @@ func TestSlotStoreLoad(t *testing.T) {
 		if err := s.Store(want); err != nil {
 			t.Fatalf("store %d bytes: %v", size, err)
 		}
-		seq, n, err := s.Load(buf)
+		seq, n, err := s.Load(t.Context(), buf)
 		if err != nil {
 			t.Fatalf("load after storing %d bytes: %v", size, err)
 		}
@@ -84,24 +89,24 @@ func TestSlotErrors(t *testing.T) {
 	if err := s.Store([]byte("0123456789")); err != nil {
 		t.Fatal(err)
 	}
-	_, n, err := s.Load(make([]byte, 4))
+	_, n, err := s.Load(t.Context(), make([]byte, 4))
 	if !errors.Is(err, io.ErrShortBuffer) || n != 10 {
 		t.Errorf("load into 4 bytes: n %d, %v; want 10, io.ErrShortBuffer", n, err)
 	}
 	for _, c := range []int{0, -1, shm.MaxSlotCapacity + 1} {
-		if _, err := shm.NewSlot(r, 0, c); err == nil {
+		if _, err := shm.NewSlot(r, 0, c, nil); err == nil {
 			t.Errorf("NewSlot capacity %d: no error", c)
 		}
 	}
 	for _, off := range []int{-8, 4, r.Len(), r.Len() - 64} {
-		if _, err := shm.NewSlot(r, off, 8); !errors.Is(err, mmap.ErrOutOfRange) {
+		if _, err := shm.NewSlot(r, int64(off), 8, nil); !errors.Is(err, mmap.ErrOutOfRange) {
 			t.Errorf("NewSlot at offset %d: %v, want ErrOutOfRange", off, err)
 		}
 	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Load(make([]byte, 16)); !errors.Is(err, mmap.ErrClosed) {
+	if _, _, err := s.Load(t.Context(), make([]byte, 16)); !errors.Is(err, mmap.ErrClosed) {
 		t.Errorf("load after close: %v, want ErrClosed", err)
 	}
 }
@@ -126,19 +131,19 @@ func TestSlotHostileHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, r := newSlot(t, 64)
 			tt.patch(r.Bytes())
-			if _, err := shm.OpenSlot(r, 0); !errors.Is(err, tt.want) {
+			if _, err := shm.OpenSlot(r, 0, nil); !errors.Is(err, tt.want) {
 				t.Fatalf("OpenSlot: %v, want %v", err, tt.want)
 			}
 		})
 	}
 	t.Run("length past capacity", func(t *testing.T) {
 		_, r := newSlot(t, 64)
-		s, err := shm.OpenSlot(r, 0)
+		s, err := shm.OpenSlot(r, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		binary.LittleEndian.PutUint32(r.Bytes()[76:], 65)
-		if _, _, err := s.Load(make([]byte, 1000)); !errors.Is(err, shm.ErrCorrupt) {
+		if _, _, err := s.Load(t.Context(), make([]byte, 1000)); !errors.Is(err, shm.ErrCorrupt) {
 			t.Fatalf("Load: %v, want ErrCorrupt", err)
 		}
 	})
@@ -156,12 +161,12 @@ func TestSlotNoTornReadsAcrossProcesses(t *testing.T) {
 		loads = 200_000
 	}
 	name := segName(t)
-	r, err := shm.Create(name, tornSize)
+	r, err := shm.Create(name, tornSize, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := shm.NewSlot(r, 0, tornCap); err != nil {
+	if _, err := shm.NewSlot(r, 0, tornCap, nil); err != nil {
 		t.Fatal(err)
 	}
 	w := startHelper(t, "writer", name)
@@ -225,18 +230,18 @@ func TestTornCheckCatchesPlainCopies(t *testing.T) {
 // wake-up would hang until the deadline.
 func TestSlotWaitWakesEveryStore(t *testing.T) {
 	const rounds = 300
-	defer shm.SetWaitBackstop(time.Hour)()
+	defer shm.SetWaitSlice(time.Hour)()
 	name := segName(t)
-	r, err := shm.Create(name, int64(2*shm.SlotSize(8)))
+	r, err := shm.Create(name, 2*shm.SlotSize(8), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	a, err := shm.NewSlot(r, 0, 8)
+	a, err := shm.NewSlot(r, 0, 8, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := shm.NewSlot(r, shm.SlotSize(8), 8)
+	b, err := shm.NewSlot(r, int64(shm.SlotSize(8)), 8, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +255,7 @@ func TestSlotWaitWakesEveryStore(t *testing.T) {
 		if seq, err = a.Wait(ctx, seq); err != nil {
 			t.Fatalf("round %d: %v", i, err)
 		}
-		if _, _, err := a.Load(buf); err != nil {
+		if _, _, err := a.Load(ctx, buf); err != nil {
 			t.Fatal(err)
 		}
 		if got := binary.LittleEndian.Uint64(buf); got != uint64(i) {
@@ -274,7 +279,7 @@ func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 // Cancelling the context wakes a Wait that sleeps in the kernel, even with
 // the periodic re-check disabled.
 func TestSlotWaitCancel(t *testing.T) {
-	defer shm.SetWaitBackstop(time.Hour)()
+	defer shm.SetWaitSlice(time.Hour)()
 	s, _ := newSlot(t, 8)
 	for _, how := range []string{"cancel", "deadline"} {
 		t.Run(how, func(t *testing.T) {
@@ -331,7 +336,7 @@ func TestSlotWaitReturnsAtOnceWhenChanged(t *testing.T) {
 // the slot is busy, and Recover lets a new writer carry on.
 func TestSlotDeadWriter(t *testing.T) {
 	name := segName(t)
-	s := newSegmentSlot(t, name, 8)
+	s := newSegmentSlotOpts(t, name, 8, &shm.SlotOptions{StuckTimeout: 30 * time.Millisecond})
 	if err := s.Store([]byte("before")); err != nil {
 		t.Fatal(err)
 	}
@@ -344,8 +349,7 @@ func TestSlotDeadWriter(t *testing.T) {
 	}
 	_ = h.cmd.Wait()
 
-	s.SetStuckTimeout(30 * time.Millisecond)
-	if _, _, err := s.Load(make([]byte, 8)); !errors.Is(err, shm.ErrWriterStuck) {
+	if _, _, err := s.Load(t.Context(), make([]byte, 8)); !errors.Is(err, shm.ErrWriterStuck) {
 		t.Errorf("Load: %v, want ErrWriterStuck", err)
 	}
 	if _, err := s.Wait(context.Background(), 2); !errors.Is(err, shm.ErrWriterStuck) {
@@ -364,7 +368,7 @@ func TestSlotDeadWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 8)
-	seq, n, err := s.Load(buf)
+	seq, n, err := s.Load(t.Context(), buf)
 	if err != nil || string(buf[:n]) != "after" || seq != 6 {
 		t.Fatalf("Load: %d %q %v; want 6 \"after\"", seq, buf[:n], err)
 	}
@@ -375,7 +379,7 @@ func FuzzSlotReader(f *testing.F) {
 	good := func(patch func(b []byte)) []byte {
 		r, _ := mmap.Anonymous(shm.SlotSize(32), nil)
 		defer r.Close()
-		s, _ := shm.NewSlot(r, 0, 32)
+		s, _ := shm.NewSlot(r, 0, 32, nil)
 		_ = s.Store([]byte("counter and timestamp"))
 		b := append([]byte(nil), r.Bytes()...)
 		if patch != nil {
@@ -399,21 +403,22 @@ func FuzzSlotReader(f *testing.F) {
 		}
 		defer r.Close()
 		copy(r.Bytes(), data)
-		s, err := shm.OpenSlot(r, 0)
+		s, err := shm.OpenSlot(r, 0, &shm.SlotOptions{StuckTimeout: time.Millisecond})
 		if err != nil {
 			if !errors.Is(err, shm.ErrNotSlot) && !errors.Is(err, mmap.ErrOutOfRange) {
 				t.Fatalf("OpenSlot: unexpected error %v", err)
 			}
 			return
 		}
-		s.SetStuckTimeout(time.Millisecond)
 		buf := make([]byte, bufLen)
-		_, n, err := s.Load(buf)
+		_, n, err := s.Load(t.Context(), buf)
 		if err == nil && n > len(buf) {
 			t.Fatalf("Load returned n %d > buffer %d", n, len(buf))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-		defer cancel()
+		// Wait reads the same words; with a context that has ended it
+		// returns after one look instead of sleeping (fuzzing wants speed).
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
 		_, _ = s.Wait(ctx, 0)
 	})
 }
@@ -424,21 +429,21 @@ func TestSlotWaitWithoutWriteAccess(t *testing.T) {
 	for _, mode := range []mmap.Mode{mmap.ReadOnly, mmap.CopyOnWrite} {
 		t.Run(mode.String(), func(t *testing.T) {
 			name := segName(t)
-			r, err := shm.Create(name, int64(shm.SlotSize(8)))
+			r, err := shm.Create(name, shm.SlotSize(8), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			w, err := shm.NewSlot(r, 0, 8)
+			w, err := shm.NewSlot(r, 0, 8, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ro, err := shm.Open(name, mode)
+			ro, err := shm.Open(name, mode, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ro.Close()
-			rd, err := shm.OpenSlot(ro, 0)
+			rd, err := shm.OpenSlot(ro, 0, healthyWriter)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -455,7 +460,7 @@ func TestSlotWaitWithoutWriteAccess(t *testing.T) {
 				if err := <-errc; err != nil {
 					t.Fatal(err)
 				}
-				if _, n, err := rd.Load(buf); err != nil || n != 1 || buf[0] != byte(i) {
+				if _, n, err := rd.Load(ctx, buf); err != nil || n != 1 || buf[0] != byte(i) {
 					t.Fatalf("round %d: %d bytes %x, %v", i, n, buf[:n], err)
 				}
 			}
@@ -470,12 +475,12 @@ func TestSlotWaitWithoutWriteAccess(t *testing.T) {
 // writer get ErrFault (the SIGBUS turned into an error), not a crash.
 func TestSlotSegmentTruncated(t *testing.T) {
 	name := segName(t)
-	r, err := shm.Create(name, 8192)
+	r, err := shm.Create(name, 8192, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	s, err := shm.NewSlot(r, 4096, 64)
+	s, err := shm.NewSlot(r, 4096, 64, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +490,7 @@ func TestSlotSegmentTruncated(t *testing.T) {
 	if err := os.Truncate(filepath.Join(shm.Dir(), name), 100); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Load(make([]byte, 64)); !errors.Is(err, mmap.ErrFault) {
+	if _, _, err := s.Load(t.Context(), make([]byte, 64)); !errors.Is(err, mmap.ErrFault) {
 		t.Errorf("Load: %v, want ErrFault", err)
 	}
 	if err := s.Store([]byte("x")); !errors.Is(err, mmap.ErrFault) {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"runtime"
+	"time"
+
+	"github.com/mmapkit/mmapkit/shm"
 )
 
 func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
@@ -26,3 +29,9 @@ func sizeName(n int) string {
 	}
 	return fmt.Sprintf("%dB", n)
 }
+
+// healthyWriter is for readers of a writer that works: on a loaded machine
+// (and under -race) a writer process can be descheduled mid-store for more
+// than the default stuck timeout of a second, which these tests are not
+// about.
+var healthyWriter = &shm.SlotOptions{StuckTimeout: time.Minute}

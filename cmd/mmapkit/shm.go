@@ -134,14 +134,14 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
 			if whole && (follow || cmd.Flags().Changed("offset")) {
 				return usagef("--whole prints the segment's bytes: it cannot be used with --follow or --offset")
 			}
-			r, err := shm.Open(args[0], mmap.ReadOnly)
+			r, err := shm.Open(args[0], mmap.ReadOnly, nil)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
 			out := cmd.OutOrStdout()
 			if !whole {
-				s, err := shm.OpenSlot(r, slotOff)
+				s, err := shm.OpenSlot(r, int64(slotOff), nil)
 				if err == nil {
 					return shmCatSlot(cmd.Context(), out, s, format, seqs, follow)
 				}
@@ -191,7 +191,7 @@ func shmCatSlot(ctx context.Context, out io.Writer, s *shm.Slot, format recordFo
 	}
 	buf := make([]byte, s.Capacity())
 	for {
-		seq, n, err := s.Load(buf)
+		seq, n, err := s.Load(ctx, buf)
 		if err != nil {
 			return err
 		}

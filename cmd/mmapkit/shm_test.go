@@ -6,10 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+	"unsafe"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/shm"
 )
 
@@ -18,11 +25,11 @@ func TestShmCLI(t *testing.T) {
 	rawName := fmt.Sprintf("mmapkit-cli-test-%d-raw", os.Getpid())
 	t.Cleanup(func() { _ = shm.Unlink(slotName); _ = shm.Unlink(rawName) })
 
-	r, err := shm.Create(slotName, int64(shm.SlotSize(16)))
+	r, err := shm.Create(slotName, shm.SlotSize(16), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := shm.NewSlot(r, 0, 16)
+	s, err := shm.NewSlot(r, 0, 16, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +37,7 @@ func TestShmCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
-	r, err = shm.Create(rawName, 5)
+	r, err = shm.Create(rawName, 5, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,9 +67,9 @@ func TestShmCLI(t *testing.T) {
 		{[]string{"shm", "cat", "--format", "yaml", slotName}, nil, 2, `unknown format "yaml"`},
 		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, 1, shm.ErrNotSlot.Error()},
 		{[]string{"shm", "cat", "--follow", rawName}, nil, 1, shm.ErrNotSlot.Error()},
-		{[]string{"shm", "cat", missing}, nil, 1, "no such segment"},
+		{[]string{"shm", "cat", missing}, nil, 1, "no such file or directory"},
 		{[]string{"shm", "cat", "../x"}, nil, 1, "name"},
-		{[]string{"shm", "rm", missing}, nil, 1, "no such segment"},
+		{[]string{"shm", "rm", missing}, nil, 1, "no such file or directory"},
 		{[]string{"shm", "rm", slotName, missing}, nil, 1, "1 of 2 segments failed"},
 		{[]string{"shm", "rm", rawName}, nil, 0, ""},
 	}
@@ -87,7 +94,7 @@ func TestShmCLI(t *testing.T) {
 		}
 	}
 	for _, n := range []string{slotName, rawName} {
-		if _, err := shm.Open(n, 0); !errors.Is(err, shm.ErrNotFound) {
+		if _, err := shm.Open(n, 0, nil); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s still exists after rm: %v", n, err)
 		}
 	}
@@ -97,12 +104,12 @@ func TestShmCLI(t *testing.T) {
 func TestShmCatFollow(t *testing.T) {
 	name := fmt.Sprintf("mmapkit-cli-test-%d-follow", os.Getpid())
 	t.Cleanup(func() { _ = shm.Unlink(name) })
-	r, err := shm.Create(name, int64(shm.SlotSize(8)))
+	r, err := shm.Create(name, shm.SlotSize(8), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	s, err := shm.NewSlot(r, 0, 8)
+	s, err := shm.NewSlot(r, 0, 8, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,5 +142,55 @@ func TestShmCatFollow(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	if err := <-done; err != nil {
 		t.Fatalf("cat --follow after cancel: %v", err)
+	}
+}
+
+// shm cat must not hang on names a hostile process planted or on a slot
+// whose writer never completes a store: before, a FIFO blocked the open for
+// ever, and a writer keeping the sequence odd (bumping it by 2) kept Load
+// spinning for ever.
+func TestShmCatHostile(t *testing.T) {
+	fifo := fmt.Sprintf("mmapkit-cli-test-%d-fifo", os.Getpid())
+	slot := fmt.Sprintf("mmapkit-cli-test-%d-hostile", os.Getpid())
+	t.Cleanup(func() { _ = shm.Unlink(fifo); _ = shm.Unlink(slot) })
+	if err := sys.Mkfifo(filepath.Join(shm.Dir(), fifo), 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	r, err := shm.Create(slot, shm.SlotSize(8), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := shm.NewSlot(r, 0, 8, nil); err != nil {
+		t.Fatal(err)
+	}
+	seq := (*uint64)(unsafe.Pointer(&r.Bytes()[64])) // FORMAT.md: the sequence word
+	atomic.AddUint64(seq, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				atomic.AddUint64(seq, 2)
+				runtime.Gosched()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for _, tt := range []struct{ name, saying string }{{fifo, "is a FIFO"}, {slot, "stuck"}} {
+		res := make(chan cliResult, 1)
+		go func() { res <- cli(t, "shm", "cat", tt.name) }()
+		select {
+		case r := <-res:
+			if r.code != 1 || !strings.Contains(r.stderr, tt.saying) {
+				t.Errorf("shm cat %s: want status 1 and %q, got %v", tt.name, tt.saying, r)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("shm cat %s still running after a minute: it hangs", tt.name)
+		}
 	}
 }

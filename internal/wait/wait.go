@@ -104,6 +104,14 @@ func (w *Waiter) Wait(ctx context.Context, ready func() bool) error {
 }
 
 func (w *Waiter) poll(ctx context.Context, ready func() bool) error {
+	// Announce the waiter here too, so that "a waiter exists" means the
+	// same on every system (the waker's bump of the word is harmless).
+	if w.Arm != nil {
+		w.Arm()
+	}
+	if w.Disarm != nil {
+		defer w.Disarm()
+	}
 	pause := MinPoll
 	t := time.NewTimer(pause)
 	defer t.Stop()
@@ -119,6 +127,9 @@ func (w *Waiter) poll(ctx context.Context, ready func() bool) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+		if w.Arm != nil && w.Disarm == nil {
+			w.Arm() // a flag the waker clears: set it again
+		}
 		pause = min(2*pause, MaxPoll)
 		t.Reset(pause)
 	}
@@ -127,10 +138,20 @@ func (w *Waiter) poll(ctx context.Context, ready func() bool) error {
 func (w *Waiter) futex(ctx context.Context, ready func() bool) error {
 	// A cancelled context bumps the word and wakes every sleeper on it: the
 	// others see a spurious wake-up, re-check and sleep again.
-	var stop func() bool
+	//
+	// Wait returns only after that function has finished: the caller may
+	// unmap the word as soon as Wait returns.
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { Wake(w.Word) })
-		defer stop()
+		done := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			defer close(done)
+			Wake(w.Word)
+		})
+		defer func() {
+			if !stop() {
+				<-done // it started: let it finish with the word
+			}
+		}()
 	}
 	for {
 		v := atomic.LoadUint32(w.Word)

@@ -229,14 +229,14 @@ class Ring:
         for _ in range(8):
             rel = self.pos & self._mask
             off = RING_HEADER_SIZE + rel
-            w = self._u64(off)
+            # The frame header in one read: commit word, seq32, CRC.
+            w, s32, crc = struct.unpack("<QII", src.read(off, 16))
             kind, n, tag = (w >> 28) & 0xF, w & _LEN_MASK, w >> 32
             if tag != ((self.pos >> self._shift) + 1) & 0xFFFFFFFF:
                 if self._lapped(self.pos):
                     raise self._jump()
                 return None
             room = self.capacity - rel - 16
-            s32, crc = struct.unpack("<II", src.read(off + 8, 8))
             if (s32 != self.seq & 0xFFFFFFFF or kind not in (_KIND_DATA, _KIND_PADDING)
                     or (kind == _KIND_PADDING and n != room)
                     or (kind == _KIND_DATA and (n > self.max_record or n > room))):

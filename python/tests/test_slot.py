@@ -29,7 +29,9 @@ def test_no_torn_values(go, name):
     # The writer stores (i, i) continuously: every value loaded is whole.
     go("slot", name, 16)
     go("storeloop", name)
-    with mmapkit.Slot(name) as s:
+    # a long stuck timeout: on a loaded machine the healthy Go writer can be
+    # descheduled mid-store for longer than the default second
+    with mmapkit.Slot(name, stuck_timeout=60) as s:
         s.wait(0, timeout=60)
         last = 0
         buf = bytearray(16)
