@@ -1,6 +1,7 @@
 package array
 
 import (
+	"fmt"
 	"iter"
 	"os"
 	"sync"
@@ -37,14 +38,18 @@ const (
 // before they are dropped. A CopyOnWrite array is never evicted (its modified
 // pages exist nowhere else), so its memory is not bounded.
 //
+// For an array in the other byte order (see Swapped) each batch is a copy in
+// this machine's order, made in a buffer that the next batch reuses.
+//
 // Batches panics if n < 1, for a 0-d array and for a Fortran-order array of
-// more than one dimension, like Rows.
+// more than one dimension, like Rows, and with the error if a batch cannot be
+// read (a fault, a bool that is not 0 or 1).
 func (a *Array[T]) Batches(n int) iter.Seq2[int, []T] {
 	if n < 1 {
 		panic("array: Batches of fewer than one row")
 	}
 	rowElems := a.rowElems("Batches")
-	rowBytes := max(rowElems*dtypeOf[T]().Size(), 1)
+	rowBytes := max(rowElems*a.esize, 1)
 	ahead := max(n, readAheadBytes/rowBytes) // rows to keep requested ahead of the loop
 	every := max(n, evictBytes/rowBytes)     // finished rows to drop at once
 	return func(yield func(int, []T) bool) {
@@ -54,6 +59,7 @@ func (a *Array[T]) Batches(n int) iter.Seq2[int, []T] {
 		}
 		pf := a.startPrefetcher()
 		requested, evicted := 0, 0
+		var buf []T // the converted copy of a batch, for an array in the other byte order
 		defer func() {
 			// Also on a break or a panic in the loop body: stop the
 			// goroutine, then drop what was finished or read ahead.
@@ -66,7 +72,17 @@ func (a *Array[T]) Batches(n int) iter.Seq2[int, []T] {
 				pf.request(requested, want)
 				requested = want
 			}
-			if !yield(lo, a.Rows(lo, hi)) {
+			var batch []T
+			if a.swap != nil {
+				var err error
+				if buf, err = a.ReadRows(buf[:0], lo, hi); err != nil {
+					panic(err)
+				}
+				batch = buf
+			} else {
+				batch = a.Rows(lo, hi)
+			}
+			if !yield(lo, batch) {
 				return
 			}
 			if hi-evicted >= every && hi < rows {
@@ -197,15 +213,17 @@ func (a *Array[T]) evictRows(lo, hi int, last bool) {
 // Do runs fn over the array's elements with memory faults turned into errors:
 // if the file is truncated under the mapping, or a page cannot be read, Do
 // returns an error matching mmap.ErrFault instead of the program crashing. fn
-// must not keep the slice after it returns.
+// must not keep the slice after it returns. For an array in the other byte
+// order (see Swapped) Do fails with ErrByteOrder: use ReadRows.
 func (a *Array[T]) Do(fn func(data []T) error) error {
+	if a.swap != nil {
+		return pathError("do", a.path, fmt.Errorf("%w: the file stores %s; use ReadRows, which converts", ErrByteOrder, a.dt))
+	}
 	if a.r == nil {
 		return fn(a.data)
 	}
-	if dtypeOf[T]() == Bool {
-		if err := a.Validate(); err != nil {
-			return err
-		}
+	if err := a.Validate(); err != nil {
+		return err
 	}
 	return a.r.Do(func(b []byte) error {
 		return fn(unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), len(a.data)))

@@ -134,8 +134,9 @@ func ExampleReadNPYHeader() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(h.Dtype, h.Dtype.GoType(), h.Shape, h.Order(), h.Major)
-	if h.Dtype == array.Float16Type {
+	goType, _ := h.Dtype.GoType()
+	fmt.Println(h.Dtype, goType, h.Shape, h.Order(), h.Major)
+	if h.Dtype.Kind == array.KindFloat16 {
 		b, _ := array.OpenNPY[array.Float16](path, array.ReadOnly, nil)
 		defer b.Close()
 		fmt.Println(b.At(1, 4).Float32())

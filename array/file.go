@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
-	"github.com/mmapkit/mmapkit/mmap"
 )
 
 // openFile opens path for an array in mode and returns it with its size. It
@@ -24,12 +23,10 @@ func openFile(op, path string, mode Mode) (*os.File, int64, error) {
 	default:
 		return nil, 0, pathError(op, path, fmt.Errorf("invalid mode %d", int(mode)))
 	}
-	// Refuse a FIFO before opening it: opening one for reading blocks until
-	// a writer appears.
-	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, 0, pathError(op, path, notRegular(fi.Mode()))
-	}
-	f, err := os.OpenFile(path, flag, 0)
+	// The shared opener never blocks (a FIFO would block the reads of the
+	// header forever) and refuses anything but a regular file, checked on
+	// the descriptor it opened.
+	f, err := sys.OpenFile(path, flag, 0, false)
 	if err != nil {
 		return nil, 0, pathError(op, path, err)
 	}
@@ -38,29 +35,7 @@ func openFile(op, path string, mode Mode) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, pathError(op, path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, 0, pathError(op, path, notRegular(fi.Mode()))
-	}
 	return f, fi.Size(), nil
-}
-
-// notRegular says what a non-regular file is.
-func notRegular(m fs.FileMode) error {
-	what := "not a regular file"
-	switch {
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a FIFO"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	case m&fs.ModeDevice != 0:
-		what = "a device"
-	case m&fs.ModeSymlink != 0:
-		what = "a symbolic link"
-	}
-	return fmt.Errorf("%w: it is %s", mmap.ErrNotRegular, what)
 }
 
 // newFile is a file being created: in place (a new name) or under a
@@ -85,18 +60,18 @@ func createFile(path string, prefix []byte, size int64, o *Options) (*newFile, e
 		// commit: a failure leaves the old file as it was.
 		for range 100 {
 			nf.tmp = filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp%d", filepath.Base(path), rand.Uint32()))
-			nf.f, err = os.OpenFile(nf.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm())
+			nf.f, err = sys.OpenFile(nf.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm(), true)
 			if !errors.Is(err, fs.ErrExist) {
 				break
 			}
 		}
 	} else {
-		nf.f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm())
+		nf.f, err = sys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm(), false)
 	}
 	if err != nil {
 		return nil, pathError("create", path, err)
 	}
-	if err := allocate(nf.f, size); err != nil {
+	if err := allocate(nf.f, 0, size); err != nil {
 		nf.abort()
 		return nil, pathError("create", path, fmt.Errorf("allocate %d bytes: %w", size, err))
 	}
@@ -107,15 +82,19 @@ func createFile(path string, prefix []byte, size int64, o *Options) (*newFile, e
 	return nf, nil
 }
 
-// allocate gives f size bytes with real blocks behind them where the OS can
-// (fallocate), and a sparse file elsewhere.
-func allocate(f *os.File, size int64) error {
-	if size == 0 {
+// allocate gives f real blocks for bytes [off, off+n) where the OS can
+// (fallocate), growing it if need be, and makes it at least off+n bytes long
+// (sparsely) elsewhere.
+func allocate(f *os.File, off, n int64) error {
+	if n == 0 {
 		return nil
 	}
-	err := sys.Fallocate(f.Fd(), 0, size)
+	err := sys.Fallocate(f.Fd(), off, n)
 	if errors.Is(err, errors.ErrUnsupported) {
-		err = f.Truncate(size)
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && fi.Size() < off+n {
+			err = f.Truncate(off + n)
+		}
 	}
 	return err
 }

@@ -28,13 +28,16 @@ const growthAxisMaxDigits = 21
 
 // Header describes a .npy file: what its header says and where the data is.
 type Header struct {
-	Major, Minor int    // format version: 1.0, 2.0 or 3.0
-	Descr        string // the dtype exactly as written in the file, e.g. "<f4"
-	Dtype        Dtype  // the element type
-	Shape        []int  // empty for a 0-d (scalar) array
-	Fortran      bool   // column-major (Fortran) order instead of row-major (C)
-	HeaderLen    int    // bytes of header text, including padding and the final '\n'
-	DataOffset   int64  // where the data starts in the file
+	Major, Minor int // format version: 1.0, 2.0 or 3.0
+	// Descr is the dtype as the file writes it: a type string exactly as
+	// written ("<f4"), or a structured dtype's field list as Dtype.Descr
+	// writes it.
+	Descr      string
+	Dtype      Dtype // the element type
+	Shape      []int // empty for a 0-d (scalar) array
+	Fortran    bool  // column-major (Fortran) order instead of row-major (C)
+	HeaderLen  int   // bytes of header text, including padding and the final '\n'
+	DataOffset int64 // where the data starts in the file
 }
 
 // Size returns the number of elements: the product of the shape (1 for a
@@ -44,8 +47,14 @@ func (h *Header) Size() int {
 	return n
 }
 
-// DataBytes returns the number of data bytes the header promises.
-func (h *Header) DataBytes() int64 { return int64(h.Size()) * int64(h.Dtype.Size()) }
+// DataBytes returns the number of data bytes the header promises, or -1 for
+// an array of Python objects, whose data is a pickle of unknown length.
+func (h *Header) DataBytes() int64 {
+	if h.Dtype.Kind == KindObject {
+		return -1
+	}
+	return int64(h.Size()) * int64(h.Dtype.Size)
+}
 
 // Order returns "C" or "F".
 func (h *Header) Order() string {
@@ -58,6 +67,7 @@ func (h *Header) Order() string {
 // shapeSize returns the product of shape, checking every dimension is
 // non-negative and that the product times itemsize fits in an int.
 func shapeSize(shape []int, itemsize int) (int, error) {
+	itemsize = max(itemsize, 1)
 	n := 1
 	for i, d := range shape {
 		if d < 0 {
@@ -106,24 +116,35 @@ func ReadNPYHeader(path string) (*Header, error) {
 // readHeader reads the header of a .npy file of the given size from r and
 // checks the file is long enough for the data.
 func readHeader(r io.ReaderAt, size int64) (*Header, error) {
+	return readHeaderFrom(io.NewSectionReader(r, 0, size), size)
+}
+
+// readHeaderFrom reads the header of a .npy file of the given size from the
+// start of r (a file, or a member of an archive being decompressed), reading
+// no further than the header.
+func readHeaderFrom(r io.Reader, size int64) (*Header, error) {
 	var pre [12]byte
-	n, err := r.ReadAt(pre[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	n, err := io.ReadFull(r, pre[:min(int64(len(pre)), max(size, 0))])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, err
 	}
 	h, err := parsePrefix(pre[:n], size)
 	if err != nil {
 		return nil, err
 	}
-	start := h.DataOffset - int64(h.HeaderLen)
+	start := int(h.DataOffset) - h.HeaderLen
 	text := make([]byte, h.HeaderLen)
-	if _, err := r.ReadAt(text, start); err != nil {
+	got := copy(text, pre[start:n])
+	if _, err := io.ReadFull(r, text[got:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("%w: the file ends inside the header", errors.Join(ErrHeader, ErrTruncated))
+		}
 		return nil, fmt.Errorf("reading the header: %w", err)
 	}
 	if err := parseHeaderText(h, text); err != nil {
 		return nil, err
 	}
-	if need := h.DataBytes(); size-h.DataOffset < need {
+	if need := h.DataBytes(); need > 0 && size-h.DataOffset < need {
 		return nil, fmt.Errorf("%w: the header promises %d data bytes after offset %d, the file has %d", ErrTruncated, need, h.DataOffset, size-h.DataOffset)
 	}
 	return h, nil
@@ -221,18 +242,14 @@ func parseHeaderText(h *Header, text []byte) error {
 			return fmt.Errorf("%w: missing key %q", ErrHeader, k)
 		}
 	}
-	switch ds := descr.(type) {
-	case string:
-		h.Descr = ds
-		dt, err := ParseDescr(ds)
-		if err != nil {
-			return err
-		}
-		h.Dtype = dt
-	case pyList:
-		return fmt.Errorf("%w: structured dtype (a record of named fields); map a single field's type with a raw Open", ErrUnsupportedDtype)
-	default:
-		return fmt.Errorf("%w: descr is a %s, not a string", ErrHeader, pyTypeName(descr))
+	dt, err := dtypeFromLiteral(descr, 0)
+	if err != nil {
+		return err
+	}
+	h.Dtype = dt
+	h.Descr = dt.Descr()
+	if s, ok := descr.(string); ok {
+		h.Descr = s
 	}
 	fo, ok := fortran.(bool)
 	if !ok {
@@ -257,7 +274,7 @@ func parseHeaderText(h *Header, text []byte) error {
 		}
 		h.Shape[i] = int(n.v)
 	}
-	if _, err := shapeSize(h.Shape, h.Dtype.Size()); err != nil {
+	if _, err := shapeSize(h.Shape, h.Dtype.Size); err != nil {
 		return err
 	}
 	return nil
@@ -302,11 +319,11 @@ func formatShape(shape []int) string {
 
 // encodeHeader returns the bytes NumPy (1.24 and later) writes before the
 // data: magic, version, length and the padded dict. major is 1, 2 or 3, or 0
-// to choose as NumPy does (1.0 unless the header is too long for it; our
-// headers are always ASCII, so never 3.0).
+// to choose as NumPy does: 1.0, or 2.0 if the header is too long for it, or
+// 3.0 if it holds a character latin-1 cannot encode (a field name).
 func encodeHeader(d Dtype, shape []int, fortran bool, major int) ([]byte, error) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }", d.Descr(), pyBool(fortran), formatShape(shape))
+	fmt.Fprintf(&b, "{'descr': %s, 'fortran_order': %s, 'shape': %s, }", d.literal(), pyBool(fortran), formatShape(shape))
 	if len(shape) > 0 {
 		axis := shape[0]
 		if fortran {
@@ -317,9 +334,13 @@ func encodeHeader(d Dtype, shape []int, fortran bool, major int) ([]byte, error)
 		}
 	}
 	text := b.String()
+	latin1, ok := toLatin1(text)
 	if major == 0 {
 		major = 1
-		if padded(text, 2) > math.MaxUint16 {
+		switch {
+		case !ok:
+			major = 3
+		case padded(len(latin1), 2) > math.MaxUint16:
 			major = 2
 		}
 	}
@@ -331,9 +352,18 @@ func encodeHeader(d Dtype, shape []int, fortran bool, major int) ([]byte, error)
 	default:
 		return nil, fmt.Errorf("%w: cannot write version %d.0", ErrVersion, major)
 	}
-	hlen := padded(text, lenBytes)
+	if major < 3 {
+		if !ok {
+			return nil, fmt.Errorf("%w: the header holds characters latin-1 cannot encode, which only version 3.0 can write", ErrVersion)
+		}
+		text = latin1
+	}
+	hlen := padded(len(text), lenBytes)
 	if lenBytes == 2 && hlen > math.MaxUint16 {
 		return nil, fmt.Errorf("%w: header of %d bytes is too long for version 1.0", ErrHeader, hlen)
+	}
+	if hlen > MaxHeaderSize {
+		return nil, fmt.Errorf("%w: header of %d bytes is over the %d-byte limit", ErrHeader, hlen, MaxHeaderSize)
 	}
 	out := make([]byte, 0, 8+lenBytes+hlen)
 	out = append(out, npyMagic...)
@@ -350,11 +380,28 @@ func encodeHeader(d Dtype, shape []int, fortran bool, major int) ([]byte, error)
 	return append(out, '\n'), nil
 }
 
+// toLatin1 encodes s as latin-1, reporting whether every character fits.
+func toLatin1(s string) (string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			b := make([]byte, 0, len(s))
+			for _, r := range s {
+				if r > 0xff {
+					return "", false
+				}
+				b = append(b, byte(r))
+			}
+			return string(b), true
+		}
+	}
+	return s, true
+}
+
 // padded returns the header length NumPy writes for text: text plus '\n',
 // padded with spaces so the data starts on a 64-byte boundary. Like NumPy, an
 // already aligned header still gets 64 bytes of padding.
-func padded(text string, lenBytes int) int {
-	hlen := len(text) + 1
+func padded(textLen int, lenBytes int) int {
+	hlen := textLen + 1
 	return hlen + 64 - (8+lenBytes+hlen)%64
 }
 
@@ -363,4 +410,16 @@ func pyBool(b bool) string {
 		return "True"
 	}
 	return "False"
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package array
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,22 @@ def gen(dtype, shape, order='C'):
 `
 
 // val is the Go side of gen(): the value at C-order flat index k.
-func val[T Element](k int) T {
+// numeric is the set of Go types that hold NumPy's numeric dtypes.
+type numeric interface {
+	int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 |
+		float32 | float64 | complex64 | complex128 | bool | Float16
+}
+
+// dtypeOf returns the dtype CreateNPY writes for T.
+func dtypeOf[T any]() Dtype {
+	e, err := elemOf[T]()
+	if err != nil {
+		panic(err)
+	}
+	return e.dt
+}
+
+func val[T numeric](k int) T {
 	var z T
 	switch p := any(&z).(type) {
 	case *bool:
@@ -143,18 +159,21 @@ func forEachIndex(shape []int, fn func(idx []int, k int)) {
 	}
 }
 
-// typeCase runs per-type test code for every Element type.
+// typeCase runs per-type test code for every numeric type.
 type typeCase struct {
 	dtype Dtype
+	// swapped checks a rows x cols file of the type in the other byte order.
+	swapped func(t *testing.T, path string, rows, cols int)
 	// check opens path with the right T and compares every element to val.
 	check func(t *testing.T, path string)
 	// write creates path with CreateNPY and fills it with val.
 	write func(t *testing.T, path string, opts *Options, shape []int)
 }
 
-func makeCase[T Element]() typeCase {
+func makeCase[T numeric]() typeCase {
 	return typeCase{
-		dtype: dtypeOf[T](),
+		dtype:   dtypeOf[T](),
+		swapped: swappedCase[T](),
 		check: func(t *testing.T, path string) {
 			t.Helper()
 			a, err := OpenNPY[T](path, ReadOnly, nil)
@@ -181,7 +200,7 @@ func makeCase[T Element]() typeCase {
 	}
 }
 
-func checkValues[T Element](t *testing.T, a *Array[T]) {
+func checkValues[T numeric](t *testing.T, a *Array[T]) {
 	t.Helper()
 	bad := 0
 	forEachIndex(a.Shape(), func(idx []int, k int) {
@@ -218,4 +237,72 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// swappedCase checks a file of T in the other byte order: At, ReadRows and
+// Batches convert, the zero-copy calls refuse, and Set writes the file's
+// order.
+func swappedCase[T numeric]() func(t *testing.T, path string, rows, cols int) {
+	return func(t *testing.T, path string, rows, cols int) {
+		t.Helper()
+		a, err := OpenNPY[T](path, ReadWrite, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		if a.Swapped() != (a.Dtype().Size > 1) {
+			t.Fatalf("Swapped() = %v for %s", a.Swapped(), a.Dtype())
+		}
+		checkValues(t, a)
+		got, err := a.ReadRows(nil, 0, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range got {
+			if v != val[T](k) {
+				t.Fatalf("ReadRows element %d: %v, want %v", k, v, val[T](k))
+			}
+		}
+		k := 0
+		for first, b := range a.Batches(2) {
+			if first*cols != k {
+				t.Fatalf("batch at %d, want %d", first, k/cols)
+			}
+			for _, v := range b {
+				if v != val[T](k) {
+					t.Fatalf("Batches element %d: %v, want %v", k, v, val[T](k))
+				}
+				k++
+			}
+		}
+		if k != rows*cols {
+			t.Fatalf("Batches saw %d elements", k)
+		}
+		if !a.Swapped() {
+			return
+		}
+		for name, f := range map[string]func(){
+			"Data": func() { a.Data() },
+			"Row":  func() { a.Row(0) },
+			"Rows": func() { a.Rows(0, 1) },
+		} {
+			func() {
+				defer func() {
+					err, _ := recover().(error)
+					if !errors.Is(err, ErrByteOrder) {
+						t.Errorf("%s on a swapped array: panic %v, want ErrByteOrder", name, err)
+					}
+				}()
+				f()
+			}()
+		}
+		if err := a.Do(func([]T) error { return nil }); !errors.Is(err, ErrByteOrder) {
+			t.Errorf("Do on a swapped array: %v", err)
+		}
+		// Set stores in the file's order: element 0 becomes element 1's value.
+		a.Set(val[T](cols+1), 0, 1)
+		if a.At(0, 1) != val[T](cols+1) {
+			t.Fatalf("Set then At: %v", a.At(0, 1))
+		}
+	}
 }

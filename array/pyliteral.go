@@ -3,6 +3,8 @@ package array
 import (
 	"fmt"
 	"strconv"
+	"unicode"
+	"unicode/utf8"
 )
 
 // This file parses the small subset of Python literal syntax that .npy headers
@@ -36,11 +38,14 @@ type pyParser struct {
 	pos     int
 	depth   int
 	longInt bool // accept the Python 2 'L' suffix
+	latin1  bool // the text is latin-1 (format versions 1 and 2), not UTF-8
 }
 
 // parsePyLiteral parses s as one literal surrounded by optional whitespace.
-func parsePyLiteral(s []byte, allowLongSuffix bool) (any, error) {
-	p := &pyParser{s: s, longInt: allowLongSuffix}
+// A version 1 or 2 header (legacy set) is latin-1 text and may carry the
+// Python 2 'L' suffix on integers; strings always come back as UTF-8.
+func parsePyLiteral(s []byte, legacy bool) (any, error) {
+	p := &pyParser{s: s, longInt: legacy, latin1: legacy}
 	p.skipSpace()
 	v, err := p.value()
 	if err != nil {
@@ -241,20 +246,30 @@ func (p *pyParser) str() (any, error) {
 				out = append(out, '\r')
 			case '0':
 				out = append(out, 0)
-			case 'x':
-				if p.pos+2 > len(p.s) {
-					return nil, p.errorf("short \\x escape")
+			case 'x', 'u', 'U':
+				n := 2
+				switch e {
+				case 'u':
+					n = 4
+				case 'U':
+					n = 8
 				}
-				b, err := strconv.ParseUint(string(p.s[p.pos:p.pos+2]), 16, 8)
-				if err != nil {
-					return nil, p.errorf("bad \\x escape")
+				if p.pos+n > len(p.s) {
+					return nil, p.errorf("short \\%c escape", e)
 				}
-				out = append(out, byte(b))
-				p.pos += 2
+				b, err := strconv.ParseUint(string(p.s[p.pos:p.pos+n]), 16, 32)
+				if err != nil || b > unicode.MaxRune {
+					return nil, p.errorf("bad \\%c escape", e)
+				}
+				out = utf8.AppendRune(out, rune(b))
+				p.pos += n
 			default:
 				p.pos -= 2
 				return nil, p.errorf("unsupported escape \\%c in a string", e)
 			}
+		case c >= 0x80 && p.latin1:
+			out = utf8.AppendRune(out, rune(c))
+			p.pos++
 		default:
 			out = append(out, c)
 			p.pos++

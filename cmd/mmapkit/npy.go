@@ -94,7 +94,7 @@ func npyInfo(out, errOut io.Writer, files []string, asJSON bool) error {
 			enc.SetEscapeHTML(false) // descrs start with '<'
 			if err := enc.Encode(npyInfoJSON{
 				File: path, Version: fmt.Sprintf("%d.%d", h.Major, h.Minor), Descr: h.Descr, Dtype: h.Dtype.String(),
-				Shape: shape, FortranOrder: h.Fortran, Elements: h.Size(), ItemSize: h.Dtype.Size(),
+				Shape: shape, FortranOrder: h.Fortran, Elements: h.Size(), ItemSize: h.Dtype.Size,
 				HeaderLen: h.HeaderLen, DataOffset: h.DataOffset, DataBytes: h.DataBytes(), FileSize: size,
 			}); err != nil {
 				return err
@@ -110,7 +110,11 @@ func npyInfo(out, errOut io.Writer, files []string, asJSON bool) error {
 		}
 		fmt.Fprintf(out, "file:        %s\n", path)
 		fmt.Fprintf(out, "version:     %d.%d\n", h.Major, h.Minor)
-		fmt.Fprintf(out, "dtype:       %s (%s, %d bytes, Go %s)\n", h.Dtype, h.Descr, h.Dtype.Size(), h.Dtype.GoType())
+		goType, err := h.Dtype.GoType()
+		if err != nil {
+			goType = "none"
+		}
+		fmt.Fprintf(out, "dtype:       %s (%s, %d bytes, Go %s)\n", h.Dtype, h.Descr, h.Dtype.Size, goType)
 		fmt.Fprintf(out, "shape:       %s\n", npyShape(h.Shape))
 		fmt.Fprintf(out, "order:       %s\n", order)
 		fmt.Fprintf(out, "elements:    %d\n", h.Size())
