@@ -142,3 +142,45 @@ func TestForeignFaultPanics(t *testing.T) {
 }
 
 var sink byte
+
+// Only pages that a shrink of the current mapping retired are mapped again
+// in place; pages a move retired never are, whatever lies where: a call
+// still holding the old view would read other offsets' bytes there instead
+// of faulting (TestResizeRacesWithReaders caught that once, when the kernel
+// placed the moved mapping right below the old one).
+func TestOnlyShrunkTailIsReused(t *testing.T) {
+	r, err := Anonymous(8*4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Resize(2 * 4096); err != nil {
+		t.Fatal(err)
+	}
+	if r.st.reservedTo != 8*4096 {
+		t.Fatalf("after shrinking 8 pages to 2, reservedTo = %d", r.st.reservedTo)
+	}
+	m := r.st.m.Data
+	if tail, ok := r.reservedAfter(m, 5*4096); !ok || len(tail) != 3*4096 {
+		t.Fatalf("the shrunk tail is not offered for growing in place (%v, %d)", ok, len(tail))
+	}
+	if _, ok := r.reservedAfter(m, 9*4096); ok {
+		t.Fatal("pages past the shrunk tail offered for growing in place")
+	}
+	stale := r.v.Load()
+	func() {
+		defer SetForceMove(true)()
+		if err := r.Resize(16 * 4096); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if r.st.reservedTo != 0 {
+		t.Fatalf("after a move reservedTo = %d, want 0", r.st.reservedTo)
+	}
+	if _, ok := r.reservedAfter(r.st.m.Data, 20*4096); ok {
+		t.Fatal("a moved mapping offers pages it never had for growing in place")
+	}
+	if _, err := r.readAt(stale, make([]byte, 10), 0); err != errRetry {
+		t.Fatalf("read through the view from before the move: %v, want a fault (errRetry)", err)
+	}
+}

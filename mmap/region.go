@@ -57,6 +57,14 @@ type state struct {
 	// It only grows (ranges may overlap) until the cleanup releases it, so
 	// the fault handler can tell a fault in our memory from any other.
 	held atomic.Pointer[[][]byte]
+
+	// reservedTo is how far, from the start of the current mapping, the
+	// reservation runs that shrinking this mapping left after its end (0:
+	// none). Only those pages may be mapped again in place: an address
+	// keeps meaning the same offset of the Region, so a call still holding
+	// an older view reads the Region there, never other data. Pages a move
+	// retired are never reused.
+	reservedTo int
 }
 
 // hold adds b to the ranges the Region holds. Callers hold Region.mu (or own

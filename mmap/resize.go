@@ -222,9 +222,13 @@ func (r *Region) resize(old, n int) error {
 		}
 		_ = sys.Retire(m[keep:]) // retired pages stay held (state.held)
 		if newLen == 0 {
+			// Nothing left to grow in place from: a later Resize maps
+			// anew elsewhere.
 			r.st.m = sys.Mapping{}
+			r.st.reservedTo = 0
 		} else {
 			r.st.m.Data = m[:newLen]
+			r.st.reservedTo = max(r.st.reservedTo, pageUp(len(m)))
 		}
 		return nil
 	}
@@ -257,6 +261,7 @@ func (r *Region) growMapping(newLen int) error {
 		}
 		r.st.hold(nm.Data)
 		r.st.m = nm
+		r.st.reservedTo = 0
 		return nil
 	}
 	// In place: extend the mapping where the address space after it is free
@@ -306,34 +311,20 @@ func (r *Region) growMapping(newLen int) error {
 	}
 	r.st.hold(nm.Data)
 	r.st.m = nm
+	r.st.reservedTo = 0
 	r.publish(old, false)
 	_ = sys.Retire(m.Data)
 	return nil
 }
 
-// reservedAfter returns the pages between the end of m and newLen if they
-// are a reservation this Region holds (a tail an earlier shrink retired).
-// Every address the Region holds outside its current mapping is such a
-// reservation, so it is enough that one held range covers them.
+// reservedAfter returns the pages between the end of m and newLen if a
+// shrink of this same mapping retired them (state.reservedTo).
 func (r *Region) reservedAfter(m []byte, newLen int) ([]byte, bool) {
 	start := pageUp(len(m))
-	if newLen <= start {
+	if newLen <= start || pageUp(newLen) > r.st.reservedTo {
 		return nil, false
 	}
-	tail := unsafe.Slice(unsafe.SliceData(m), pageUp(newLen))[start:]
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(tail)))
-	hi := lo + uintptr(len(tail))
-	held := r.st.held.Load()
-	if held == nil {
-		return nil, false
-	}
-	for _, b := range disjoint(*held) {
-		blo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-		if blo <= lo && hi <= blo+uintptr(len(b)) {
-			return tail, true
-		}
-	}
-	return nil, false
+	return unsafe.Slice(unsafe.SliceData(m), pageUp(newLen))[start:], true
 }
 
 // resizeDrained changes the Region from old to n bytes where every call is
