@@ -14,8 +14,8 @@ import (
 // TestREADMESnippet checks that the README shows exactly these lines.
 func readmeSnippet(f *os.File, buf, p []byte, off int64) error {
 	// README begin
-	r, err := mmap.Open("data.bin", mmap.ReadWrite, nil) // whole file; nil: default Options
-	r, err = mmap.Map(f, mmap.CopyOnWrite, 4097, 0, nil) // any offset; length 0: to the end
+	r, err := mmap.Open("data.bin", mmap.ReadWrite, nil)            // whole file; nil: default Options
+	r, err = mmap.Map(f, mmap.CopyOnWrite, 4097, 0, nil)            // any offset; length 0: to the end
 	r, err = mmap.Anonymous(10<<20, &mmap.Options{HugePages: true}) // no file
 	defer r.Close()
 
