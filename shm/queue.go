@@ -39,6 +39,52 @@ type QueueOptions struct {
 	Spin time.Duration
 }
 
+type (
+	// Sender is the sending end of a Queue, a message queue between
+	// processes in a named segment (see CreateQueue). OpenSender attaches
+	// it; Send and SendFunc deliver messages. Not safe for concurrent use
+	// by several goroutines.
+	Sender struct {
+		name string
+		w    *ring.Writer
+	}
+	// Receiver is a receiving end of a Queue, a message queue between
+	// processes in a named segment (see CreateQueue). CreateQueue and
+	// OpenReceiver attach one; Receive takes the next message. Not safe for
+	// concurrent use by several goroutines.
+	Receiver struct {
+		name string
+		r    *ring.Reader
+	}
+)
+
+// readerOptions are the ring options of a receiver: a shared name is opened
+// without following a symbolic link (and, as every ring open, never blocks
+// on a FIFO).
+func (o *QueueOptions) readerOptions() *ring.ReaderOptions {
+	return &ring.ReaderOptions{Spin: o.Spin, NoFollow: true}
+}
+
+// queueErr makes an error of a queue operation a *fs.PathError naming the
+// segment once.
+func queueErr(op, p string, err error) error {
+	if errors.Is(err, ring.ErrTooLarge) {
+		err = tooLarge{err}
+	}
+	return sys.WrapPath("shm: "+op, p, err)
+}
+
+// tooLarge makes ring's ErrTooLarge match this package's too.
+type tooLarge struct{ err error }
+
+func (e tooLarge) Error() string        { return e.err.Error() }
+func (e tooLarge) Unwrap() error        { return e.err }
+func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
+
+// CreateQueue creates the named queue and returns its first receiving end.
+// It refuses an existing name with an error matching fs.ErrExist unless
+// opts.Replace.
+//
 // A Queue is an inter-process message queue in a named segment: a ring (see
 // package ring) with the Block policy, so a message is never lost to a full
 // queue; the sender waits for room instead. Messages are delivered whole, in
@@ -66,40 +112,6 @@ type QueueOptions struct {
 //
 // A Sender or Receiver is not safe for concurrent use by several goroutines;
 // open one per goroutine.
-type (
-	Sender struct {
-		name string
-		w    *ring.Writer
-	}
-	Receiver struct {
-		name string
-		r    *ring.Reader
-	}
-)
-
-func (o *QueueOptions) readerOptions() *ring.ReaderOptions {
-	return &ring.ReaderOptions{Spin: o.Spin}
-}
-
-// queueErr makes an error of a queue operation a *fs.PathError naming the
-// segment once.
-func queueErr(op, p string, err error) error {
-	if errors.Is(err, ring.ErrTooLarge) {
-		err = tooLarge{err}
-	}
-	return sys.WrapPath("shm: "+op, p, err)
-}
-
-// tooLarge makes ring's ErrTooLarge match this package's too.
-type tooLarge struct{ err error }
-
-func (e tooLarge) Error() string        { return e.err.Error() }
-func (e tooLarge) Unwrap() error        { return e.err }
-func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
-
-// CreateQueue creates the named queue and returns its first receiving end.
-// It refuses an existing name with an error matching fs.ErrExist unless
-// opts.Replace.
 func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 	if opts == nil {
 		opts = &QueueOptions{}
@@ -121,6 +133,7 @@ func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 		Policy:    ring.Block,
 		Perm:      perm,
 		Replace:   opts.Replace,
+		NoFollow:  true,
 	})
 	if err != nil {
 		return nil, queueErr("create queue", p, err)
@@ -145,10 +158,7 @@ func OpenSender(name string, opts *QueueOptions) (*Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseLink(p); err != nil {
-		return nil, queueErr("open sender", p, err)
-	}
-	w, err := ring.OpenWriter(p, nil)
+	w, err := ring.OpenWriter(p, &ring.Options{NoFollow: true})
 	if err != nil {
 		return nil, queueErr("open sender", p, err)
 	}
@@ -169,24 +179,11 @@ func OpenReceiver(name string, opts *QueueOptions) (*Receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseLink(p); err != nil {
-		return nil, queueErr("open receiver", p, err)
-	}
 	r, err := ring.OpenReader(p, opts.readerOptions())
 	if err != nil {
 		return nil, queueErr("open receiver", p, err)
 	}
 	return &Receiver{name: name, r: r}, nil
-}
-
-// refuseLink applies the rule for shared names (no symbolic links, nothing
-// but regular files, never block) before package ring opens the file.
-func refuseLink(p string) error {
-	f, err := sys.OpenFile(p, 0, 0, true)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // Name returns the queue's segment name.

@@ -9,12 +9,19 @@ SIGBUS that would kill the interpreter.
 """
 
 import errno
+import mmap
 import os
 import stat
 import struct
+import sys
+import tempfile
+import threading
 from typing import Any, Tuple
 
-SHM_DIR = "/dev/shm"
+# Where segments live: the directory Go's shm.Dir() uses. On Linux it is
+# /dev/shm (the objects shm_open(3) and multiprocessing.shared_memory see);
+# elsewhere a private directory under the temporary directory.
+SHM_DIR = "/dev/shm" if sys.platform.startswith("linux") else os.path.join(tempfile.gettempdir(), "mmapkit-shm")
 MAX_NAME_LEN = 255
 
 _U64 = struct.Struct("<Q")
@@ -88,8 +95,8 @@ def validate_name(name: str) -> None:
 
 
 def is_path(name_or_path: str) -> bool:
-    """True if the argument is a path (it has a '/'), False for a bare segment name."""
-    return "/" in name_or_path or os.sep in name_or_path
+    """True if the argument is a path (it has a '/', or a '\\' on Windows), False for a bare segment name."""
+    return "/" in name_or_path or os.sep in name_or_path or bool(os.altsep and os.altsep in name_or_path)
 
 
 def segment_path(name_or_path: str) -> str:
@@ -146,6 +153,17 @@ def open_shared(name_or_path: str, writable: bool = False) -> Tuple[int, str]:
     return fd, path
 
 
+if hasattr(os, "pread"):
+    _pread = os.pread
+else:  # Windows: no pread; seek and read under a lock (per process, enough for one reader object)
+    _seek_lock = threading.Lock()
+
+    def _pread(fd: int, n: int, off: int) -> bytes:
+        with _seek_lock:
+            os.lseek(fd, off, os.SEEK_SET)
+            return os.read(fd, n)
+
+
 class Source:
     """Positioned reads of a shared file that never touch past its end.
 
@@ -168,7 +186,7 @@ class Source:
 
     def read(self, off: int, n: int) -> bytes:
         """Exactly n bytes at off, or Truncated."""
-        b = os.pread(self._check(), n, off)
+        b = _pread(self._check(), n, off)
         if len(b) != n:
             raise Truncated("%s: truncated under the reader: %d bytes at offset %d, found %d (file now %d bytes)"
                             % (self.path, n, off, len(b), self.size()))
@@ -177,16 +195,22 @@ class Source:
     def read_into(self, off: int, buf: memoryview) -> None:
         """Fill buf from off, or Truncated."""
         fd = self._check()
+        if not hasattr(os, "preadv"):
+            buf[:] = self.read(off, len(buf))
+            return
         got = 0
         n = len(buf)
         while got < n:
-            # os.preadv exists from 3.7 on Linux; one call fills the buffer
-            # without an intermediate bytes object.
+            # one call fills the buffer without an intermediate bytes object
             k = os.preadv(fd, [buf[got:]], off + got)
             if k <= 0:
                 raise Truncated("%s: truncated under the reader: %d bytes at offset %d, found %d (file now %d bytes)"
                                 % (self.path, n, off, got, self.size()))
             got += k
+
+    def view(self, off: int, n: int) -> Any:
+        """n bytes at off for the caller to keep: a copy here (see MappedSource)."""
+        return self.read(off, n)
 
     def u64(self, off: int) -> int:
         """The little-endian 64-bit word at off."""
@@ -204,6 +228,78 @@ class Source:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+class MappedSource(Source):
+    """Reads through a read-only mapping of the file: the fast, zero-copy path.
+
+    No system call per read, and view() hands out memoryviews of the
+    mapping itself (what np.frombuffer can wrap without a copy). The price:
+    if another process truncates the file, touching the mapping past the new
+    end raises SIGBUS, which Python cannot catch: the interpreter dies.
+    Reads beyond the size the file had when it was opened raise Truncated;
+    view() checks the current size (fstat) before it hands a view out, which
+    narrows the window but cannot close it. Use it when the writer is
+    trusted not to truncate; Source (pread) is the safe default.
+
+    Views stay valid after close(); the mapping goes when the last one does.
+    """
+
+    def __init__(self, name_or_path: str) -> None:
+        super().__init__(name_or_path)
+        try:
+            self._len = os.fstat(self._fd).st_size
+            # mmap cannot map 0 bytes; an empty file has nothing to read
+            self._mm = mmap.mmap(self._fd, self._len, access=mmap.ACCESS_READ) if self._len else None
+            self._mv = memoryview(self._mm) if self._mm is not None else memoryview(b"")
+        except BaseException:
+            super().close()
+            raise
+
+    def _bounds(self, off: int, n: int) -> None:
+        self._check()
+        if off < 0 or n < 0 or off + n > self._len:
+            raise Truncated("%s: %d bytes at offset %d are past the %d bytes mapped" % (self.path, n, off, self._len))
+
+    def read(self, off: int, n: int) -> bytes:
+        """A copy of n bytes at off."""
+        self._bounds(off, n)
+        return self._mv[off:off + n].tobytes()
+
+    def read_into(self, off: int, buf: memoryview) -> None:
+        """Fill buf from off."""
+        self._bounds(off, len(buf))
+        buf[:] = self._mv[off:off + len(buf)]
+
+    def view(self, off: int, n: int) -> memoryview:
+        """A read-only memoryview of n bytes at off, no copy.
+
+        It shows the file as it is, not as it was: a writer that reuses the
+        bytes changes what the view shows. Copy it (bytes(view)) to keep it.
+        """
+        self._bounds(off, n)
+        now = self.size()
+        if off + n > now:
+            raise Truncated("%s: truncated under the reader: %d bytes at offset %d, the file is now %d bytes" % (self.path, n, off, now))
+        return self._mv[off:off + n]
+
+    def u64(self, off: int) -> int:
+        self._bounds(off, 8)
+        return _U64.unpack_from(self._mv, off)[0]
+
+    def u32(self, off: int) -> int:
+        self._bounds(off, 4)
+        return _U32.unpack_from(self._mv, off)[0]
+
+    def close(self) -> None:
+        if self._mm is not None:
+            mm, self._mm = self._mm, None
+            self._mv.release()
+            try:
+                mm.close()
+            except BufferError:
+                pass  # views are still out there: the mapping goes with the last one
+        super().close()
 
 
 def _optional_numpy() -> Any:

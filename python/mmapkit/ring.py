@@ -4,7 +4,7 @@ import struct
 import time
 import zlib
 
-from ._files import FormatError, Lapped, Source
+from ._files import FormatError, Lapped, MappedSource, Source
 
 
 RING_MAGIC = b"MMKRING\x00"
@@ -43,8 +43,11 @@ def _frame_size(n):
 class Ring:
     """A read-only follower of an mmapkit ring file (or shm.Queue)."""
 
-    def __init__(self, name_or_path, from_end=False):
-        self._src = Source(name_or_path)
+    def __init__(self, name_or_path, from_end=False, mapped=False):
+        # mapped: read through a mapping, and return records as memoryviews of
+        # it (zero-copy), at the risk of SIGBUS if a peer truncates the file;
+        # see MappedSource. The default reads with pread and returns bytes.
+        self._src = (MappedSource if mapped else Source)(name_or_path)
         self.path = self._src.path
         try:
             self._parse()
@@ -258,7 +261,7 @@ class Ring:
                 self.pos += _frame_size(n)
                 self.seq += 1
                 return seq, b""
-            payload = src.read(off + 16, n)
+            payload = src.view(off + 16, n)
             if self._lapped(self.pos):
                 raise self._jump()
             if not self.crc and self._u64(off) != w:

@@ -6,7 +6,7 @@ import os
 import stat
 from typing import Any, List, NamedTuple, Optional
 
-from ._files import SHM_DIR, as_array, open_shared, segment_path, validate_name
+from ._files import SHM_DIR, _pread, as_array, open_shared, segment_path, validate_name
 from .ring import RING_MAGIC
 from .slot import SLOT_MAGIC
 
@@ -110,6 +110,8 @@ def create(name: str, size: int, replace: bool = False) -> Segment:
     if size <= 0:
         raise ValueError("segment size must be positive, not %d" % size)
     path = segment_path(name)
+    if path.startswith(SHM_DIR + os.sep):
+        os.makedirs(SHM_DIR, mode=0o700, exist_ok=True)  # off Linux it is a private directory
     if replace:
         try:
             os.unlink(path)  # removes a planted symlink itself, never its target
@@ -151,7 +153,7 @@ def _sniff(path: str) -> str:
     except (OSError, ValueError):
         return ""
     try:
-        head = os.pread(fd, 8, 0)
+        head = _pread(fd, 8, 0)
     finally:
         os.close(fd)
     if head[:4] == SLOT_MAGIC:

@@ -18,13 +18,35 @@ def msg(i):
 
 
 @pytest.mark.parametrize("kind", ["ring", "queue"])
-def test_tail_everything(go, name, kind):
+@pytest.mark.parametrize("mapped", [False, True])
+def test_tail_everything(go, name, kind, mapped):
     go(kind, name, 1 << 20)
     go("append", name, 2000)
-    with mmapkit.Ring(name) as r:
+    with mmapkit.Ring(name, mapped=mapped) as r:
         got = list(iter(r.next, None))
     assert [s for s, _ in got] == list(range(2000))
     assert all(p == msg(s) for s, p in got)
+    assert all(isinstance(p, memoryview if mapped else bytes) for _, p in got)
+
+
+def test_mapped_records_are_views(go, name, np):
+    # mapped=True hands out the ring's own bytes: no copy at all, and a
+    # NumPy array over a record shares the mapping's memory.
+    import mmap
+
+    go("ring", name, 1 << 16)
+    go("append", name, 1)
+    r = mmapkit.Ring(name, mapped=True)
+    seq, p = r.next()
+    assert p.readonly and isinstance(p.obj, mmap.mmap)
+    a = mmapkit.as_array(p, "<u8")
+    assert a.tolist() == [0]
+    base = np.frombuffer(p.obj, "u1")  # the whole mapping
+    start = base.ctypes.data
+    assert start + 4096 <= a.ctypes.data < start + base.size  # inside the mapping's data area
+    del base
+    r.close()  # views outlive close: the mapping goes with the last one
+    assert a.tolist() == [0] and bytes(p) == bytes(8)
 
 
 def test_follow_while_go_appends(go, name):

@@ -10,9 +10,10 @@ import mmapkit
 from conftest import run_python
 
 
-def test_load_and_wait(go, name):
+@pytest.mark.parametrize("mapped", [False, True])
+def test_load_and_wait(go, name, mapped):
     go("slot", name, 64)
-    with mmapkit.Slot(name) as s:
+    with mmapkit.Slot(name, mapped=mapped) as s:
         assert s.capacity == 64
         assert s.load() == (0, b"")
         seq = int(go("store", name, b"hello".hex()))
@@ -25,13 +26,14 @@ def test_load_and_wait(go, name):
             s.wait(new, timeout=0.01)
 
 
-def test_no_torn_values(go, name):
+@pytest.mark.parametrize("mapped", [False, True])
+def test_no_torn_values(go, name, mapped):
     # The writer stores (i, i) continuously: every value loaded is whole.
     go("slot", name, 16)
     go("storeloop", name)
     # a long stuck timeout: on a loaded machine the healthy Go writer can be
     # descheduled mid-store for longer than the default second
-    with mmapkit.Slot(name, stuck_timeout=60) as s:
+    with mmapkit.Slot(name, stuck_timeout=60, mapped=mapped) as s:
         s.wait(0, timeout=60)
         last = 0
         buf = bytearray(16)
