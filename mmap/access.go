@@ -102,6 +102,9 @@ func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 		// apart (ours or not, retired pages or a truncated file).
 		return r.readAtGated(p, off)
 	}
+	// The Region must stay reachable until the copy is done: its cleanup
+	// gives the address range back.
+	runtime.KeepAlive(r)
 	if n < len(p) {
 		return n, io.EOF
 	}
@@ -189,6 +192,7 @@ func (r *Region) WriteAt(p []byte, off int64) (n int, err error) {
 	if !ok {
 		return r.writeAtGated(p, off)
 	}
+	runtime.KeepAlive(r) // see ReadAt
 	return n, nil
 }
 

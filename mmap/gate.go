@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
@@ -40,6 +41,47 @@ import (
 // file descriptor, so they register in gate: Close and Resize wait for them
 // to leave. Where sys.CanRetire is false (Windows, until placeholders are
 // wired up) every call registers, as the copying calls then must.
+
+// Reservations cost no memory, but address space and one kernel mapping
+// each, and they are released only after a garbage collection finds their
+// Region unreachable. A program that maps and closes large files in a loop
+// while allocating little could run out of either before the collector
+// runs, so retiring pages past a budget asks for a collection.
+var (
+	reservedBytes atomic.Int64 // address space in reservations not yet released, all Regions
+	reservedCount atomic.Int64 // reservations not yet released
+)
+
+const (
+	reserveBudgetBytes = 1 << 40 // of the 128 TiB a 64-bit process has
+	reserveBudgetCount = 4096    // of vm.max_map_count's 65530 mappings
+)
+
+// retire turns b into a reservation (sys.Retire) and accounts for it in st.
+// Region.mu must be held.
+func (st *state) retire(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := sys.Retire(b); err != nil {
+		return err
+	}
+	n := int64(pageUp(len(b)))
+	st.reserved += n
+	st.reservations++
+	reservedBytes.Add(n)
+	reservedCount.Add(1)
+	return nil
+}
+
+// collectIfOverBudget runs a garbage collection when the reservations of
+// all Regions pass the budget, so that the cleanups of unreachable Regions
+// release theirs.
+func collectIfOverBudget() {
+	if reservedBytes.Load() > reserveBudgetBytes || reservedCount.Load() > reserveBudgetCount {
+		runtime.GC()
+	}
+}
 
 // lockFree says whether the copying calls may skip the gate.
 const lockFree = sys.CanRetire

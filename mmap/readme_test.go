@@ -1,3 +1,5 @@
+//lint:file-ignore SA4006,SA5001 the README snippet shows calls and their results without handling each error
+
 package mmap_test
 
 import (

@@ -65,6 +65,11 @@ type state struct {
 	// an older view reads the Region there, never other data. Pages a move
 	// retired are never reused.
 	reservedTo int
+
+	// reserved and reservations count this Region's share of the
+	// package's reservation budget (gate.go).
+	reserved     int64
+	reservations int64
 }
 
 // hold adds b to the ranges the Region holds. Callers hold Region.mu (or own
@@ -96,6 +101,8 @@ func (s *state) release() {
 					_ = sys.Release(b)
 				}
 			}
+			reservedBytes.Add(-s.reserved)
+			reservedCount.Add(-s.reservations)
 		} else {
 			_ = s.m.Unmap()
 		}
@@ -284,7 +291,7 @@ func (r *Region) Close() error {
 	r.v.Store(closedView)
 	var err error
 	if sys.CanRetire {
-		err = sys.Retire(r.st.m.Data)
+		err = r.st.retire(r.st.m.Data)
 		r.st.m = sys.Mapping{}
 	} else {
 		err = r.st.m.Unmap()
@@ -297,6 +304,7 @@ func (r *Region) Close() error {
 	// The reservation stays until the Region is unreachable (a late reader
 	// may still fault on it), unless Bytes handed it out: then forever. The
 	// cleanup registered by newRegion releases it.
+	collectIfOverBudget()
 	return r.errorf("close", err)
 }
 

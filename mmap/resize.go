@@ -97,6 +97,7 @@ func (r *Region) Resize(size int) error {
 	if err != nil {
 		return r.errorf(op, fmt.Errorf("from %d to %d bytes: %w", old, size, err))
 	}
+	collectIfOverBudget()
 	if size > old && r.flags&sys.Populate != 0 {
 		r.populate(old, size)
 	}
@@ -220,7 +221,7 @@ func (r *Region) resize(old, n int) error {
 			// zeros if the Region grows again, as new memory does.
 			clear(m[newLen:keep])
 		}
-		_ = sys.Retire(m[keep:]) // retired pages stay held (state.held)
+		_ = r.st.retire(m[keep:]) // retired pages stay held (state.held)
 		if newLen == 0 {
 			// Nothing left to grow in place from: a later Resize maps
 			// anew elsewhere.
@@ -279,6 +280,8 @@ func (r *Region) growMapping(newLen int) error {
 		fileOff := mapOff + int64(pageUp(len(m.Data)))
 		if _, err := sys.MapAt(tail, fd, fileOff, prot, r.flags); err == nil {
 			r.st.m.Data = unsafe.Slice(unsafe.SliceData(m.Data), newLen)
+			r.st.reserved -= int64(len(tail))
+			reservedBytes.Add(-int64(len(tail)))
 			return nil
 		}
 	}
@@ -313,7 +316,7 @@ func (r *Region) growMapping(newLen int) error {
 	r.st.m = nm
 	r.st.reservedTo = 0
 	r.publish(old, false)
-	_ = sys.Retire(m.Data)
+	_ = r.st.retire(m.Data)
 	return nil
 }
 
