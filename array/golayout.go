@@ -466,6 +466,11 @@ func (d Dtype) GoType() (string, error) {
 	return b.String(), nil
 }
 
+// Align returns the alignment Go gives an element of the dtype on this
+// machine: data must start at a multiple of it to be mapped as Go values (1
+// for dtypes without a Go type).
+func (d Dtype) Align() int { return goAlign(d) }
+
 // goAlign is the alignment Go gives a value of dtype d on this machine.
 func goAlign(d Dtype) int {
 	switch d.Kind {

@@ -147,6 +147,15 @@ func findEnd(r io.ReaderAt, size int64) (int64, error) {
 		}
 		return 0, fmt.Errorf("%w: the file is %s to be a zip archive (%d bytes)", ErrNotNPZ, what, size)
 	}
+	// Most archives have no comment: the record is the last 22 bytes, and
+	// reading only those keeps opening a huge archive as cheap as a small one.
+	var last [endLen]byte
+	if _, err := r.ReadAt(last[:], size-endLen); err != nil && err != io.EOF {
+		return 0, err
+	}
+	if binary.LittleEndian.Uint32(last[:]) == sigEnd && binary.LittleEndian.Uint16(last[20:]) == 0 {
+		return size - endLen, nil
+	}
 	n := min(size, endLen+0xffff)
 	buf := make([]byte, n)
 	if _, err := r.ReadAt(buf, size-n); err != nil && err != io.EOF {
