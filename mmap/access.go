@@ -30,15 +30,15 @@ func (r *Region) writable() error {
 // for ReadWrite and CopyOnWrite Regions (on a ReadOnly Region a write crashes
 // the program with a fault: use WriteAt or Do).
 //
-// The slice is valid until Close or Resize; using it afterwards is a bug
-// that crashes the program with a fault where the OS allows (the old pages
-// become an inaccessible reservation), and reads or corrupts other memory
-// elsewhere. Unlike Region methods, plain accesses to it are not protected
-// against faults: if the file may be truncated by another process, use Do or
-// the Region's methods. Once Bytes has been called, Resize does not move the
-// mapping (ErrExported), and the address range is never given back to the
-// OS, not even after Close, since a slice may outlive the Region. After
-// Close, Bytes returns nil.
+// The slice is valid until Close or Resize; using it afterwards is a bug.
+// Where the OS allows (Linux, darwin) the old pages then become an
+// inaccessible reservation, so the bug crashes with a fault instead of
+// reading other memory, at least while the Region is reachable. Unlike
+// Region methods, plain accesses to the slice are not protected against
+// faults: if the file may be truncated by another process, use Do or the
+// Region's methods. Once Bytes has been called, Resize does not move the
+// mapping (ErrExported), and a Region that is never closed is never
+// unmapped, since the slice may outlive it. After Close, Bytes returns nil.
 func (r *Region) Bytes() []byte {
 	if r.enter() != nil {
 		return nil

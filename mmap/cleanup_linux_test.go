@@ -118,3 +118,28 @@ func TestClosedRegionReservationReleased(t *testing.T) {
 		t.Errorf("%d reservations of closed Regions left after collecting (had %d before)", reservations(), before)
 	}
 }
+
+// Closing invalidates the slices from Bytes, so a closed Region's address
+// range is given back like any other once it is unreachable: opening and
+// closing arrays (which use Bytes) in a loop must not leak address space.
+func TestClosedExportedRegionReleased(t *testing.T) {
+	path := writeFile(t, make([]byte, 1<<20))
+	func() {
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Bytes()
+		reserved := mmap.ReservedBytes()
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if mmap.ReservedBytes() <= reserved {
+			t.Fatal("Close left no reservation: nothing to check")
+		}
+	}()
+	before := mmap.ReservedBytes()
+	if !gcUntil(func() bool { return mmap.ReservedBytes() < before }) {
+		t.Error("the reservation of a closed Region whose Bytes were handed out is never released")
+	}
+}

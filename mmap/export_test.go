@@ -8,3 +8,7 @@ func SetForceMove(on bool) (restore func()) {
 	forceMove = on
 	return func() { forceMove = old }
 }
+
+// ReservedBytes returns the address space that retired pages of all Regions
+// hold until their Regions are collected.
+func ReservedBytes() int64 { return reservedBytes.Load() }

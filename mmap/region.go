@@ -51,6 +51,7 @@ type state struct {
 	m        sys.Mapping // the current mapping; changed only by Close and Resize
 	file     *os.File    // our own descriptor (nil for anonymous memory)
 	exported atomic.Bool // Bytes handed the memory out
+	closed   atomic.Bool // Close ran: the memory is no longer anyone's to use
 
 	// held lists every address range this Region holds: its mapping and
 	// the reservations that Close and Resize left in place of old pages.
@@ -86,15 +87,15 @@ func (s *state) hold(b []byte) {
 	s.held.Store(&next)
 }
 
-// release frees what a Region the program forgot to Close (or closed and
-// forgot) still holds: its mapping and its reservations. It runs once the
-// Region is unreachable, so no call can be inside it; but if its raw bytes
-// were handed out by Bytes, which do not keep the Region reachable, it
-// leaves the address ranges alone: unmapping (or releasing a reservation)
-// under a live slice would let other memory appear there. Leaking is the
-// safer failure.
+// release frees what a Region the program closed, or forgot to Close, still
+// holds: its mapping and its reservations. It runs once the Region is
+// unreachable, so no call can be inside it. But if the program forgot to
+// Close a Region whose raw bytes Bytes handed out (slices that do not keep
+// the Region reachable and are valid until Close), it leaves the mapping
+// alone: unmapping under a live slice would let other memory appear there.
+// Leaking is the safer failure.
 func (s *state) release() {
-	if !s.exported.Load() {
+	if s.closed.Load() || !s.exported.Load() {
 		if sys.CanRetire {
 			if held := s.held.Load(); held != nil {
 				for _, b := range disjoint(*held) {
@@ -275,8 +276,8 @@ func newRegion(st *state, mode Mode, path string, off int64, delta int, flags sy
 // and survives the process, but call Flush first if it must survive a power
 // loss. Slices returned by Bytes must not be used after Close: where the OS
 // allows (Linux, darwin) the pages are replaced by an inaccessible
-// reservation, so such a use crashes with a fault instead of reading memory
-// that belongs to something else.
+// reservation, kept until the Region is unreachable, so such a use crashes
+// with a fault rather than reading memory that belongs to something else.
 func (r *Region) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -289,6 +290,7 @@ func (r *Region) Close() error {
 	// the closed view first, so that a fault from now on reads as ErrClosed,
 	// then take the pages away.
 	r.v.Store(closedView)
+	r.st.closed.Store(true)
 	var err error
 	if sys.CanRetire {
 		err = r.st.retire(r.st.m.Data)
@@ -302,8 +304,8 @@ func (r *Region) Close() error {
 		}
 	}
 	// The reservation stays until the Region is unreachable (a late reader
-	// may still fault on it), unless Bytes handed it out: then forever. The
-	// cleanup registered by newRegion releases it.
+	// may still fault on it); the cleanup registered by newRegion releases
+	// it.
 	collectIfOverBudget()
 	return r.errorf("close", err)
 }
