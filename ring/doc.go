@@ -32,11 +32,13 @@
 // # Format and crash safety
 //
 // Each frame has a 16-byte header whose commit word (kind, length and the lap
-// number of its position) is stored last with one atomic store, and a CRC-32
-// of the payload. A reader therefore sees a record whole or not at all; a
+// number of its position) is stored last with one atomic store. A reader
+// therefore sees a record whole or not at all, however a process dies; a
 // frame left from an earlier lap can never pass for a new one; and opening a
 // ring for writing after a crash keeps every intact record and drops only the
-// torn tail. A file that is not a ring, has an unknown version or a damaged
+// torn tail. Rings on a disk also carry a CRC-32 of each payload (see
+// Checksum), which detects a record torn by a power loss; rings in memory
+// (/dev/shm), which cannot outlive one, default to none. A file that is not a ring, has an unknown version or a damaged
 // header is refused (ErrNotRing, ErrVersion, ErrBadHeader) and never modified.
 // The layout is in FORMAT.md, byte by byte.
 //
@@ -56,7 +58,10 @@
 // it missed, and continues from the oldest one. Block makes Append wait (spin,
 // then a futex in the mapping, honouring a context) until every registered
 // reader has consumed enough; readers of a Block ring register in one of 16
-// slots, and a slot whose process died is reclaimed. A Block ring with no
+// slots, and a slot whose process died is reclaimed (its lock, which the kernel
+// drops, says so). A named reader (ReaderOptions.Name) keeps its slot and
+// position while away; ManualRelease makes the writer wait for what a reader
+// released rather than read. A Block ring with no
 // registered reader keeps its records: a full one makes Append wait until a
 // reader registers and reads (no record is ever lost to a missing consumer).
 //

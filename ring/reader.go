@@ -477,7 +477,9 @@ func (r *Reader) unsure(rechecked *bool) (again bool, err error) {
 // therefore waits at the damage; the next writer's recovery cuts it off.
 func (r *Reader) committed(pos uint64) bool {
 	r.fence()
-	return load64(r.hdr, offTailPos) > pos
+	// A hint past the limit is impossible (a damaged word): it proves nothing.
+	tail := load64(r.hdr, offTailPos)
+	return tail > pos && tail <= load64(r.hdr, offLimit)
 }
 
 // lapped reports whether the frame at pos may have been overwritten: the

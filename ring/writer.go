@@ -627,7 +627,17 @@ func (w *Writer) AppendContext(ctx context.Context, p []byte) (uint64, error) {
 // nothing; the panic goes on.
 func (w *Writer) AppendFunc(ctx context.Context, n int, fill func(b []byte) error) (seq uint64, err error) {
 	w.mu.Lock()
-	b, err := w.reserveLocked(ctx, n)
+	var b []byte
+	pos := w.pos
+	off := pos & w.mask
+	if size := uint64(frameSize(n)); uint(n) <= uint(w.maxRecord) && off+size <= w.capacity && pos+size <= w.limit && !w.closing.Load() {
+		// The common case, as in AppendContext.
+		w.mark(pos)
+		w.resPos = pos
+		b = w.data[off+frameHdrSize : off+frameHdrSize+uint64(n) : off+frameHdrSize+uint64(n)]
+	} else {
+		b, err = w.reserveLocked(ctx, n)
+	}
 	if err != nil {
 		w.mu.Unlock()
 		return 0, err

@@ -125,7 +125,7 @@ func (r *mmapgoReader) ReadAt(p []byte, off int64) (int, error) {
 
 func (r *mmapgoReader) Close() error { return errors.Join(r.m.Unmap(), r.f.Close()) }
 
-// The libraries, x/exp/mmap first: benchstat -col /lib compares the others
+// The libraries, x/exp/mmap first: benchstat -col /impl compares the others
 // with the first column.
 var libraries = []library{
 	{"x-exp-mmap", func(path string) (reader, error) { return xmmap.Open(path) }},
@@ -176,7 +176,7 @@ func openWarm(b *testing.B, lib library) (reader, int64) {
 func BenchmarkReadAt(b *testing.B) {
 	for _, size := range readSizes {
 		for _, lib := range libraries {
-			b.Run(fmt.Sprintf("size=%dB/lib=%s", size, lib.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("size=%dB/impl=%s", size, lib.name), func(b *testing.B) {
 				r, span := openWarm(b, lib)
 				offs := offsets(1<<20, size, span)
 				mask := len(offs) - 1
@@ -197,7 +197,7 @@ func BenchmarkReadAt(b *testing.B) {
 func BenchmarkReadAtParallel(b *testing.B) {
 	for _, size := range readSizes {
 		for _, lib := range libraries {
-			b.Run(fmt.Sprintf("size=%dB/lib=%s", size, lib.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("size=%dB/impl=%s", size, lib.name), func(b *testing.B) {
 				r, span := openWarm(b, lib)
 				offs := offsets(1<<20, size, span)
 				mask := len(offs) - 1
@@ -228,7 +228,7 @@ const freshRound = 1024
 func BenchmarkReadAtFresh(b *testing.B) {
 	for _, size := range readSizes {
 		for _, lib := range libraries {
-			b.Run(fmt.Sprintf("size=%dB/lib=%s", size, lib.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("size=%dB/impl=%s", size, lib.name), func(b *testing.B) {
 				path, span := dataFile(b)
 				// The page cache is warm; no mapping is.
 				r0, err := lib.open(path)

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,4 +195,79 @@ func TestShmCatHostile(t *testing.T) {
 			t.Fatalf("shm cat %s still running after a minute: it hangs", tt.name)
 		}
 	}
+}
+
+// shmTestSegment makes a named segment holding data (removed at the end of
+// the test).
+func shmTestSegment(t *testing.T, name string, data []byte) {
+	t.Helper()
+	r, err := shm.Create(name, len(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	if _, err := r.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shmTestSlot makes a named segment holding a slot with value.
+func shmTestSlot(t *testing.T, name string, capacity int, value []byte) {
+	t.Helper()
+	r, err := shm.Create(name, shm.SlotSize(capacity), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	s, err := shm.NewSlot(r, 0, capacity, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store(value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var shmTimeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?Z?`)
+
+// A session of the shm commands against a golden file.
+func TestShmGolden(t *testing.T) {
+	// Unique (other test runs share the directory) and of a fixed length,
+	// so that normalizing it keeps the columns aligned.
+	prefix := fmt.Sprintf("mmapkit-golden-%010d-", os.Getpid())
+	shmTestSlot(t, prefix+"slot", 32, []byte("price\t42.5\n"))
+	shmTestSegment(t, prefix+"raw", []byte("hello, \x00\x01 world"))
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"shm", "ls", prefix + "*"},
+		{"shm", "ls", "--json", prefix + "*"},
+		{"shm", "ls", "no-such-prefix-*"},
+		{"shm", "ls", "--json", "no-such-prefix-*"},
+		{"shm", "ls", "["},
+		{"shm", "cat", prefix + "slot"},
+		{"shm", "cat", "--seq", "--format", "hex", prefix + "slot"},
+		{"shm", "cat", "--json", prefix + "slot"},
+		{"shm", "cat", prefix + "raw"},
+		{"shm", "cat", "--format", "hex", prefix + "raw"},
+		{"shm", "cat", "--format", "json", prefix + "raw"},
+		{"shm", "cat", "--follow", prefix + "raw"},
+		{"shm", "cat", prefix + "missing"},
+		{"shm", "rm", prefix + "missing"},
+		{"shm", "rm", prefix + "raw", prefix + "missing"},
+		{"shm", "ls", prefix + "*"},
+	} {
+		r := cli(t, args...)
+		if r.code == 0 && slices.Contains(args, "--json") {
+			checkJSON(t, r.stdout)
+		}
+		fmt.Fprintf(&b, "$ mmapkit %s\n%s", strings.Join(args, " "), r.stdout)
+		if r.stderr != "" {
+			fmt.Fprintf(&b, "[stderr]\n%s", r.stderr)
+		}
+		fmt.Fprintf(&b, "[exit %d]\n", r.code)
+	}
+	out := shmTimeRE.ReplaceAllString(normalize(b.String(), prefix, "mmapkit-golden-PPPPPPPPPP-", shm.Dir(), "$SHM"), "YYYY-MM-DD hh:mm:ss")
+	golden(t, "shm-session", out)
 }

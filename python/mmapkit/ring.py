@@ -109,7 +109,9 @@ class Ring:
     def _committed(self, pos):
         # The writer's tail hint (a committed position, published now and
         # then) has passed pos: a frame there that fails its checks is damage.
-        return self._u64(_OFF_TAIL) > pos
+        # A hint past the limit is impossible (a damaged word): it proves nothing.
+        tail = self._u64(_OFF_TAIL)
+        return pos < tail <= self._u64(_OFF_LIMIT)
 
     def _lapped(self, pos):
         lim = self._u64(_OFF_LIMIT)
