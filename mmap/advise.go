@@ -97,7 +97,7 @@ func (r *Region) AdviseRange(off int64, n int, adv Advice) error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if adv == AdvicePopulateWrite && r.mode == ReadOnly {

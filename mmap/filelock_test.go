@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -374,5 +375,44 @@ func TestFileLockReplacedFile(t *testing.T) {
 	}
 	if _, err := mmap.LockFile(context.Background(), f, true); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("LockFile on a replaced file = %v", err)
+	}
+}
+
+// A lock held by another process names that process and what to do; one
+// held by this process says so.
+func TestFileLockErrorNamesHolder(t *testing.T) {
+	path := flockPath(t)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	holder := flockHold(t, path, true)
+	_, err = mmap.TryLockFile(f, true)
+	pid := strconv.Itoa(holder.cmd.Process.Pid)
+	if !errors.Is(err, mmap.ErrLocked) {
+		t.Fatalf("TryLockFile: %v, want ErrLocked", err)
+	}
+	if runtime.GOOS == "linux" && (!strings.Contains(err.Error(), "process "+pid) || !strings.Contains(err.Error(), "LockFile")) {
+		t.Errorf("%q does not name the holder (pid %s) and what to do", err, pid)
+	}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != path || strings.Count(err.Error(), path) != 1 {
+		t.Errorf("%v: want a *fs.PathError naming %s once", err, path)
+	}
+	holder.release(t)
+
+	l, err := mmap.TryLockFile(f, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	_, err = mmap.TryLockFile(f, false)
+	if !errors.Is(err, mmap.ErrLocked) {
+		t.Fatalf("second lock in the same process: %v, want ErrLocked", err)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(err.Error(), "this process") {
+		t.Errorf("%q does not say the lock is held by this process", err)
 	}
 }

@@ -45,7 +45,7 @@ func (r *Region) Prefetch(off int64, n int) error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if n == 0 {
@@ -94,7 +94,7 @@ func (r *Region) Evict(off int64, n int) error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if r.st.file == nil || r.mode == CopyOnWrite {
@@ -108,6 +108,11 @@ func (r *Region) Evict(off int64, n int) error {
 	// For a shared mapping MADV_DONTNEED only removes the page-table
 	// entries; a dirty page's state moves to the page cache, not lost.
 	if err := sys.Advise(b, sys.AdvDontNeed); err != nil {
+		if errors.Is(err, sys.EINVAL) {
+			// The one reason for a mapping of ours: locked pages cannot
+			// be dropped.
+			return r.errorf(op, fmt.Errorf("offset %d length %d: the pages are locked in RAM (Unlock first): %w", off, n, err))
+		}
 		return r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, err))
 	}
 	ps := int64(sys.PageSize())
@@ -140,10 +145,10 @@ func (r *Region) Lock() error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if len(r.data) == 0 {
+	if len(r.bytes()) == 0 {
 		return nil
 	}
-	_, b := r.pages(0, len(r.data))
+	_, b := r.pages(0, len(r.bytes()))
 	err := sys.Lock(b)
 	if err == nil {
 		return nil
@@ -176,7 +181,7 @@ func (r *Region) pastEOF() bool {
 		return false
 	}
 	fi, err := r.st.file.Stat()
-	return err == nil && fi.Size() < r.off+int64(len(r.data))
+	return err == nil && fi.Size() < r.off+int64(len(r.bytes()))
 }
 
 // memlockError is the OS's refusal to lock memory ("locked-memory limit too
@@ -195,9 +200,9 @@ func (r *Region) Unlock() error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if len(r.data) == 0 {
+	if len(r.bytes()) == 0 {
 		return nil
 	}
-	_, b := r.pages(0, len(r.data))
+	_, b := r.pages(0, len(r.bytes()))
 	return r.errorf(op, sys.Unlock(b))
 }

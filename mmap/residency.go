@@ -67,7 +67,7 @@ func (r *Region) ResidentRange(off int64, n int) (Residency, error) {
 		return Residency{}, r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return Residency{}, r.errorf(op, err)
 	}
 	ps := sys.PageSize()

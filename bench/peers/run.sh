@@ -3,14 +3,14 @@
 # each benchmark per round, so that the implementations compared alternate
 # in time on a shared machine, then prints benchstat tables with one column
 # per implementation. Usage: bash run.sh [OUT] (default results.txt).
-# BENCH selects the timed benchmarks (default 'Log|Queue'); AB=0 leaves out
-# BenchmarkDurableAB (2000 durable appends per round, alternating ring and
+# BENCH selects the timed benchmarks (default 'ReadAt|Log|Queue'); AB=0 leaves
+# out BenchmarkDurableAB (2000 durable appends per round, alternating ring and
 # tidwall/wal in blocks of 50).
 set -euo pipefail
 cd "$(dirname "$0")"
 out=${1:-results.txt}
 rounds=${ROUNDS:-6}
-bench=${BENCH:-Log|Queue}
+bench=${BENCH:-ReadAt|Log|Queue}
 export PATH="$PATH:$(go env GOPATH)/bin"
 command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@latest
 go test -c -o peers.test .
@@ -26,7 +26,7 @@ for i in $(seq "$rounds"); do
 	fi
 done
 echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" >> "$out"
-for family in Log Queue; do
+for family in ReadAt Log Queue; do
 	if grep -q "^Benchmark$family" "$out"; then
 		benchstat -filter ".name:/^$family/" -col /impl "$out"
 		echo
