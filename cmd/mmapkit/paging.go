@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -398,11 +399,16 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 	// (MADV_POPULATE_READ) and measures it. Several feeders, since mapping
 	// a file and starting its reads costs system calls one thread would
 	// serialize.
-	work := make(chan *pagingJob)
+	var work chan *pagingJob
 	budget := newByteBudget(prefetchAhead)
 	feeders := 1
 	if op == pagingPrefetch {
 		feeders = min(4, o.jobs)
+		// Small files' reads are started and their descriptors held
+		// until a worker gets to them: up to prefetchFilesAhead.
+		work = make(chan *pagingJob, prefetchFilesAhead)
+	} else {
+		work = make(chan *pagingJob)
 	}
 	var fwg sync.WaitGroup
 	for range feeders {
@@ -549,9 +555,11 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 // pagingJob is one file on its way through the workers.
 type pagingJob struct {
 	ev     pagingEvent
-	r      *mmap.Region // mapped by pagingStart; nil before or for an empty range
-	err    error        // of pagingStart
+	r      *mmap.Region   // mapped by pagingStart; nil before or for an empty range
+	cf     *sys.CacheFile // or opened instead, for prefetch of a small range
+	err    error          // of pagingStart
 	before mmap.Residency
+	cached int   // the pages of the range cached before, when cf is set
 	ahead  int64 // bytes from the start of the range whose reads are started
 	budget int64 // bytes of the read-ahead budget this job holds
 	opened bool
@@ -562,6 +570,10 @@ func (j *pagingJob) close() {
 		j.r.Close()
 		j.r = nil
 	}
+	if j.cf != nil {
+		j.cf.Close()
+		j.cf = nil
+	}
 }
 
 // pagingStart maps a target and notes its residency; for prefetch it starts
@@ -570,6 +582,22 @@ func pagingStart(op string, t pagingTarget, j *pagingJob) {
 	j.opened = true
 	if t.n == 0 {
 		return
+	}
+	if op == pagingPrefetch && t.n <= prefetchSmall {
+		if j.cf, j.err = pagingOpenSmall(t); j.err == nil {
+			if j.cached, j.err = j.cf.Cached(t.off, t.n); j.err == nil {
+				j.err = j.cf.WillNeed(t.off, t.n)
+			}
+			if j.err != nil {
+				j.err = fmt.Errorf("prefetch %s: %w", t.path, j.err)
+				j.close()
+			}
+			return
+		}
+		if !errors.Is(j.err, errors.ErrUnsupported) {
+			return
+		}
+		j.err = nil // not on this OS: map it
 	}
 	if j.r, j.err = pagingMap(t.path, t.off, t.n, t.size); j.err != nil {
 		return
@@ -600,6 +628,10 @@ func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFil
 	if j.err != nil {
 		return f, j.err
 	}
+	if j.cf != nil {
+		defer j.close()
+		return pagingPrefetchSmall(t, j, f, width)
+	}
 	if j.r == nil {
 		// Nothing to map and nothing to cache: zero pages, not an error.
 		f.bar = pagingBar(mmap.Residency{}, width)
@@ -627,6 +659,39 @@ func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFil
 	}
 	f.Pages, f.Resident, f.ResidentBytes = s.Pages, s.Resident, int64(s.Resident)*int64(ps)
 	f.bar = pagingBar(s, width)
+	return f, nil
+}
+
+// pagingPrefetchSmall waits for the reads pagingStart started on a small
+// range and measures the result, all through the descriptor.
+func pagingPrefetchSmall(t pagingTarget, j *pagingJob, f pagingFile, width int) (pagingFile, error) {
+	*f.Before = j.cached
+	start := time.Now()
+	err := j.cf.Read(t.off, t.n)
+	secs := time.Since(start).Seconds()
+	f.Seconds = &secs
+	if err != nil {
+		return f, fmt.Errorf("prefetch %s: %w", t.path, err)
+	}
+	ps := int64(os.Getpagesize())
+	pages := int((t.off+t.n+ps-1)/ps - t.off/ps)
+	resident, err := j.cf.Cached(t.off, t.n)
+	if err != nil {
+		return f, fmt.Errorf("prefetch %s: %w", t.path, err)
+	}
+	f.Pages, f.Resident, f.ResidentBytes = pages, resident, int64(resident)*ps
+	switch resident {
+	case 0, pages:
+		f.bar = pagingBarOf(pages, func(int) bool { return resident > 0 }, width)
+	default:
+		// Some pages went again (memory pressure): the bar needs to
+		// know which.
+		vec, err := j.cf.Incore(t.off, t.n)
+		if err != nil {
+			return f, fmt.Errorf("prefetch %s: %w", t.path, err)
+		}
+		f.bar = pagingBarOf(len(vec), func(p int) bool { return vec[p]&1 != 0 }, width)
+	}
 	return f, nil
 }
 
@@ -674,17 +739,22 @@ func (b *byteBudget) release(n int64) {
 // pagingBar draws a vmtouch-style bar: each character stands for a run of
 // pages and is 'O' if all of them are resident, 'o' if some are, ' ' if none.
 func pagingBar(s mmap.Residency, width int) string {
-	width = max(1, min(width, s.Pages))
-	if s.Pages == 0 {
+	return pagingBarOf(s.Pages, s.IsResident, width)
+}
+
+// pagingBarOf draws the bar of pages pages, resident(p) telling page p's state.
+func pagingBarOf(pages int, resident func(p int) bool, width int) string {
+	width = max(1, min(width, pages))
+	if pages == 0 {
 		return "[]"
 	}
 	var b strings.Builder
 	b.WriteByte('[')
 	for c := 0; c < width; c++ {
-		lo, hi := c*s.Pages/width, (c+1)*s.Pages/width
+		lo, hi := c*pages/width, (c+1)*pages/width
 		n := 0
 		for p := lo; p < hi; p++ {
-			if s.IsResident(p) {
+			if resident(p) {
 				n++
 			}
 		}

@@ -3,6 +3,7 @@ package main
 // The calls of package mmap the page-cache commands make, in one place.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -44,7 +45,31 @@ const (
 	prefetchWindow = 64 << 20
 	prefetchStep   = 16 << 20
 	prefetchAhead  = 256 << 20
+	// A range of up to prefetchSmall bytes is prefetched without mapping
+	// it (pagingOpenSmall): one request started for all of it, then read
+	// through the descriptor.
+	prefetchSmall = 1 << 20
+	// prefetchFilesAhead bounds the files (open descriptors) whose reads
+	// are started ahead of the workers.
+	prefetchFilesAhead = 256
 )
+
+// pagingOpenSmall opens a file to prefetch a small range of it through the
+// descriptor (sys.CacheFile: no mapping, whose set-up and tear-down cost
+// more than reading 64 KiB); an error matching errors.ErrUnsupported where
+// the OS has no such interface. A file that is now shorter than the range
+// is an error.
+func pagingOpenSmall(t pagingTarget) (*sys.CacheFile, error) {
+	cf, err := sys.OpenCacheFile(t.path)
+	if err != nil {
+		return nil, err
+	}
+	if cf.Size() < t.off+t.n {
+		cf.Close()
+		return nil, fmt.Errorf("prefetch %s: the file shrank to %d bytes since it was listed", t.path, cf.Size())
+	}
+	return cf, nil
+}
 
 // pagingReadAhead starts the reads of the bytes [from, to) of the Region
 // with PrefetchOffsets (many in flight, without waiting, and exactly those
