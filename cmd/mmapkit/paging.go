@@ -132,9 +132,12 @@ Ctrl-C or --count rounds: handy while a database or a benchmark warms up.`
 	case pagingPrefetch:
 		long += `
 
-prefetch reads every page in and maps it (MADV_POPULATE_READ), with many
-files (--jobs) and, for big files, many reads in flight, and reports the page
-faults that took: major faults are pages read from disk.`
+prefetch reads every page of the files (or of --range) into the page cache
+with many reads in flight: it starts the reads of many files ahead of the
+--jobs workers that wait for them. Ranges up to 1 MiB are read through the
+file descriptor (posix_fadvise, sendfile to /dev/null, cachestat), bigger
+ones through a mapping (MADV_POPULATE_READ); the page faults reported are
+those of the mappings (major faults: pages read from disk).`
 	case pagingEvict:
 		long += `
 
@@ -393,12 +396,14 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		}
 	}()
 
-	// prefetch keeps the device busy: feeders map the files ahead of the
-	// workers and start their reads (PrefetchOffsets), up to prefetchAhead
-	// bytes in flight; a worker then waits for a file's pages
-	// (MADV_POPULATE_READ) and measures it. Several feeders, since mapping
-	// a file and starting its reads costs system calls one thread would
-	// serialize.
+	// prefetch keeps the device busy: feeders open the files ahead of the
+	// workers and start their reads (a small range: one POSIX_FADV_WILLNEED
+	// on the descriptor; a big one: mapped, PrefetchOffsets), up to
+	// prefetchAhead bytes and prefetchFilesAhead files in flight; a worker
+	// then waits for a file's pages (sendfile to /dev/null, or
+	// MADV_POPULATE_READ) and measures it. Several feeders, since starting
+	// a read allocates its pages and submits the I/O in the system call,
+	// which one thread would serialize.
 	var work chan *pagingJob
 	budget := newByteBudget(prefetchAhead)
 	feeders := 1
@@ -577,7 +582,10 @@ func (j *pagingJob) close() {
 }
 
 // pagingStart maps a target and notes its residency; for prefetch it starts
-// the reads of the first window of the file.
+// the reads of the first window of the file. A small range to prefetch is
+// opened instead of mapped (pagingOpenSmall): setting up and tearing down a
+// mapping costs more than reading 64 KiB, and mmap/munmap serialize the
+// workers on the address-space lock.
 func pagingStart(op string, t pagingTarget, j *pagingJob) {
 	j.opened = true
 	if t.n == 0 {
