@@ -122,7 +122,9 @@ the share resident, pages and bytes, then totals. Directories are walked with
 counted once. Anything that is not a regular file (devices, sockets, FIFOs,
 symbolic links met while walking) is skipped with a message on stderr; files
 left out by --ignore, --include, --max-size or --one-file-system are skipped
-silently (listed in --json). A file that fails does not stop the others.`
+silently (listed in --json). A file that fails does not stop the others.
+On Linux the pages are counted with cachestat(2) (mincore(2) on a mapping
+where the kernel lacks it, and for the bar of a file cached in part).`
 	switch op {
 	case pagingResidency:
 		long += `
@@ -141,9 +143,9 @@ those of the mappings (major faults: pages read from disk).`
 	case pagingEvict:
 		long += `
 
-evict writes back dirty pages and then drops the pages (MADV_DONTNEED +
+evict writes back dirty pages and then drops the pages (sync_file_range +
 POSIX_FADV_DONTNEED). It needs no root; pages that another process has
-mapped stay in the cache.`
+mapped or locked stay in the cache.`
 	}
 	cmd := &cobra.Command{
 		Use:   op + " FILE...",
@@ -434,6 +436,10 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 			}
 		}()
 	}
+	barWidth := o.width // 0: no bars printed, none drawn
+	if o.summary || o.json || o.ndjson {
+		barWidth = 0
+	}
 	var wwg sync.WaitGroup
 	for range o.jobs {
 		wwg.Add(1)
@@ -446,7 +452,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 					j.close()
 					r.err = ctx.Err()
 				} else {
-					r.file, r.err = pagingFinish(op, *j.ev.target, j, o.width)
+					r.file, r.err = pagingFinish(op, *j.ev.target, j, barWidth)
 				}
 				budget.release(j.budget)
 				results <- r
@@ -582,8 +588,8 @@ func (j *pagingJob) close() {
 }
 
 // pagingStart maps a target and notes its residency; for prefetch it starts
-// the reads of the first window of the file. A small range to prefetch is
-// opened instead of mapped (pagingOpenSmall): setting up and tearing down a
+// the reads of the first window of the file. Where it can (pagingByFD), it
+// opens the file instead of mapping it: setting up and tearing down a
 // mapping costs more than reading 64 KiB, and mmap/munmap serialize the
 // workers on the address-space lock.
 func pagingStart(op string, t pagingTarget, j *pagingJob) {
@@ -591,13 +597,13 @@ func pagingStart(op string, t pagingTarget, j *pagingJob) {
 	if t.n == 0 {
 		return
 	}
-	if op == pagingPrefetch && t.n <= prefetchSmall {
-		if j.cf, j.err = pagingOpenSmall(t); j.err == nil {
-			if j.cached, j.err = j.cf.Cached(t.off, t.n); j.err == nil {
+	if pagingByFD(op, t) {
+		if j.cf, j.err = pagingOpenFD(op, t); j.err == nil {
+			if j.cached, j.err = j.cf.Cached(t.off, t.n); j.err == nil && op == pagingPrefetch {
 				j.err = j.cf.WillNeed(t.off, t.n)
 			}
 			if j.err != nil {
-				j.err = fmt.Errorf("prefetch %s: %w", t.path, j.err)
+				j.err = fmt.Errorf("%s %s: %w", op, t.path, j.err)
 				j.close()
 			}
 			return
@@ -638,7 +644,7 @@ func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFil
 	}
 	if j.cf != nil {
 		defer j.close()
-		return pagingPrefetchSmall(t, j, f, width)
+		return pagingFinishFD(op, t, j, f, width)
 	}
 	if j.r == nil {
 		// Nothing to map and nothing to cache: zero pages, not an error.
@@ -670,33 +676,41 @@ func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFil
 	return f, nil
 }
 
-// pagingPrefetchSmall waits for the reads pagingStart started on a small
-// range and measures the result, all through the descriptor.
-func pagingPrefetchSmall(t pagingTarget, j *pagingJob, f pagingFile, width int) (pagingFile, error) {
-	*f.Before = j.cached
-	start := time.Now()
-	err := j.cf.Read(t.off, t.n)
-	secs := time.Since(start).Seconds()
-	f.Seconds = &secs
-	if err != nil {
-		return f, fmt.Errorf("prefetch %s: %w", t.path, err)
+// pagingFinishFD does op on a target that pagingStart opened rather than
+// mapped and measures the result, all through the descriptor. width == 0:
+// no bar is wanted.
+func pagingFinishFD(op string, t pagingTarget, j *pagingJob, f pagingFile, width int) (pagingFile, error) {
+	resident := j.cached
+	if op != pagingResidency {
+		*f.Before = j.cached
+		start := time.Now()
+		var err error
+		if op == pagingPrefetch {
+			err = j.cf.Read(t.off, t.n)
+		} else {
+			err = j.cf.Drop(t.off, t.n)
+		}
+		secs := time.Since(start).Seconds()
+		f.Seconds = &secs
+		if err == nil {
+			resident, err = j.cf.Cached(t.off, t.n)
+		}
+		if err != nil {
+			return f, fmt.Errorf("%s %s: %w", op, t.path, err)
+		}
 	}
 	ps := int64(os.Getpagesize())
 	pages := int((t.off+t.n+ps-1)/ps - t.off/ps)
-	resident, err := j.cf.Cached(t.off, t.n)
-	if err != nil {
-		return f, fmt.Errorf("prefetch %s: %w", t.path, err)
-	}
 	f.Pages, f.Resident, f.ResidentBytes = pages, resident, int64(resident)*ps
-	switch resident {
-	case 0, pages:
+	switch {
+	case width == 0:
+	case resident == 0 || resident == pages:
 		f.bar = pagingBarOf(pages, func(int) bool { return resident > 0 }, width)
 	default:
-		// Some pages went again (memory pressure): the bar needs to
-		// know which.
+		// Which pages, for the bar.
 		vec, err := j.cf.Incore(t.off, t.n)
 		if err != nil {
-			return f, fmt.Errorf("prefetch %s: %w", t.path, err)
+			return f, fmt.Errorf("%s %s: %w", op, t.path, err)
 		}
 		f.bar = pagingBarOf(len(vec), func(p int) bool { return vec[p]&1 != 0 }, width)
 	}

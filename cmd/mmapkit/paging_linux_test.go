@@ -228,6 +228,8 @@ func TestPagingRange(t *testing.T) {
 			{[]string{"evict", "--range", "0-256KiB"}, nil},
 			// unaligned bounds widen to whole pages
 			{[]string{"prefetch", "--range", "4097-8193"}, pageRange(1, 3)},
+			{[]string{"prefetch", "--range", "32KiB-48KiB"}, append(pageRange(1, 3), pageRange(8, 12)...)},
+			{[]string{"evict", "--range", "4097-8193"}, pageRange(8, 12)},
 		}},
 		{"big", big, []step{
 			{[]string{"evict"}, nil},

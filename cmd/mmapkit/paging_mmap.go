@@ -46,7 +46,7 @@ const (
 	prefetchStep   = 16 << 20
 	prefetchAhead  = 256 << 20
 	// A range of up to prefetchSmall bytes is prefetched without mapping
-	// it (pagingOpenSmall): one request started for all of it, then read
+	// it (pagingByFD): one request started for all of it, then read
 	// through the descriptor.
 	prefetchSmall = 1 << 20
 	// prefetchFilesAhead bounds the files (open descriptors) whose reads
@@ -54,19 +54,26 @@ const (
 	prefetchFilesAhead = 256
 )
 
-// pagingOpenSmall opens a file to prefetch a small range of it through the
-// descriptor (sys.CacheFile: no mapping, whose set-up and tear-down cost
-// more than reading 64 KiB); an error matching errors.ErrUnsupported where
-// the OS has no such interface. A file that is now shorter than the range
-// is an error.
-func pagingOpenSmall(t pagingTarget) (*sys.CacheFile, error) {
+// pagingByFD says whether op works on a target through a descriptor
+// (sys.CacheFile: cachestat, posix_fadvise, sendfile) rather than a
+// mapping: residency and evict always, prefetch for a range of up to
+// prefetchSmall bytes, read in with one request (a bigger one is mapped
+// and read in windows of PrefetchOffsets requests).
+func pagingByFD(op string, t pagingTarget) bool {
+	return op == pagingResidency || op == pagingEvict || op == pagingPrefetch && t.n <= prefetchSmall
+}
+
+// pagingOpenFD opens a target for pagingByFD; an error matching
+// errors.ErrUnsupported where the OS has no such interface. A file that is
+// now shorter than the range is an error.
+func pagingOpenFD(op string, t pagingTarget) (*sys.CacheFile, error) {
 	cf, err := sys.OpenCacheFile(t.path)
 	if err != nil {
 		return nil, err
 	}
 	if cf.Size() < t.off+t.n {
 		cf.Close()
-		return nil, fmt.Errorf("prefetch %s: the file shrank to %d bytes since it was listed", t.path, cf.Size())
+		return nil, fmt.Errorf("%s %s: the file shrank to %d bytes since it was listed", op, t.path, cf.Size())
 	}
 	return cf, nil
 }

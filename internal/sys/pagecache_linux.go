@@ -2,6 +2,7 @@ package sys
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -129,6 +130,23 @@ func (f *CacheFile) Incore(off, n int64) ([]byte, error) {
 // and returns: exactly those pages, no read-around beyond them.
 func (f *CacheFile) WillNeed(off, n int64) error {
 	return unix.Fadvise(f.fd, off, n, unix.FADV_WILLNEED)
+}
+
+// Drop writes back the dirty pages holding [off, off+n) of the file and
+// drops them from the page cache (sync_file_range, POSIX_FADV_DONTNEED).
+// The kernel keeps pages that are mapped or locked by some process.
+func (f *CacheFile) Drop(off, n int64) error {
+	// Whole pages: POSIX_FADV_DONTNEED leaves a page that the range
+	// covers only in part.
+	ps := int64(PageSize())
+	off, n = off/ps*ps, (off+n+ps-1)/ps*ps-off/ps*ps
+	if err := WritebackRange(uintptr(f.fd), off, n); err != nil {
+		return fmt.Errorf("write back dirty pages: %w", err)
+	}
+	if err := unix.Fadvise(f.fd, off, n, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("drop from the page cache: %w", err)
+	}
+	return nil
 }
 
 // devNull is where Read sends the pages it waits for; nil when /dev/null

@@ -146,3 +146,36 @@ func TestOpenCacheFileNotRegular(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// Drop drops exactly the pages of the range, dirty ones too.
+func TestCacheFileDrop(t *testing.T) {
+	ps := int64(PageSize())
+	path := cacheTestFile(t, 16, pageList(0, 16))
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteAt([]byte("dirty"), 5*ps); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenCacheFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Drop(4*ps+1, 2*ps); err != nil { // pages 4-6
+		t.Fatal(err)
+	}
+	if got, want := incorePages(t, f), append(pageList(0, 4), pageList(7, 16)...); !slices.Equal(got, want) {
+		t.Errorf("resident pages %v, want %v", got, want)
+	}
+}
+
+func pageList(lo, hi int) []int {
+	var p []int
+	for i := lo; i < hi; i++ {
+		p = append(p, i)
+	}
+	return p
+}
