@@ -152,7 +152,11 @@ func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 	return &Receiver{name: name, r: r}, nil
 }
 
-// OpenSender attaches the sending end of the named queue.
+// OpenSender attaches the sending end of the named queue. There is one
+// Sender at a time, across processes: while another is attached it fails
+// with an error matching ring.ErrLocked that names the holder; the kernel
+// releases the lock when that Sender closes or its process dies. No field of
+// opts applies to a sender (they are for CreateQueue and receivers).
 func OpenSender(name string, opts *QueueOptions) (*Sender, error) {
 	p, err := checkName("open sender", name)
 	if err != nil {
