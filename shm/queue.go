@@ -206,7 +206,7 @@ func (q *Sender) Send(ctx context.Context, p []byte) error {
 
 // SendFunc sends a message of n bytes that fill writes in place, straight
 // into the shared memory (no copy). fill must write all n bytes and must not
-// keep the slice; if it returns an error nothing is sent and Send returns
+// keep the slice; if it returns an error nothing is sent and SendFunc returns
 // that error. It waits for room like Send.
 func (q *Sender) SendFunc(ctx context.Context, n int, fill func(msg []byte) error) error {
 	if _, err := q.w.AppendFunc(ctx, n, fill); err != nil {
