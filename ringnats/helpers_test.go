@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +202,27 @@ func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// testLog returns a logger that keeps every line (with microsecond times)
+// and prints them when the test fails, so a stall can be read afterwards.
+func testLog(t testing.TB) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("RINGNATS_LOG") != "" {
+			mu.Lock()
+			t.Logf("log:\n%s", buf.String())
+			mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.String("t", a.Value.Time().Format("15:04:05.000000"))
+			}
+			return a
+		},
+	}))
 }

@@ -71,10 +71,15 @@ func TestShipExactlyOnceAcrossRuns(t *testing.T) {
 func TestShipServerRestart(t *testing.T) {
 	const records = 30_000
 	srv := startServer(t, "")
-	nc := connect(t, srv.url())
+	log := testLog(t)
+	nc, err := Connect([]string{srv.url()}, &ConnectOptions{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
 	path := filepath.Join(t.TempDir(), "events")
 	createRing(t, path, 1<<20, ring.Block) // smaller than the records: the writer waits for the shipper
-	s, err := NewShipper(nc, path, "RS", &ShipOptions{Subject: "rs.a", CreateStream: true, Logger: quietLog(), AckTimeout: 2 * time.Second})
+	s, err := NewShipper(nc, path, "RS", &ShipOptions{Subject: "rs.a", CreateStream: true, Logger: log, AckTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +88,16 @@ func TestShipServerRestart(t *testing.T) {
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- s.Run(ctx) }()
+	go func() { // for the log printed when the test fails
+		for ctx.Err() == nil {
+			st := s.Stats()
+			log.Debug("test: stats", "next", st.Next, "read", st.Read, "published", st.Published, "restarts", st.Restarts, "connected", st.Connected, "reconnects", nc.Stats().Reconnects)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
 	wrote := make(chan error, 1)
 	go func() {
 		w, err := ring.OpenWriter(path, nil)
@@ -101,9 +116,11 @@ func TestShipServerRestart(t *testing.T) {
 	}()
 	for i, at := range []uint64{records / 4, records / 2, 3 * records / 4} {
 		waitFor(t, "progress", 60*time.Second, func() bool { return s.Stats().Next >= at })
+		log.Debug("test: stopping the server")
 		srv.stop()
 		waitFor(t, "the shipper to notice", 30*time.Second, func() bool { return !s.Stats().Connected })
 		srv.start()
+		log.Debug("test: server started")
 		t.Logf("restart %d at position %d", i+1, at)
 	}
 	if err := <-wrote; err != nil {
