@@ -47,6 +47,15 @@ type Array[T any] struct {
 	esize   int    // bytes per element
 	swap    []span // the values to byte-swap on access; nil when the file is in this machine's order
 	bools   []span // where an element's bools are; nil without any
+	closed  bool
+}
+
+// closedErr is the error of a call after Close.
+func (a *Array[T]) closedErr(op string) error {
+	if a.closed {
+		return pathError(op, a.path, ErrClosed)
+	}
+	return nil
 }
 
 // Open maps a raw file of T values, like np.memmap(path, dtype, mode, offset,
@@ -324,6 +333,9 @@ func (a *Array[T]) checkBools(op string, b []byte, first int) error {
 // without a bool). Open already checked them; Validate is for files another
 // process may have written since.
 func (a *Array[T]) Validate() error {
+	if err := a.closedErr("validate"); err != nil {
+		return err
+	}
 	return a.validateBools("validate", 0, len(a.data))
 }
 
@@ -377,10 +389,12 @@ func (a *Array[T]) Fortran() bool { return a.fortran }
 // Mode returns the mode the array was mapped with.
 func (a *Array[T]) Mode() Mode { return a.mode }
 
-// Path returns the file's name.
+// Path returns the file's name (for an .npz member, the archive's).
 func (a *Array[T]) Path() string { return a.path }
 
-// Offset returns the file offset of the first element.
+// Offset returns the file offset of the first element (for an .npz member,
+// its offset in the archive; -1 for a member read into memory with
+// Options.Load).
 func (a *Array[T]) Offset() int64 { return a.offset }
 
 // Header returns the .npy header the array was opened or created with, or nil
@@ -502,6 +516,9 @@ func (a *Array[T]) checkRows(lo, hi int) {
 // that is not 0 or 1 is an error matching ErrInvalidBool; dst is returned
 // unchanged then. Index errors panic as in Rows.
 func (a *Array[T]) ReadRows(dst []T, lo, hi int) ([]T, error) {
+	if err := a.closedErr("read"); err != nil {
+		return dst, err
+	}
 	n := a.rowElems("ReadRows")
 	a.checkRows(lo, hi)
 	count := (hi - lo) * n
@@ -531,6 +548,9 @@ func (a *Array[T]) ReadRows(dst []T, lo, hi int) ([]T, error) {
 // Flush writes modified pages of a ReadWrite array to the file and waits for
 // the writes (msync).
 func (a *Array[T]) Flush() error {
+	if err := a.closedErr("flush"); err != nil {
+		return err
+	}
 	if a.r == nil {
 		return nil
 	}
@@ -542,6 +562,9 @@ func (a *Array[T]) Flush() error {
 
 // Advise gives the kernel a hint about how the whole array will be used.
 func (a *Array[T]) Advise(adv mmap.Advice) error {
+	if err := a.closedErr("advise"); err != nil {
+		return err
+	}
 	if a.r == nil {
 		return nil
 	}
@@ -559,6 +582,9 @@ func (a *Array[T]) AdviseRows(lo, hi int, adv mmap.Advice) error {
 
 // rowBytes returns the byte range of rows [lo, hi) within the data.
 func (a *Array[T]) rowBytes(lo, hi int) (off, n int64, err error) {
+	if err := a.closedErr("rows"); err != nil {
+		return 0, 0, err
+	}
 	if len(a.shape) == 0 || (a.fortran && len(a.shape) > 1) {
 		return 0, 0, pathError("rows", a.path, fmt.Errorf("%w: rows of a %s array are not contiguous", mmap.ErrOutOfRange, a.describe()))
 	}
@@ -579,10 +605,15 @@ func (a *Array[T]) describe() string {
 
 // Close unmaps the array. The slices from Data, Row and Rows must not be used
 // afterwards; the Array itself becomes empty, so later element access panics
-// with an index error instead of touching unmapped memory. Close does not
-// flush (the written pages are in the page cache and reach the file anyway;
-// call Flush first for durability against power loss).
+// with an index error instead of touching unmapped memory, and every call
+// that returns an error (a second Close too) returns one matching ErrClosed.
+// Close does not flush (the written pages are in the page cache and reach the
+// file anyway; call Flush first for durability against power loss).
 func (a *Array[T]) Close() error {
+	if err := a.closedErr("close"); err != nil {
+		return err
+	}
+	a.closed = true
 	a.data = nil
 	for i := range a.shape {
 		a.shape[i] = 0

@@ -216,6 +216,9 @@ func (a *Array[T]) evictRows(lo, hi int, last bool) {
 // must not keep the slice after it returns. For an array in the other byte
 // order (see Swapped) Do fails with ErrByteOrder: use ReadRows.
 func (a *Array[T]) Do(fn func(data []T) error) error {
+	if err := a.closedErr("do"); err != nil {
+		return err
+	}
 	if a.swap != nil {
 		return pathError("do", a.path, fmt.Errorf("%w: the file stores %s; use ReadRows, which converts", ErrByteOrder, a.dt))
 	}

@@ -162,7 +162,7 @@ func (d Dtype) String() string {
 // Descr returns the dtype as NumPy writes it in a .npy header: a type string
 // such as "<f4", "|S5" or "<M8[ns]", or for a structured dtype the list
 // literal of its fields, "[('ts', '<i8'), ('price', '<f8')]", with padding
-// written as NumPy does, as fields named ” of type '|V<n>'.
+// written as NumPy does, as fields with an empty name of type '|V<n>'.
 func (d Dtype) Descr() string {
 	if d.Kind == KindStruct {
 		return d.literal()

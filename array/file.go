@@ -60,6 +60,9 @@ func createFile(path string, prefix []byte, size int64, o *Options) (*newFile, e
 		// commit: a failure leaves the old file as it was.
 		for range 100 {
 			nf.tmp = filepath.Join(filepath.Dir(path), fmt.Sprintf(".%s.tmp%d", filepath.Base(path), rand.Uint32()))
+			// sys.OpenFile: on Windows the temporary file must be
+			// shared for deletion, or the rename at commit (while it is
+			// open and mapped) is refused.
 			nf.f, err = sys.OpenFile(nf.tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, o.perm(), true)
 			if !errors.Is(err, fs.ErrExist) {
 				break

@@ -87,10 +87,10 @@ func (z *NPZ) Path() string { return z.path }
 func (z *NPZ) Members() []Member { return slices.Clone(z.members) }
 
 // Close closes the archive. Arrays opened from it stay valid: each has its
-// own mapping.
+// own mapping. Calls after Close (a second Close too) fail with ErrClosed.
 func (z *NPZ) Close() error {
 	if z.f == nil {
-		return nil
+		return pathError("close", z.path, ErrClosed)
 	}
 	err := z.f.Close()
 	z.f, z.r = nil, nil

@@ -148,12 +148,12 @@ func (w *NPZWriter) checkName(name string) error {
 // Close finishes the archive: it computes each member's CRC-32 (reading the
 // members once), writes the zip directory, flushes the file to disk and puts
 // it in place. The arrays AddMember returned stay valid until their own
-// Close.
+// Close. Calls after Close (a second Close too) fail with ErrClosed.
 func (w *NPZWriter) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
-		return nil
+		return pathError("close", w.path, ErrClosed)
 	}
 	w.done = true
 	if err := w.finish(); err != nil {

@@ -116,6 +116,7 @@ type records struct {
 	offset  int64
 	header  *Header
 	dt      Dtype
+	closed  bool
 }
 
 func openRecords(m mapping) (Untyped, error) {
@@ -179,6 +180,9 @@ func (a *records) Value(idx ...int) any {
 }
 
 func (a *records) Flush() error {
+	if a.closed {
+		return pathError("flush", a.path, ErrClosed)
+	}
 	if a.r == nil {
 		return nil
 	}
@@ -189,6 +193,10 @@ func (a *records) Flush() error {
 }
 
 func (a *records) Close() error {
+	if a.closed {
+		return pathError("close", a.path, ErrClosed)
+	}
+	a.closed = true
 	a.raw = nil
 	a.n = 0
 	for i := range a.shape {

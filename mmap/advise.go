@@ -11,9 +11,16 @@ import (
 type Advice int
 
 // Advice values. AdviceNormal, AdviceSequential, AdviceRandom,
-// AdviceWillNeed and AdviceDontNeed exist on every Unix; the rest are Linux's.
-// Advice the OS lacks makes Advise return an error matching
-// errors.ErrUnsupported, never a silent no-op.
+// AdviceWillNeed and AdviceDontNeed exist on every Unix; the rest are Linux's,
+// except that darwin gets AdviceFree too, and AdvicePopulateRead and
+// AdvicePopulateWrite by touching every page. Advice the OS lacks makes
+// Advise return an error matching errors.ErrUnsupported, never a silent
+// no-op, with one documented exception: Windows keeps no per-range access
+// hint, so there AdviceNormal, AdviceSequential and AdviceRandom are accepted
+// and do nothing (ignoring a hint changes speed, never results).
+// AdviceWillNeed is PrefetchVirtualMemory on Windows, and the populate advice
+// prefetches and touches every page; the rest returns ErrUnsupported with the
+// reason.
 const (
 	AdviceNormal        Advice = iota // no special treatment
 	AdviceSequential                  // read ahead aggressively, drop pages behind
@@ -90,7 +97,7 @@ func (r *Region) AdviseRange(off int64, n int, adv Advice) error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if adv == AdvicePopulateWrite && r.mode == ReadOnly {

@@ -1,6 +1,7 @@
 package mmap_test
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -66,5 +67,79 @@ func TestForgottenRegionWithExportedBytesStaysMapped(t *testing.T) {
 	}
 	if b[100] != pattern(8192)[100] {
 		t.Error("exported bytes changed")
+	}
+}
+
+// A closed Region's reservation (what keeps a late reader from reading
+// other memory) is released once the Region is unreachable: Close then
+// forget does not leak address space.
+func TestClosedRegionReservationReleased(t *testing.T) {
+	const size = 64 << 20
+	path := writeFile(t, make([]byte, size))
+	reservations := func() int {
+		b, err := os.ReadFile("/proc/self/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			// "start-end ---p 00000000 00:00 0": a PROT_NONE anonymous
+			// mapping of at least our size.
+			f := strings.Fields(line)
+			if len(f) >= 5 && f[1] == "---p" && f[4] == "0" {
+				var lo, hi uint64
+				if _, err := fmt.Sscanf(f[0], "%x-%x", &lo, &hi); err == nil && hi-lo >= size {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := reservations()
+	func() {
+		for range 8 {
+			r, err := mmap.Open(path, mmap.ReadOnly, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.ReadAt(make([]byte, 10), 0)
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	if mapped(t, path) {
+		t.Error("the file is still mapped after Close")
+	}
+	if n := reservations(); n < before+1 {
+		t.Fatalf("Close left no reservation (%d, %d before): nothing to check", n, before)
+	}
+	if !gcUntil(func() bool { return reservations() <= before }) {
+		t.Errorf("%d reservations of closed Regions left after collecting (had %d before)", reservations(), before)
+	}
+}
+
+// Closing invalidates the slices from Bytes, so a closed Region's address
+// range is given back like any other once it is unreachable: opening and
+// closing arrays (which use Bytes) in a loop must not leak address space.
+func TestClosedExportedRegionReleased(t *testing.T) {
+	path := writeFile(t, make([]byte, 1<<20))
+	func() {
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.Bytes()
+		reserved := mmap.ReservedBytes()
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if mmap.ReservedBytes() <= reserved {
+			t.Fatal("Close left no reservation: nothing to check")
+		}
+	}()
+	before := mmap.ReservedBytes()
+	if !gcUntil(func() bool { return mmap.ReservedBytes() < before }) {
+		t.Error("the reservation of a closed Region whose Bytes were handed out is never released")
 	}
 }

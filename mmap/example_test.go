@@ -70,34 +70,6 @@ func ExampleRegion_ReadLine() {
 	// "gamma"
 }
 
-// A file truncated under the mapping gives an error, not a crash.
-func ExampleRegion_Do() {
-	path := filepath.Join(os.TempDir(), "mmapkit-example-do.bin")
-	if err := os.WriteFile(path, make([]byte, 1<<16), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	defer os.Remove(path)
-
-	r, err := mmap.Open(path, mmap.ReadOnly, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer r.Close()
-
-	os.Truncate(path, 4096) // another process could do this at any time
-
-	err = r.Do(func(b []byte) error {
-		var sum int
-		for _, c := range b { // touches pages that no longer exist
-			sum += int(c)
-		}
-		fmt.Println("sum", sum) // not reached
-		return nil
-	})
-	fmt.Println(errors.Is(err, mmap.ErrFault))
-	// Output: true
-}
-
 // Anonymous memory: a buffer the kernel may page out, that can grow in place.
 func ExampleAnonymous() {
 	r, err := mmap.Anonymous(10<<20, nil)
@@ -113,4 +85,98 @@ func ExampleAnonymous() {
 	r.ReadAt(b, 0)
 	fmt.Println(b, r.Len())
 	// Output: [1 2 3 4] 20971520
+}
+
+// Open a file by name and read from it at an offset.
+func ExampleOpen() {
+	path := filepath.Join(os.TempDir(), "mmapkit-example-open.txt")
+	if err := os.WriteFile(path, []byte("mapped files read like any other"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+
+	r, err := mmap.Open(path, mmap.ReadOnly, nil) // nil: default Options
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	buf := make([]byte, 5)
+	if _, err := r.ReadAt(buf, 7); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d bytes, %q at offset 7\n", r.Len(), buf)
+
+	// Only regular files map: a directory (or a FIFO, a device) is refused
+	// at once.
+	_, err = mmap.Open(os.TempDir(), mmap.ReadOnly, nil)
+	fmt.Println(errors.Is(err, mmap.ErrNotRegular))
+	// Output:
+	// 32 bytes, "files" at offset 7
+	// true
+}
+
+// Grow a file through its mapping: create it empty, map it, Resize. Resize
+// changes the file only at its end.
+func ExampleRegion_Resize() {
+	path := filepath.Join(os.TempDir(), "mmapkit-example-resize.log")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+
+	r, err := mmap.Open(path, mmap.ReadWrite, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	fmt.Println("empty:", r.Len())
+
+	for _, line := range []string{"first\n", "second\n"} {
+		end := r.Len()
+		if err := r.Resize(end + len(line)); err != nil { // grows the file too
+			log.Fatal(err)
+		}
+		if _, err := r.WriteAt([]byte(line), int64(end)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := r.Flush(); err != nil {
+		log.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	fmt.Printf("%d bytes: %q\n", r.Len(), b)
+	// Output:
+	// empty: 0
+	// 13 bytes: "first\nsecond\n"
+}
+
+// Read a range into RAM before a latency-sensitive loop, so that the loop
+// takes no page fault that waits for the disk.
+func ExampleRegion_Prefetch() {
+	path := filepath.Join(os.TempDir(), "mmapkit-example-prefetch.bin")
+	if err := os.WriteFile(path, make([]byte, 1<<20), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(path)
+
+	r, err := mmap.Open(path, mmap.ReadOnly, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+
+	if err := r.Prefetch(0, r.Len()); err != nil {
+		log.Fatal(err)
+	}
+	s, err := r.Resident()
+	if errors.Is(err, errors.ErrUnsupported) {
+		fmt.Println("all resident: true") // this system cannot tell
+		return
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("all resident:", s.Resident == s.Pages)
+	// Output: all resident: true
 }

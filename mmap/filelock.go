@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +22,10 @@ type FileLock struct {
 }
 
 // TryLockFile takes a lock on f without waiting. If another process holds a
-// conflicting lock it returns an error matching ErrLocked at once.
+// conflicting lock it returns an error matching ErrLocked at once, naming
+// the process holding it where the OS tells (Linux); a conflicting lock
+// held by this same process (another FileLock, or a descriptor with flock)
+// excludes just the same, and the error says so.
 func TryLockFile(f *os.File, exclusive bool) (*FileLock, error) {
 	l, err := newLock(f)
 	if err != nil {
@@ -99,9 +104,29 @@ func lockErr(f *os.File, exclusive bool, err error) error {
 		kind = "exclusive"
 	}
 	if errors.Is(err, sys.ErrWouldBlock) {
-		return sys.WrapPath("mmap: lock", f.Name(), fmt.Errorf("%s: %w", kind, ErrLocked))
+		return sys.WrapPath("mmap: lock", f.Name(), fmt.Errorf("%s: %w", kind, lockedErr(f)))
 	}
 	return sys.WrapPath("mmap: lock", f.Name(), fmt.Errorf("%s: %w", kind, err))
+}
+
+// lockedErr says who holds the lock on f and what to do about it.
+func lockedErr(f *os.File) error {
+	pids, _ := sys.LockHolders(f)
+	self := os.Getpid()
+	var others []string
+	for _, pid := range pids {
+		if pid == self {
+			return fmt.Errorf("%w by this process (pid %d), through another FileLock or descriptor: unlock that first", ErrLocked, self)
+		}
+		others = append(others, strconv.Itoa(pid))
+	}
+	switch len(others) {
+	case 0:
+		return fmt.Errorf("%w by another process (use LockFile to wait for it)", ErrLocked)
+	case 1:
+		return fmt.Errorf("%w by process %s (use LockFile to wait for it, or stop that process)", ErrLocked, others[0])
+	}
+	return fmt.Errorf("%w by processes %s (use LockFile to wait for them)", ErrLocked, strings.Join(others, ", "))
 }
 
 // Unlock releases the lock. A second Unlock returns nil.

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -349,7 +353,21 @@ func TestFileLockReplacedFile(t *testing.T) {
 	if err := os.WriteFile(tmp, []byte("y"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	err = os.Rename(tmp, path)
+	if runtime.GOOS == "windows" {
+		// Windows refuses to replace a file that is open, so the name
+		// keeps pointing at the file and the lock works.
+		if !sys.IsInUse(err) && !errors.Is(err, fs.ErrPermission) {
+			t.Fatalf("rename over an open file = %v, want it refused", err)
+		}
+		l, err := mmap.TryLockFile(f, true)
+		if err != nil {
+			t.Fatalf("TryLockFile after the refused rename = %v", err)
+		}
+		l.Unlock()
+		return
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := mmap.TryLockFile(f, true); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "replaced") {
@@ -357,5 +375,44 @@ func TestFileLockReplacedFile(t *testing.T) {
 	}
 	if _, err := mmap.LockFile(context.Background(), f, true); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("LockFile on a replaced file = %v", err)
+	}
+}
+
+// A lock held by another process names that process and what to do; one
+// held by this process says so.
+func TestFileLockErrorNamesHolder(t *testing.T) {
+	path := flockPath(t)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	holder := flockHold(t, path, true)
+	_, err = mmap.TryLockFile(f, true)
+	pid := strconv.Itoa(holder.cmd.Process.Pid)
+	if !errors.Is(err, mmap.ErrLocked) {
+		t.Fatalf("TryLockFile: %v, want ErrLocked", err)
+	}
+	if runtime.GOOS == "linux" && (!strings.Contains(err.Error(), "process "+pid) || !strings.Contains(err.Error(), "LockFile")) {
+		t.Errorf("%q does not name the holder (pid %s) and what to do", err, pid)
+	}
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != path || strings.Count(err.Error(), path) != 1 {
+		t.Errorf("%v: want a *fs.PathError naming %s once", err, path)
+	}
+	holder.release(t)
+
+	l, err := mmap.TryLockFile(f, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	_, err = mmap.TryLockFile(f, false)
+	if !errors.Is(err, mmap.ErrLocked) {
+		t.Fatalf("second lock in the same process: %v, want ErrLocked", err)
+	}
+	if runtime.GOOS == "linux" && !strings.Contains(err.Error(), "this process") {
+		t.Errorf("%q does not say the lock is held by this process", err)
 	}
 }

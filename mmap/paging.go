@@ -32,10 +32,12 @@ var errNoPopulate = fmt.Errorf("populate: %w", errors.ErrUnsupported)
 
 // Prefetch reads the pages of the bytes [off, off+n) into RAM and maps them,
 // so that touching them later takes no major fault. On Linux 5.14 and later
-// it uses MADV_POPULATE_READ and returns when the pages are in; elsewhere it
-// falls back to MADV_WILLNEED in read-ahead sized pieces, which starts the
-// reads and may return before they finish. The range is widened to whole
-// pages. If a page cannot be read in (the file was truncated under the
+// it uses MADV_POPULATE_READ and returns when the pages are in; on an older
+// Linux it falls back to MADV_WILLNEED in read-ahead sized pieces, which
+// starts the reads and may return before they finish. darwin (MADV_WILLNEED)
+// and Windows (PrefetchVirtualMemory) start the reads and then touch every
+// page, so there too the pages are in when Prefetch returns. The range is
+// widened to whole pages. If a page cannot be read in (the file was truncated under the
 // mapping, or an I/O error) the error matches ErrFault.
 func (r *Region) Prefetch(off int64, n int) error {
 	const op = "prefetch"
@@ -43,7 +45,7 @@ func (r *Region) Prefetch(off int64, n int) error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if n == 0 {
@@ -82,15 +84,17 @@ func (r *Region) Prefetch(off int64, n int) error {
 // Pages that another process has mapped, or that are under I/O, stay in the
 // cache: check with Resident. Anonymous and CopyOnWrite Regions return
 // ErrPrivateMemory, since their pages exist nowhere else. Where the OS cannot
-// drop page-cache pages (darwin, Windows) the error matches
-// errors.ErrUnsupported.
+// drop page-cache pages the error matches errors.ErrUnsupported: darwin has
+// no posix_fadvise, and Windows drops a file's cached pages only for an
+// administrator (purging the standby list needs
+// SeProfileSingleProcessPrivilege).
 func (r *Region) Evict(off int64, n int) error {
 	const op = "evict"
 	if err := r.enter(); err != nil {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if r.st.file == nil || r.mode == CopyOnWrite {
@@ -104,6 +108,11 @@ func (r *Region) Evict(off int64, n int) error {
 	// For a shared mapping MADV_DONTNEED only removes the page-table
 	// entries; a dirty page's state moves to the page cache, not lost.
 	if err := sys.Advise(b, sys.AdvDontNeed); err != nil {
+		if errors.Is(err, sys.EINVAL) {
+			// The one reason for a mapping of ours: locked pages cannot
+			// be dropped.
+			return r.errorf(op, fmt.Errorf("offset %d length %d: the pages are locked in RAM (Unlock first): %w", off, n, err))
+		}
 		return r.errorf(op, fmt.Errorf("offset %d length %d: %w", off, n, err))
 	}
 	ps := int64(sys.PageSize())
@@ -126,17 +135,20 @@ func (r *Region) Evict(off int64, n int) error {
 // An unprivileged process may lock only RLIMIT_MEMLOCK bytes in total
 // (`ulimit -l`); beyond that Lock returns an error matching ErrMemlock that
 // says the limit and the size asked for. A process with CAP_IPC_LOCK (root,
-// normally) is not limited.
+// normally) is not limited. Windows (VirtualLock) limits locked pages by the
+// process's minimum working set; when that is too small, Lock raises the
+// working-set limits by the Region's size (which needs no administrator
+// rights) and Unlock lowers them again.
 func (r *Region) Lock() error {
 	const op = "lock"
 	if err := r.enter(); err != nil {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if len(r.data) == 0 {
+	if len(r.bytes()) == 0 {
 		return nil
 	}
-	_, b := r.pages(0, len(r.data))
+	_, b := r.pages(0, len(r.bytes()))
 	err := sys.Lock(b)
 	if err == nil {
 		return nil
@@ -169,7 +181,7 @@ func (r *Region) pastEOF() bool {
 		return false
 	}
 	fi, err := r.st.file.Stat()
-	return err == nil && fi.Size() < r.off+int64(len(r.data))
+	return err == nil && fi.Size() < r.off+int64(len(r.bytes()))
 }
 
 // memlockError is the OS's refusal to lock memory ("locked-memory limit too
@@ -188,9 +200,9 @@ func (r *Region) Unlock() error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if len(r.data) == 0 {
+	if len(r.bytes()) == 0 {
 		return nil
 	}
-	_, b := r.pages(0, len(r.data))
+	_, b := r.pages(0, len(r.bytes()))
 	return r.errorf(op, sys.Unlock(b))
 }

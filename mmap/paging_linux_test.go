@@ -12,7 +12,6 @@ import (
 // A file truncated under the mapping: the paging calls report or tolerate
 // the missing pages, none of them crashes the process.
 func TestPagingAfterTruncation(t *testing.T) {
-	pagingLinux(t)
 	path := pagingFile(t, 16*pagingPS)
 	r := pagingOpen(t, path, mmap.ReadOnly)
 	pagingEvictAll(t, r)

@@ -1,48 +1,14 @@
-// Package mmap maps files and anonymous memory into the address space and
-// gives safe, zero-copy access to them.
-//
-// A Region is one mapping. It offers the Go io interfaces (io.ReaderAt,
-// io.WriterAt, io.ReadWriteSeeker, io.ByteReader, io.ByteWriter, io.WriterTo,
-// io.ReaderFrom), the file-like calls Python's mmap users know (Find, ReadLine,
-// Move, Resize, Flush), and raw zero-copy access through Bytes and Do.
-//
-// Three things set it apart from a bare mmap(2):
-//
-//   - Faults are errors. If the file is truncated under the mapping, or a page
-//     cannot be read from disk, the kernel raises SIGBUS. Every Region method
-//     that touches mapped memory turns that into an error matching ErrFault
-//     instead of crashing the process; Do runs your own code over the bytes
-//     with the same protection.
-//   - Any offset works. The Region maps from the allocation boundary below the
-//     offset and exposes exactly the bytes asked for.
-//   - Close is safe while other goroutines are inside Region methods: they
-//     finish first, and calls that start later get ErrClosed.
 package mmap
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
-)
-
-// refs holds the number of calls inside the Region in its low bits and two
-// flags in its high bits. A call increments it on entry; if a flag is set the
-// call backs out. Close and Resize set a flag and wait for the count to drain,
-// so the mapping never changes under a running call, and the fast path costs
-// one atomic add each way with no lock.
-const (
-	closedBit   = int64(1) << 62
-	resizingBit = int64(1) << 61
-	flagMask    = closedBit | resizingBit
-	countMask   = resizingBit - 1
 )
 
 // Region is a memory mapping of a file or of anonymous memory.
@@ -51,38 +17,96 @@ const (
 // current position (Read, Write, Seek, ReadByte, WriteByte, ReadLine, WriteTo,
 // ReadFrom) share that one position.
 type Region struct {
-	refs    atomic.Int64
-	drained chan struct{} // a token when the call count reaches zero with a flag set
-	mu      sync.Mutex    // serialises Close and Resize; callers wait on it during a Resize
+	// v is what calls see: the current view, replaced (never changed) by
+	// Close and Resize. The copying calls (ReadAt, WriteAt, Find, ...) only
+	// load it; see gate.go for why that is safe.
+	v atomic.Pointer[view]
 
-	st      *state
-	data    []byte // the bytes the caller asked for: st.m.Data[delta:]
-	delta   int    // bytes between the mapping's start and data[0]
-	off     int64  // file offset of data[0]
-	size    atomic.Int64
-	mode    Mode
-	path    string
-	flags   sys.Flags
-	cleanup runtime.Cleanup
+	gate    atomic.Int64  // scoped calls inside, and the closed/drain/mutating flags (gate.go)
+	drained chan struct{} // a token when the scoped calls drain while someone waits
+	mu      sync.Mutex    // serialises Close and Resize
 
-	posMu sync.Mutex
+	st    *state
+	delta int   // bytes between the mapping's start and the Region's first byte
+	off   int64 // file offset of the Region's first byte
+	mode  Mode
+	path  string
+	flags sys.Flags
+
+	posMu sync.Mutex // the position lock: taken before anything else (stream.go)
 	pos   int64
 }
 
-// state is what the cleanup needs; it must not point back at the Region.
-type state struct {
-	m        sys.Mapping
-	file     *os.File // our own descriptor (nil for anonymous memory)
-	exported atomic.Bool
+// view is the Region at one moment. It is immutable once published.
+type view struct {
+	data   []byte // the Region's bytes (nil when empty)
+	closed bool   // Close has begun: every call fails with ErrClosed
+	moving bool   // anonymous memory is being copied to a new place: writers wait
 }
 
-// release unmaps a Region the program forgot to Close, but only if its raw
-// bytes were never handed out: slices from Bytes do not keep the Region
-// reachable, so unmapping under them would crash later. Leaking is the safer
-// failure.
+var closedView = &view{closed: true}
+
+// state is what the cleanup needs; it must not point back at the Region.
+type state struct {
+	m        sys.Mapping // the current mapping; changed only by Close and Resize
+	file     *os.File    // our own descriptor (nil for anonymous memory)
+	exported atomic.Bool // Bytes handed the memory out
+	closed   atomic.Bool // Close ran: the memory is no longer anyone's to use
+
+	// held lists every address range this Region holds: its mapping and
+	// the reservations that Close and Resize left in place of old pages.
+	// It only grows (ranges may overlap) until the cleanup releases it, so
+	// the fault handler can tell a fault in our memory from any other.
+	held atomic.Pointer[[][]byte]
+
+	// reservedTo is how far, from the start of the current mapping, the
+	// reservation runs that shrinking this mapping left after its end (0:
+	// none). Only those pages may be mapped again in place: an address
+	// keeps meaning the same offset of the Region, so a call still holding
+	// an older view reads the Region there, never other data. Pages a move
+	// retired are never reused.
+	reservedTo int
+
+	// reserved and reservations count this Region's share of the
+	// package's reservation budget (gate.go).
+	reserved     int64
+	reservations int64
+}
+
+// hold adds b to the ranges the Region holds. Callers hold Region.mu (or own
+// the state alone).
+func (s *state) hold(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	var next [][]byte
+	if old := s.held.Load(); old != nil {
+		next = append(next, *old...)
+	}
+	next = append(next, b)
+	s.held.Store(&next)
+}
+
+// release frees what a Region the program closed, or forgot to Close, still
+// holds: its mapping and its reservations. It runs once the Region is
+// unreachable, so no call can be inside it. But if the program forgot to
+// Close a Region whose raw bytes Bytes handed out (slices that do not keep
+// the Region reachable and are valid until Close), it leaves the mapping
+// alone: unmapping under a live slice would let other memory appear there.
+// Leaking is the safer failure.
 func (s *state) release() {
-	if !s.exported.Load() {
-		_ = s.m.Unmap()
+	if s.closed.Load() || !s.exported.Load() {
+		if sys.CanRetire {
+			if held := s.held.Load(); held != nil {
+				for _, b := range disjoint(*held) {
+					_ = sys.Release(b)
+				}
+			}
+			reservedBytes.Add(-s.reserved)
+			reservedCount.Add(-s.reservations)
+		} else {
+			_ = s.m.Unmap()
+		}
 	}
 	if s.file != nil {
 		_ = s.file.Close()
@@ -232,118 +256,57 @@ func newRegion(st *state, mode Mode, path string, off int64, delta int, flags sy
 		path:    path,
 		flags:   flags,
 	}
+	st.hold(st.m.Data)
+	v := &view{}
 	if len(st.m.Data) > 0 {
-		r.data = st.m.Data[delta:]
+		v.data = st.m.Data[delta:]
 	}
-	r.size.Store(int64(len(r.data)))
-	r.cleanup = runtime.AddCleanup(r, (*state).release, st)
+	r.v.Store(v)
+	runtime.AddCleanup(r, (*state).release, st)
 	return r
 }
 
-// enter registers a call inside the Region. Every successful enter is paired
-// with leave (or exit). It returns ErrClosed, unwrapped: the caller adds the
-// operation and the path.
-func (r *Region) enter() error {
-	if r.refs.Add(1)&flagMask == 0 {
-		return nil
-	}
-	return r.enterSlow()
-}
-
-func (r *Region) enterSlow() error {
-	for {
-		v := r.exit()
-		if v&closedBit != 0 {
-			return ErrClosed
-		}
-		// A Resize holds mu for its whole duration: wait for it to finish.
-		r.mu.Lock()
-		//lint:ignore SA2001 the empty critical section is the wait
-		r.mu.Unlock()
-		if r.refs.Add(1)&flagMask == 0 {
-			return nil
-		}
-	}
-}
-
-// exit ends a call and returns the new refs value. The last call out while
-// Close or Resize waits hands it a token.
-func (r *Region) exit() int64 {
-	v := r.refs.Add(-1)
-	if v&countMask == 0 && v&flagMask != 0 {
-		select {
-		case r.drained <- struct{}{}:
-		default:
-		}
-	}
-	return v
-}
-
-// leave ends a call that touched mapped memory: it restores the goroutine's
-// fault setting, turns a fault inside this mapping into an error wrapping a
-// *FaultError and lets every other panic continue. It must be deferred
-// directly so that recover works.
-func (r *Region) leave(op string, err *error, oldFault bool) {
-	debug.SetPanicOnFault(oldFault)
-	v := recover()
-	r.exit()
-	if v == nil {
-		return
-	}
-	if fe := r.asFault(v); fe != nil {
-		*err = r.errorf(op, fe)
-		return
-	}
-	panic(v)
-}
-
-func (r *Region) asFault(v any) *FaultError {
-	ae, ok := v.(interface{ Addr() uintptr })
-	if !ok {
-		return nil
-	}
-	if _, ok := v.(runtime.Error); !ok {
-		return nil
-	}
-	addr := ae.Addr()
-	m := r.st.m.Data
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
-	if addr < base || addr >= base+uintptr(len(m)) {
-		return nil
-	}
-	return &FaultError{Offset: int64(addr-base) - int64(r.delta), Addr: addr}
-}
-
-// waitDrained blocks until no call is inside the Region. A flag must be set.
-func (r *Region) waitDrained() {
-	for r.refs.Load()&countMask != 0 {
-		<-r.drained
-	}
-}
-
-// Close unmaps the Region and closes its file descriptor. Calls running in
-// other goroutines finish first; calls made afterwards return an error
-// matching ErrClosed. A second Close returns nil.
+// Close unmaps the Region and closes its file descriptor. Calls that started
+// earlier either finish or return an error matching ErrClosed; calls made
+// afterwards return ErrClosed. Do, WriteTo, ReadFrom and the paging calls
+// (Flush, Advise, Prefetch, Evict, Lock, Resident, ...) finish first: Close
+// waits for them. A second Close returns nil.
 //
 // Close does not flush: the data of a ReadWrite mapping is in the page cache
 // and survives the process, but call Flush first if it must survive a power
-// loss. Slices returned by Bytes must not be used after Close.
+// loss. Slices returned by Bytes must not be used after Close: where the OS
+// allows (Linux, darwin) the pages are replaced by an inaccessible
+// reservation, kept until the Region is unreachable, so such a use crashes
+// with a fault rather than reading memory that belongs to something else.
 func (r *Region) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.refs.Or(closedBit)&closedBit != 0 {
+	if r.gate.Load()&closedBit != 0 {
 		return nil
 	}
+	r.gate.Or(closedBit | drainBit)
 	r.waitDrained()
-	r.cleanup.Stop()
-	err := r.st.m.Unmap()
+	// Readers that do not register (gate.go) may still be copying: publish
+	// the closed view first, so that a fault from now on reads as ErrClosed,
+	// then take the pages away.
+	r.v.Store(closedView)
+	r.st.closed.Store(true)
+	var err error
+	if sys.CanRetire {
+		err = r.st.retire(r.st.m.Data)
+		r.st.m = sys.Mapping{}
+	} else {
+		err = r.st.m.Unmap()
+	}
 	if r.st.file != nil {
 		if e := r.st.file.Close(); err == nil {
 			err = e
 		}
 	}
-	r.data = nil
-	r.size.Store(0)
+	// The reservation stays until the Region is unreachable (a late reader
+	// may still fault on it); the cleanup registered by newRegion releases
+	// it.
+	collectIfOverBudget()
 	return r.errorf("close", err)
 }
 
@@ -364,7 +327,7 @@ func (r *Region) name() string {
 }
 
 // Len returns the number of bytes in the Region (0 after Close).
-func (r *Region) Len() int { return int(r.size.Load()) }
+func (r *Region) Len() int { return len(r.v.Load().data) }
 
 // Mode returns the mode the Region was mapped with.
 func (r *Region) Mode() Mode { return r.mode }
@@ -374,94 +337,3 @@ func (r *Region) Offset() int64 { return r.off }
 
 // Path returns the name of the mapped file, or "" for anonymous memory.
 func (r *Region) Path() string { return r.path }
-
-// Bytes returns the mapped bytes without copying. Writing to them is allowed
-// for ReadWrite and CopyOnWrite Regions (on a ReadOnly Region a write crashes
-// the program with a fault: use WriteAt or Do).
-//
-// The slice is valid until Close or Resize; using it afterwards is a bug that
-// may crash the program. Unlike Region methods, plain accesses to it are not
-// protected against faults: if the file may be truncated by another process,
-// use Do or the Region's methods. Once Bytes has been called, a forgotten
-// Region is never unmapped by the garbage collector and Resize will not move
-// the mapping, since either would leave the slice dangling. After Close,
-// Bytes returns nil.
-func (r *Region) Bytes() []byte {
-	if r.enter() != nil {
-		return nil
-	}
-	defer r.exit()
-	r.st.exported.Store(true)
-	return r.data
-}
-
-// Do runs fn over the mapped bytes with faults turned into errors: if fn
-// touches a page that faults (the file was truncated, or a disk error), Do
-// returns an error matching ErrFault instead of the program crashing. fn runs
-// in the calling goroutine; faults in goroutines it starts are not covered.
-//
-// b is valid only while fn runs: fn must not keep it. A Close or Resize in
-// another goroutine waits for fn to return; fn itself must not call Close or
-// Resize on this Region (that would wait for itself).
-func (r *Region) Do(fn func(b []byte) error) (err error) {
-	if err := r.enter(); err != nil {
-		return r.errorf("do", err)
-	}
-	defer r.leave("do", &err, debug.SetPanicOnFault(true))
-	return fn(r.data)
-}
-
-// checkRange checks that [off, off+n) lies inside the Region.
-func (r *Region) checkRange(off int64, n int) error {
-	if off < 0 || n < 0 || off > int64(len(r.data)) || int64(n) > int64(len(r.data))-off {
-		return fmt.Errorf("offset %d, length %d outside the region (%d bytes): %w", off, n, len(r.data), ErrOutOfRange)
-	}
-	return nil
-}
-
-func (r *Region) writable() error {
-	if r.mode == ReadOnly {
-		return ErrReadOnly
-	}
-	return nil
-}
-
-// ReadAt copies len(p) bytes from offset off into p. Like io.ReaderAt, it
-// returns io.EOF with a short count when the Region ends first.
-func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
-	if err := r.enter(); err != nil {
-		return 0, r.errorf("read", err)
-	}
-	defer r.leave("read", &err, debug.SetPanicOnFault(true))
-	if off < 0 {
-		return 0, r.errorf("read", fmt.Errorf("negative offset %d: %w", off, ErrOutOfRange))
-	}
-	if off >= int64(len(r.data)) {
-		return 0, io.EOF
-	}
-	n = copy(p, r.data[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// WriteAt copies p into the Region at offset off. It writes all of p or
-// nothing: a write that would run past the end returns ErrOutOfRange.
-func (r *Region) WriteAt(p []byte, off int64) (n int, err error) {
-	const op = "write"
-	if err := r.enter(); err != nil {
-		return 0, r.errorf(op, err)
-	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
-	if err := r.writable(); err != nil {
-		return 0, r.errorf(op, err)
-	}
-	if err := r.checkRange(off, len(p)); err != nil {
-		return 0, r.errorf(op, err)
-	}
-	return copy(r.data[off:], p), nil
-}
-
-// closed reports whether Close has begun.
-func (r *Region) closed() bool { return r.refs.Load()&closedBit != 0 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -381,16 +382,24 @@ func TestAnonymous(t *testing.T) {
 	if r.Path() != "" || r.Mode() != mmap.ReadWrite || r.Len() != 1<<20 {
 		t.Fatalf("Path %q Mode %v Len %d", r.Path(), r.Mode(), r.Len())
 	}
-	if !bytes.Equal(r.Bytes()[:4096], make([]byte, 4096)) {
+	b := r.Bytes()
+	if !bytes.Equal(b[:4096], make([]byte, 4096)) {
 		t.Fatal("anonymous memory not zeroed")
 	}
 	r.WriteAt(pattern(1000), 1<<20-1000)
 	if err := r.Flush(); err != nil {
 		t.Errorf("Flush on anonymous memory: %v", err)
 	}
-	// Bytes was called, so Resize may only change the size in place; a shrink always can.
+	// Bytes was called, so Resize may only change the size in place; a
+	// shrink always can, also without mremap (darwin, Windows), and the
+	// slice handed out stays valid for the bytes that remain.
 	if err := r.Resize(1 << 19); err != nil {
 		t.Fatal(err)
+	}
+	b[1<<19-1] = 7
+	got := make([]byte, 1)
+	if _, err := r.ReadAt(got, 1<<19-1); err != nil || got[0] != 7 || r.Len() != 1<<19 {
+		t.Fatalf("after shrinking: Len %d, a byte written through the old slice reads %v, %v", r.Len(), got, err)
 	}
 	if err := r.Resize(1 << 22); err != nil && !errors.Is(err, mmap.ErrExported) {
 		t.Fatalf("grow after Bytes: %v, want nil or ErrExported", err)
@@ -470,6 +479,9 @@ func TestHelperProcess(t *testing.T) {
 	case "truncate":
 		n, _ := strconv.ParseInt(os.Getenv("MMAPKIT_SIZE"), 10, 64)
 		if err := os.Truncate(os.Getenv("MMAPKIT_FILE"), n); err != nil {
+			if sys.IsUserMapped(err) {
+				os.Stderr.WriteString("ERROR_USER_MAPPED_FILE: ")
+			}
 			os.Stderr.WriteString(err.Error())
 			os.Exit(2)
 		}
@@ -479,11 +491,16 @@ func TestHelperProcess(t *testing.T) {
 
 func runHelper(t *testing.T, kind string, env ...string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-	cmd.Env = append(os.Environ(), append([]string{"MMAPKIT_HELPER=" + kind}, env...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := helperOutput(kind, env...); err != nil {
 		t.Fatalf("helper %s: %v\n%s", kind, err, out)
 	}
+}
+
+func helperOutput(kind string, env ...string) (string, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), append([]string{"MMAPKIT_HELPER=" + kind}, env...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func TestTruncatedByAnotherProcess(t *testing.T) {
@@ -493,6 +510,20 @@ func TestTruncatedByAnotherProcess(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			path := writeFile(t, orig)
 			r := mapPath(t, path, mode, 100, 0)
+			if runtime.GOOS == "windows" {
+				// Windows refuses to truncate a file while a view of it
+				// is mapped, so the hole cannot appear: the other process
+				// gets ERROR_USER_MAPPED_FILE and every byte still reads.
+				out, err := helperOutput("truncate", "MMAPKIT_FILE="+path, "MMAPKIT_SIZE=8192")
+				if err == nil || !strings.HasPrefix(out, "ERROR_USER_MAPPED_FILE: ") {
+					t.Fatalf("truncating a mapped file: %v %q, want ERROR_USER_MAPPED_FILE", err, out)
+				}
+				buf := make([]byte, size-100)
+				if _, err := r.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, orig[100:]) {
+					t.Fatalf("read after the refused truncate: %v", err)
+				}
+				return
+			}
 			runHelper(t, "truncate", "MMAPKIT_FILE="+path, "MMAPKIT_SIZE=8192")
 
 			// Bytes still inside the file read fine.

@@ -17,6 +17,10 @@ import (
 // process has touched the page. Linux reports the page cache only to a
 // process that owns the file, may write to it or has CAP_SYS_ADMIN; for
 // anyone else it reports just the pages mapped by this process (mincore(2)).
+// darwin's mincore answers like Linux's. Windows answers for this process
+// only (QueryWorkingSetEx): a page is resident when it is in the process's
+// working set, so a page Windows caches but this view has not touched (or
+// has had trimmed) counts as not resident.
 type Residency struct {
 	Offset   int64 // offset in the Region of the range's first byte
 	Length   int   // length of the range in bytes
@@ -53,16 +57,17 @@ func (r *Region) Resident() (Residency, error) {
 const mincoreChunk = 1 << 16
 
 // ResidentRange reports which pages of the bytes [off, off+n) are in RAM.
-// The range must lie inside the Region (ErrOutOfRange otherwise). Where
-// mincore is not available (Windows; darwin is not wired up) the error
-// matches errors.ErrUnsupported.
+// The range must lie inside the Region (ErrOutOfRange otherwise). It uses
+// mincore on Linux and darwin and QueryWorkingSetEx on Windows (see
+// Residency for what each counts); elsewhere the error matches
+// errors.ErrUnsupported.
 func (r *Region) ResidentRange(off int64, n int) (Residency, error) {
 	const op = "residency"
 	if err := r.enter(); err != nil {
 		return Residency{}, r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return Residency{}, r.errorf(op, err)
 	}
 	ps := sys.PageSize()

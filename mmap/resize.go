@@ -3,6 +3,8 @@ package mmap
 import (
 	"errors"
 	"fmt"
+	"os"
+	"unsafe"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
@@ -32,7 +34,7 @@ func (r *Region) FlushRange(off int64, n int) error {
 		return r.errorf(op, err)
 	}
 	defer r.exit()
-	if err := r.checkRange(off, n); err != nil {
+	if err := checkRange(r.bytes(), off, n); err != nil {
 		return r.errorf(op, err)
 	}
 	if r.mode != ReadWrite || r.st.file == nil || n == 0 {
@@ -54,16 +56,18 @@ func (r *Region) FlushRange(off int64, n int) error {
 // the end of the file (the create-then-grow pattern: a Region that maps a
 // whole file keeps the file's size equal to its own). A Region over the
 // middle of a file just maps more or fewer of the file's bytes. Only
-// ReadWrite Regions of a file, and anonymous Regions, can be resized; the
-// mapping changes without copying where the OS can (mremap on Linux).
-// Growing allocates the file's new blocks first where the file system can, so
-// a full disk is an error from Resize and not a fault later.
+// ReadWrite Regions of a file, and anonymous Regions, can be resized.
+// Growing allocates the file's new blocks first where the file system can,
+// so a full disk is an error from Resize and not a fault later.
 //
-// If Resize fails, the Region is as it was. Resize waits for calls in other
-// goroutines to finish. The mapping may move, so slices from Bytes become
-// invalid; if Bytes was ever called, Resize only succeeds where the mapping
-// can change size in place, and otherwise returns ErrExported. The position
-// of Read and Write is clamped to the new length.
+// If Resize fails, the Region is as it was. The mapping grows in place where
+// it can and moves otherwise, without copying a file's pages. Copying calls
+// (ReadAt, WriteAt, ...) running in other goroutines carry on meanwhile, each
+// seeing the Region before or after; Resize waits for Do, WriteTo, ReadFrom,
+// Move and the paging calls to finish. Slices from Bytes become invalid;
+// once Bytes has been called Resize only succeeds where the mapping need not
+// move, and otherwise returns ErrExported. The position of Read and Write is
+// clamped to the new length.
 func (r *Region) Resize(size int) error {
 	const op = "resize"
 	r.mu.Lock()
@@ -77,43 +81,37 @@ func (r *Region) Resize(size int) error {
 	if size < 0 || size > maxInt-r.delta {
 		return r.errorf(op, fmt.Errorf("to %d bytes: %w", size, ErrOutOfRange))
 	}
-	r.refs.Or(resizingBit)
-	defer func() {
-		r.refs.And(^resizingBit)
-		// A token left by the last caller would wake a later waiter spuriously;
-		// waitDrained re-checks, but draining it keeps the channel tidy.
-		select {
-		case <-r.drained:
-		default:
-		}
-	}()
-	r.waitDrained()
+	r.beginMutate()
+	defer r.endMutate()
 
-	old := len(r.data)
+	old := len(r.bytes())
 	if size == old {
 		return nil
 	}
-	if err := r.resize(old, size); err != nil {
-		if len(r.st.m.Data) == 0 {
-			r.setData(0)
-		}
+	var err error
+	if lockFree {
+		err = r.resize(old, size)
+	} else {
+		err = r.resizeDrained(old, size)
+	}
+	if err != nil {
 		return r.errorf(op, fmt.Errorf("from %d to %d bytes: %w", old, size, err))
 	}
-	r.setData(size)
+	collectIfOverBudget()
 	if size > old && r.flags&sys.Populate != 0 {
 		r.populate(old, size)
 	}
 	return nil
 }
 
-// setData points data at the first n bytes after delta of the mapping.
-func (r *Region) setData(n int) {
-	if n == 0 {
-		r.data = nil
-	} else {
-		r.data = r.st.m.Data[r.delta : r.delta+n]
+// publish makes the first n bytes after delta of the current mapping the
+// Region's bytes.
+func (r *Region) publish(n int, moving bool) {
+	v := &view{moving: moving}
+	if n > 0 {
+		v.data = r.st.m.Data[r.delta : r.delta+n : r.delta+n]
 	}
-	r.size.Store(int64(n))
+	r.v.Store(v)
 }
 
 // populate faults in the bytes [from, to) that Resize added, as the Populate
@@ -127,125 +125,286 @@ func (r *Region) populate(from, to int) {
 	_ = sys.Advise(b, adv)
 }
 
-// resize changes the mapping (and the file where it must) from old to n bytes
-// after delta. On error nothing has changed.
-func (r *Region) resize(old, n int) error {
-	if r.st.file == nil {
-		return r.resizeMapping(n, nil)
+// fileChange is what Resize must do to the file: grow it, shrink it, or
+// neither. undo puts it back.
+type fileChange struct {
+	f        *os.File
+	eof, end int64 // the file's size before, and the size to set (-1: leave it)
+}
+
+func (r *Region) planFile(old, n int) (fileChange, error) {
+	fc := fileChange{f: r.st.file, end: -1}
+	if fc.f == nil {
+		return fc, nil
 	}
-	f := r.st.file
-	fi, err := f.Stat()
+	fi, err := fc.f.Stat()
+	if err != nil {
+		return fc, err
+	}
+	fc.eof = fi.Size()
+	oldEnd, newEnd := r.off+int64(old), r.off+int64(n)
+	switch {
+	case n > old && newEnd > fc.eof:
+		fc.end = newEnd
+	case n < old && oldEnd == fc.eof:
+		fc.end = newEnd
+	}
+	return fc, nil
+}
+
+// apply changes the file's size (growing allocates the blocks first).
+func (fc fileChange) apply() error {
+	if fc.end < 0 {
+		return nil
+	}
+	if fc.end > fc.eof {
+		if err := grow(fc.f.Fd(), fc.eof, fc.end); err != nil {
+			return err
+		}
+	}
+	if err := fc.f.Truncate(fc.end); err != nil {
+		if fc.end > fc.eof {
+			_ = fc.f.Truncate(fc.eof)
+		}
+		return err
+	}
+	return nil
+}
+
+// undo restores the file's size after a failed remap.
+func (fc fileChange) undo(err error) error {
+	if fc.end < 0 {
+		return err
+	}
+	if uerr := fc.f.Truncate(fc.eof); uerr != nil {
+		return fmt.Errorf("%w (and restoring the file's size of %d bytes failed: %v)", err, fc.eof, uerr)
+	}
+	return err
+}
+
+// pageUp rounds n up to whole pages.
+func pageUp(n int) int {
+	ps := sys.PageSize()
+	return (n + ps - 1) / ps * ps
+}
+
+// resize changes the Region from old to n bytes while copying calls may run
+// (lockFree): no page they may touch is unmapped, only retired, and the new
+// view is published before anything is retired. On error nothing has
+// changed.
+func (r *Region) resize(old, n int) error {
+	fc, err := r.planFile(old, n)
 	if err != nil {
 		return err
 	}
-	eof := fi.Size()
-	oldEnd, newEnd := r.off+int64(old), r.off+int64(n)
-	switch {
-	case n > old && newEnd > eof:
-		if err := grow(f.Fd(), eof, newEnd); err != nil {
+	m := r.st.m.Data
+	newLen := 0
+	if n > 0 {
+		newLen = r.delta + n
+	}
+	if n < old {
+		// Shrink: readers see the shorter Region first; then the file is
+		// cut (if it must be), and only then the tail pages are retired. If
+		// the file cannot be cut (an immutable file, a sealed memfd: EPERM),
+		// the Region goes back to as it was.
+		r.publish(n, false)
+		if err := fc.apply(); err != nil {
+			r.publish(old, false)
 			return err
 		}
-		if err := f.Truncate(newEnd); err != nil {
-			_ = f.Truncate(eof)
-			return err
+		keep := 0
+		if newLen > 0 {
+			keep = min(pageUp(newLen), len(m))
 		}
-		if err := r.resizeMapping(n, nil); err != nil {
-			_ = f.Truncate(eof)
-			return err
+		if fc.f == nil {
+			// Anonymous memory: the rest of the last kept page must read as
+			// zeros if the Region grows again, as new memory does.
+			clear(m[newLen:keep])
+		}
+		_ = r.st.retire(m[keep:]) // retired pages stay held (state.held)
+		if newLen == 0 {
+			// Nothing left to grow in place from: a later Resize maps
+			// anew elsewhere.
+			r.st.m = sys.Mapping{}
+			r.st.reservedTo = 0
+		} else {
+			r.st.m.Data = m[:newLen]
+			r.st.reservedTo = max(r.st.reservedTo, pageUp(len(m)))
 		}
 		return nil
-	case n < old && oldEnd == eof:
-		// Shrink the file first: if that fails (an immutable file, a sealed
-		// memfd) the mapping is untouched and the Region is as it was.
-		if err := f.Truncate(newEnd); err != nil {
-			return err
-		}
-		return r.resizeMapping(n, func() error {
-			// The file is already shorter; restore it so that "failed"
-			// means "nothing changed".
-			return f.Truncate(eof)
-		})
 	}
-	return r.resizeMapping(n, nil)
-}
 
-// resizeMapping makes the mapping delta+n bytes long, in place or moved.
-// undo (may be nil) reverts the caller's change to the file if the mapping
-// cannot follow.
-func (r *Region) resizeMapping(n int, undo func() error) error {
-	exported := r.st.exported.Load()
-	m := &r.st.m
-	newLen := r.delta + n
-	if n == 0 {
-		newLen = 0
-	}
-	oldLen := len(m.Data)
-	fail := func(err error) error {
-		if undo != nil {
-			if uerr := undo(); uerr != nil {
-				return fmt.Errorf("%w (and restoring the file's size failed: %v)", err, uerr)
-			}
-		}
+	// Grow: the file first, so the new pages exist when they are mapped.
+	if err := fc.apply(); err != nil {
 		return err
 	}
-	prot := sys.ProtRead | sys.ProtWrite
+	if err := r.growMapping(newLen); err != nil {
+		return fc.undo(err)
+	}
+	r.publish(n, false)
+	return nil
+}
+
+// growMapping makes the mapping newLen bytes long: in place where it can,
+// else at a new place, retiring the old pages.
+func (r *Region) growMapping(newLen int) error {
+	m := r.st.m
 	fd := sys.NoFile
 	if r.st.file != nil {
 		fd = r.st.file.Fd()
 	}
+	prot := sys.ProtRead | sys.ProtWrite
 	mapOff := r.off - int64(r.delta)
-	switch {
-	case newLen == oldLen:
-		return nil
-	case oldLen == 0:
+	if len(m.Data) == 0 {
 		nm, err := sys.Map(fd, mapOff, newLen, prot, r.flags)
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		*m = nm
-		return nil
-	case newLen == 0:
-		if err := m.Unmap(); err != nil {
-			return fail(err)
-		}
-		return nil
-	case sys.CanRemap:
-		if err := m.Remap(newLen, !exported && newLen > oldLen); err != nil {
-			return fail(remapErr(err, exported))
-		}
+		r.st.hold(nm.Data)
+		r.st.m = nm
+		r.st.reservedTo = 0
 		return nil
 	}
-	// No mremap: map anew and copy (anonymous memory) or map the file again.
-	if exported {
-		return fail(ErrExported)
+	// In place: extend the mapping where the address space after it is free
+	// (mremap without MAYMOVE), or where it is our own reservation (the
+	// tail a shrink retired: map over it).
+	if sys.CanRemap && !forceMove {
+		grown := m
+		if err := grown.Remap(newLen, false); err == nil {
+			r.st.hold(grown.Data)
+			r.st.m = grown
+			return nil
+		}
 	}
+	if tail, ok := r.reservedAfter(m.Data, newLen); ok && !forceMove {
+		fileOff := mapOff + int64(pageUp(len(m.Data)))
+		if _, err := sys.MapAt(tail, fd, fileOff, prot, r.flags); err == nil {
+			r.st.m.Data = unsafe.Slice(unsafe.SliceData(m.Data), newLen)
+			r.st.reserved -= int64(len(tail))
+			reservedBytes.Add(-int64(len(tail)))
+			return nil
+		}
+	}
+	// Move. A file's pages need no copy: map it again elsewhere, publish,
+	// retire the old pages (a write that lands on them before that reaches
+	// the same page cache). Anonymous memory must be copied: make the old
+	// pages read-only first, so that no write is lost (writers fault and
+	// retry on the new view).
+	if r.st.exported.Load() {
+		return fmt.Errorf("the mapping cannot grow in place: %w", ErrExported)
+	}
+	old := len(r.bytes())
 	if fd == sys.NoFile {
-		nm, err := sys.Map(fd, 0, newLen, prot, r.flags)
-		if err != nil {
-			return fail(err)
+		r.publish(old, true)
+		if err := sys.Protect(m.Data, sys.ProtRead); err != nil {
+			r.publish(old, false)
+			return err
 		}
-		copy(nm.Data, m.Data)
-		_ = m.Unmap()
-		*m = nm
-		return nil
 	}
-	// Windows refuses to shrink a file while a view of it exists, and the
-	// caller has already changed the file: unmap, then map the new length.
-	_ = m.Unmap()
 	nm, err := sys.Map(fd, mapOff, newLen, prot, r.flags)
-	if err == nil {
-		*m = nm
-		return nil
-	}
-	err = fail(err)
-	if back, berr := sys.Map(fd, mapOff, oldLen, prot, r.flags); berr == nil {
-		*m = back
+	if err != nil {
+		if fd == sys.NoFile {
+			_ = sys.Protect(m.Data, prot)
+			r.publish(old, false)
+		}
 		return err
 	}
-	// Neither length maps: the Region is left empty, consistently (Resize
-	// sees the empty mapping).
-	return fmt.Errorf("%w; the region is now empty", err)
+	if fd == sys.NoFile {
+		copy(nm.Data, m.Data)
+	}
+	r.st.hold(nm.Data)
+	r.st.m = nm
+	r.st.reservedTo = 0
+	r.publish(old, false)
+	_ = r.st.retire(m.Data)
+	return nil
 }
+
+// reservedAfter returns the pages between the end of m and newLen if a
+// shrink of this same mapping retired them (state.reservedTo).
+func (r *Region) reservedAfter(m []byte, newLen int) ([]byte, bool) {
+	start := pageUp(len(m))
+	if newLen <= start || pageUp(newLen) > r.st.reservedTo {
+		return nil, false
+	}
+	return unsafe.Slice(unsafe.SliceData(m), pageUp(newLen))[start:], true
+}
+
+// resizeDrained changes the Region from old to n bytes where every call is
+// registered (no sys.Retire): nothing runs inside the Region, so the mapping
+// can be unmapped and mapped again (this is also what Windows needs to
+// shrink a file, which it refuses while a view of it exists).
+func (r *Region) resizeDrained(old, n int) error {
+	fc, err := r.planFile(old, n)
+	if err != nil {
+		return err
+	}
+	m := &r.st.m
+	oldLen := len(m.Data)
+	newLen := 0
+	if n > 0 {
+		newLen = r.delta + n
+	}
+	fd := sys.NoFile
+	if fc.f != nil {
+		fd = fc.f.Fd()
+	}
+	prot := sys.ProtRead | sys.ProtWrite
+	if newLen > 0 && newLen < oldLen && fc.end < 0 {
+		// A shrink that leaves the file alone (anonymous memory, or a
+		// Region that does not end at EOF) needs no new mapping: it shrinks
+		// in place, which also keeps slices that Bytes handed out valid.
+		if err := m.Shrink(newLen); err != nil {
+			return err
+		}
+		r.publish(n, false)
+		return nil
+	}
+	if r.st.exported.Load() && (fd != sys.NoFile || newLen > oldLen || newLen == 0) {
+		return fmt.Errorf("the mapping would move: %w", ErrExported)
+	}
+	// mapLen maps length bytes and makes the first size bytes after delta
+	// the Region's; length 0 leaves it empty.
+	mapLen := func(length, size int) error {
+		var nm sys.Mapping
+		if length > 0 {
+			var err error
+			if nm, err = sys.Map(fd, r.off-int64(r.delta), length, prot, r.flags); err != nil {
+				return err
+			}
+		}
+		*m = nm
+		r.st.held.Store(&[][]byte{nm.Data})
+		r.publish(size, false)
+		return nil
+	}
+	if fd == sys.NoFile {
+		old := *m
+		if err := mapLen(newLen, n); err != nil {
+			*m = old
+			return err
+		}
+		copy(m.Data, old.Data)
+		_ = old.Unmap()
+		return nil
+	}
+	_ = m.Unmap()
+	err = fc.apply()
+	if err == nil {
+		if err = mapLen(newLen, n); err == nil {
+			return nil
+		}
+		err = fc.undo(err)
+	}
+	if rerr := mapLen(oldLen, old); rerr != nil {
+		_ = mapLen(0, 0)
+		return fmt.Errorf("%w; mapping it again failed (%v): the region is now empty", err, rerr)
+	}
+	return err
+}
+
+// forceMove is a test hook (export_test.go): Resize moves whenever it grows.
+var forceMove = false
 
 // grow allocates real blocks for the new part of the file where the file
 // system can, so that a full disk is an error now rather than a SIGBUS on a
@@ -256,11 +415,4 @@ func grow(fd uintptr, from, to int64) error {
 		return err
 	}
 	return nil
-}
-
-func remapErr(err error, exported bool) error {
-	if exported {
-		return fmt.Errorf("the mapping cannot grow in place (%v): %w", err, ErrExported)
-	}
-	return err
 }

@@ -48,7 +48,7 @@ func (r *Region) PrefetchOffsets(offs []int64, length int) error {
 	if n == 0 || len(offs) == 0 {
 		return nil
 	}
-	size := int64(len(r.data))
+	size := int64(len(r.bytes()))
 	lo, hi := int64(-1), int64(-1)
 	for i, off := range offs {
 		if off < 0 || off > size || n > size-off {

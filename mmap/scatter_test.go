@@ -20,7 +20,19 @@ func scatterFile(t *testing.T, size int) *os.File {
 	for i := range b {
 		b[i] = byte(i*7 + 1)
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	// Written back before it is reopened read-only, so that eviction can
+	// drop every page (Windows cannot flush through a read-only handle).
+	w, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -28,9 +40,6 @@ func scatterFile(t *testing.T, size int) *os.File {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
 	return f
 }
 

@@ -99,14 +99,31 @@ func (r *Region) ReadLine() (line []byte, err error) {
 	r.posMu.Lock()
 	defer r.posMu.Unlock()
 	r.clampPos()
-	if err := r.enter(); err != nil {
-		return nil, r.errorf(op, err)
+	if !lockFree {
+		if err := r.enter(); err != nil {
+			return nil, r.errorf(op, err)
+		}
+		defer r.exit()
 	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
-	if r.pos >= int64(len(r.data)) {
+	for attempt := 0; ; attempt++ {
+		line, err = r.readLine(r.v.Load())
+		if err != errRetry {
+			return line, err
+		}
+		retry(attempt)
+	}
+}
+
+func (r *Region) readLine(v *view) (line []byte, err error) {
+	const op = "read line"
+	if v.closed {
+		return nil, r.errorf(op, ErrClosed)
+	}
+	if r.pos >= int64(len(v.data)) {
 		return nil, io.EOF
 	}
-	rest := r.data[r.pos:]
+	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	rest := v.data[r.pos:]
 	end := bytes.IndexByte(rest, '\n') + 1
 	if end == 0 {
 		end = len(rest)
@@ -125,17 +142,33 @@ func (r *Region) Tell() int64 {
 }
 
 // Find returns the offset of the first occurrence of sub at or after start, or
-// -1 if there is none.
+// -1 if there is none. Like ReadAt it takes no lock.
 func (r *Region) Find(sub []byte, start int64) (idx int64, err error) {
+	if !lockFree {
+		if err := r.enter(); err != nil {
+			return -1, r.errorf("find", err)
+		}
+		defer r.exit()
+	}
+	for attempt := 0; ; attempt++ {
+		idx, err = r.find(r.v.Load(), sub, start)
+		if err != errRetry {
+			return idx, err
+		}
+		retry(attempt)
+	}
+}
+
+func (r *Region) find(v *view, sub []byte, start int64) (idx int64, err error) {
 	const op = "find"
-	if err := r.enter(); err != nil {
+	if v.closed {
+		return -1, r.errorf(op, ErrClosed)
+	}
+	if err := checkRange(v.data, start, 0); err != nil {
 		return -1, r.errorf(op, err)
 	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
-	if err := r.checkRange(start, 0); err != nil {
-		return -1, r.errorf(op, err)
-	}
-	i := bytes.Index(r.data[start:], sub)
+	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	i := bytes.Index(v.data[start:], sub)
 	if i < 0 {
 		return -1, nil
 	}
@@ -143,38 +176,60 @@ func (r *Region) Find(sub []byte, start int64) (idx int64, err error) {
 }
 
 // FindLast returns the offset of the last occurrence of sub that ends at or
-// before end, or -1 if there is none (Python's rfind).
+// before end, or -1 if there is none (Python's rfind). Like ReadAt it takes
+// no lock.
 func (r *Region) FindLast(sub []byte, end int64) (idx int64, err error) {
+	if !lockFree {
+		if err := r.enter(); err != nil {
+			return -1, r.errorf("find last", err)
+		}
+		defer r.exit()
+	}
+	for attempt := 0; ; attempt++ {
+		idx, err = r.findLast(r.v.Load(), sub, end)
+		if err != errRetry {
+			return idx, err
+		}
+		retry(attempt)
+	}
+}
+
+func (r *Region) findLast(v *view, sub []byte, end int64) (idx int64, err error) {
 	const op = "find last"
-	if err := r.enter(); err != nil {
-		return -1, r.errorf(op, err)
+	if v.closed {
+		return -1, r.errorf(op, ErrClosed)
 	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
-	if end < 0 || end > int64(len(r.data)) {
-		return -1, r.errorf(op, fmt.Errorf("end %d outside the region (%d bytes): %w", end, len(r.data), ErrOutOfRange))
+	if end < 0 || end > int64(len(v.data)) {
+		return -1, r.errorf(op, fmt.Errorf("end %d outside the region (%d bytes): %w", end, len(v.data), ErrOutOfRange))
 	}
-	return int64(bytes.LastIndex(r.data[:end], sub)), nil
+	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	return int64(bytes.LastIndex(v.data[:end], sub)), nil
 }
 
 // Move copies n bytes from offset src to offset dst within the Region; the
-// ranges may overlap.
+// ranges may overlap. Unlike WriteAt, Move registers with the Region (Close
+// and Resize wait for it): a move of overlapping ranges cannot be redone
+// from the start once it began.
 func (r *Region) Move(dst, src int64, n int) (err error) {
 	const op = "move"
 	if err := r.enter(); err != nil {
 		return r.errorf(op, err)
 	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	defer r.exit()
 	if err := r.writable(); err != nil {
 		return r.errorf(op, err)
 	}
-	if err := r.checkRange(src, n); err != nil {
+	data := r.bytes()
+	if err := checkRange(data, src, n); err != nil {
 		return r.errorf(op, fmt.Errorf("source: %w", err))
 	}
-	if err := r.checkRange(dst, n); err != nil {
+	if err := checkRange(data, dst, n); err != nil {
 		return r.errorf(op, fmt.Errorf("destination: %w", err))
 	}
-	copy(r.data[dst:dst+int64(n)], r.data[src:src+int64(n)])
-	return nil
+	return r.scopedErr(op, r.do(op, func(b []byte) error {
+		copy(b[dst:dst+int64(n)], b[src:src+int64(n)])
+		return nil
+	}))
 }
 
 // WriteTo writes the bytes from the current position to the end to w, without
@@ -191,16 +246,20 @@ func (r *Region) WriteTo(w io.Writer) (n int64, err error) {
 	if err := r.enter(); err != nil {
 		return 0, r.errorf(op, err)
 	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
-	if r.pos >= int64(len(r.data)) {
-		return 0, nil
-	}
-	m, err := w.Write(r.data[r.pos:])
-	r.pos += int64(m)
-	if err != nil && isKernelFault(err) {
-		return int64(m), r.errorf(op, fmt.Errorf("at offset %d: %w", r.pos, readInFault(err)))
-	}
-	return int64(m), err
+	defer r.exit()
+	err = r.scopedErr(op, r.do(op, func(data []byte) error {
+		if r.pos >= int64(len(data)) {
+			return nil
+		}
+		m, werr := w.Write(data[r.pos:])
+		r.pos += int64(m)
+		n = int64(m)
+		if werr != nil && isKernelFault(werr) {
+			return r.errorf(op, fmt.Errorf("at offset %d: %w", r.pos, readInFault(werr)))
+		}
+		return werr
+	}))
+	return n, err
 }
 
 // ReadFrom reads from rd into the Region at the current position until rd
@@ -218,12 +277,21 @@ func (r *Region) ReadFrom(rd io.Reader) (n int64, err error) {
 	if err := r.enter(); err != nil {
 		return 0, r.errorf(op, err)
 	}
-	defer r.leave(op, &err, debug.SetPanicOnFault(true))
+	defer r.exit()
 	if err := r.writable(); err != nil {
 		return 0, r.errorf(op, err)
 	}
+	err = r.scopedErr(op, r.do(op, func(data []byte) error {
+		var err error
+		n, err = r.readFrom(op, data, rd)
+		return err
+	}))
+	return n, err
+}
+
+func (r *Region) readFrom(op string, data []byte, rd io.Reader) (n int64, err error) {
 	for {
-		if r.pos >= int64(len(r.data)) {
+		if r.pos >= int64(len(data)) {
 			var probe [1]byte
 			m, perr := io.ReadFull(rd, probe[:])
 			if m > 0 {
@@ -234,7 +302,7 @@ func (r *Region) ReadFrom(rd io.Reader) (n int64, err error) {
 			}
 			return n, perr
 		}
-		m, rerr := rd.Read(r.data[r.pos:])
+		m, rerr := rd.Read(data[r.pos:])
 		r.pos += int64(m)
 		n += int64(m)
 		if rerr == io.EOF {

@@ -1,9 +1,11 @@
 package ringnats
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -115,6 +117,14 @@ func Connect(servers []string, opts *ConnectOptions) (*nats.Conn, error) {
 		nopts = append(nopts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","), nopts...)
+	var dial *net.OpError
+	if errors.As(err, &dial) && dial.Op == "dial" && !errors.Is(err, nats.ErrNoServers) {
+		// nats.go reports a refused connection as ErrNoServers by matching
+		// the text "connection refused", which Windows words otherwise:
+		// there the dial error came through instead. Same meaning, same
+		// sentinel, on every OS.
+		err = fmt.Errorf("%w (%w)", nats.ErrNoServers, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ringnats: connect to %s: %w", redact(urls), err)
 	}

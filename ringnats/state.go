@@ -223,6 +223,11 @@ func readState(path string) (h stateHeader, payload []byte, running bool, err er
 	if err != nil {
 		return fail(err)
 	}
+	if allZero(b) {
+		// Created a moment ago by a shipper or puller that has not
+		// written its header yet: as good as no state file.
+		return fail(fmt.Errorf("empty, not written yet: %w", fs.ErrNotExist))
+	}
 	h, _, payload, err = decodeState(b)
 	if err != nil {
 		return fail(err)

@@ -84,7 +84,6 @@ func ExampleCreate() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer r.Close()
 	if _, err := r.WriteAt([]byte("shared"), 0); err != nil {
 		log.Fatal(err)
 	}
@@ -102,6 +101,7 @@ func ExampleCreate() {
 
 	_, err = shm.Create(name, 1<<20, nil)
 	fmt.Println("create again:", errors.Is(err, fs.ErrExist))
+	r.Close() // on Windows a segment can be removed only when nobody has it open
 	fmt.Println("unlink:", shm.Unlink(name))
 	// Output:
 	// shared, 1048576 bytes; read-only attach refuses writes: true

@@ -22,7 +22,8 @@ import (
 // mmap.ErrNotRegular (a name that is a symbolic link, a FIFO, a directory...).
 var (
 	// ErrBadName: the name is empty, too long, or contains '/', '\\', "..",
-	// a NUL or another control character.
+	// a NUL or another control character; on Windows also one of <>:"|?*,
+	// a trailing dot or space, or a device name such as NUL or COM1.
 	ErrBadName = errors.New("invalid segment name")
 	// ErrBadSize: a segment size that is zero, negative or too large.
 	ErrBadSize = errors.New("invalid segment size")
@@ -39,7 +40,9 @@ type Options struct {
 	// removed first (a symbolic link planted there is removed, never its
 	// target), and processes that have the old segment mapped keep it.
 	// Without it Create refuses an existing name with an error matching
-	// fs.ErrExist. Create only.
+	// fs.ErrExist. On Windows a segment that a process has open or mapped
+	// cannot be removed, so Create refuses to replace it, saying so.
+	// Create only.
 	Replace bool
 	// Perm is the new segment's permission bits (default 0600: owner only).
 	// Create only.
@@ -86,7 +89,7 @@ func nameProblem(name string) string {
 			return fmt.Sprintf("contains control character %#02x", c)
 		}
 	}
-	return ""
+	return osNameProblem(name)
 }
 
 // checkName validates name for operation op and returns the segment's path.
@@ -140,13 +143,28 @@ func Create(name string, size int, opts *Options) (*mmap.Region, error) {
 	return r, nil
 }
 
+// inUse explains Windows' refusal to remove a segment that a process has
+// open or mapped; Unlink (what "removes") and Create with Replace ("replaces")
+// fail then, where Linux would remove the name and leave the memory to those
+// who map it. Other errors are returned as they are.
+func inUse(err error, what string) error {
+	if !sys.IsInUse(err) {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("the segment is still open or mapped, and Windows %s it only after every process has closed it: %w", what, err)
+}
+
 // createFile makes a new file at p (O_EXCL, never through a symbolic link).
 // With replace, an existing name is removed first; another process creating
 // the same name in between wins, and this one fails with fs.ErrExist.
 func createFile(p string, perm fs.FileMode, replace bool) (*os.File, error) {
 	if replace {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+		if err := sys.RemoveUnused(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, inUse(err, "replaces")
 		}
 	}
 	return sys.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm, true)
@@ -156,6 +174,10 @@ func allocAndMap(f *os.File, size int, opts *mmap.Options) (*mmap.Region, error)
 	err := sys.Fallocate(f.Fd(), 0, int64(size))
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = f.Truncate(int64(size))
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the caller names the file
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("allocate %d bytes: %w", size, err)
@@ -200,13 +222,17 @@ func Open(name string, mode mmap.Mode, opts *Options) (*mmap.Region, error) {
 // Unlink removes the segment's name. Processes that have it mapped keep their
 // memory until they close it; the memory is freed after the last one does.
 // Removing a missing segment returns an error matching fs.ErrNotExist.
+//
+// Windows cannot remove a file that a process has open or mapped: there
+// Unlink of a segment still in use fails with an error that says so, and
+// succeeds once every process has closed it.
 func Unlink(name string) error {
 	p, err := checkName("unlink", name)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil {
-		return sys.WrapPath("shm: unlink", p, err)
+	if err := sys.RemoveUnused(p); err != nil {
+		return sys.WrapPath("shm: unlink", p, inUse(err, "removes"))
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ module github.com/mmapkit/mmapkit/bench/peers
 go 1.26.0
 
 require (
+	github.com/edsrzf/mmap-go v1.2.0
 	github.com/mmapkit/mmapkit v0.0.0
 	github.com/tidwall/wal v1.2.1
+	golang.org/x/exp v0.0.0-20261113113407-e3970619a1a4
 )
 
 require (

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mmapkit/mmapkit/ring"
 	"github.com/tidwall/wal"
@@ -142,3 +144,53 @@ func (l *walLog) append(n int) error {
 }
 
 func (l *walLog) close() error { return l.l.Close() }
+
+// BenchmarkDurableAB times durable appends of 64 B to a ring
+// (SyncEveryAppend) and to tidwall/wal (fsync per write) alternately, 50 of
+// each in turn, so that both see the same moments of a shared disk whose
+// latency swings by 10x from second to second; it reports each one's
+// quartiles of latency. (BenchmarkLog/mode=fsync compares the two in
+// separate stretches of time.)
+func BenchmarkDurableAB(b *testing.B) {
+	dir := b.TempDir()
+	w, err := ring.Create(filepath.Join(dir, "r.ring"), &ring.Options{Capacity: 64 << 20, Durability: ring.SyncEveryAppend})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	l, err := wal.Open(filepath.Join(dir, "wal"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	rec := make([]byte, 64)
+	var rt, wt []time.Duration
+	var idx uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 100 {
+		for range 50 {
+			t0 := time.Now()
+			if _, err := w.Append(rec); err != nil {
+				b.Fatal(err)
+			}
+			rt = append(rt, time.Since(t0))
+		}
+		for range 50 {
+			idx++
+			t0 := time.Now()
+			if err := l.Write(idx, rec); err != nil {
+				b.Fatal(err)
+			}
+			wt = append(wt, time.Since(t0))
+		}
+	}
+	slices.Sort(rt)
+	slices.Sort(wt)
+	q := func(d []time.Duration, f float64) float64 { return float64(d[int(f*float64(len(d)-1))].Microseconds()) }
+	b.ReportMetric(q(rt, 0.5), "ring-p50-µs")
+	b.ReportMetric(q(wt, 0.5), "wal-p50-µs")
+	b.ReportMetric(q(rt, 0.25), "ring-p25-µs")
+	b.ReportMetric(q(wt, 0.25), "wal-p25-µs")
+	b.ReportMetric(q(rt, 0.75), "ring-p75-µs")
+	b.ReportMetric(q(wt, 0.75), "wal-p75-µs")
+}

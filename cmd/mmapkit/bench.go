@@ -145,14 +145,18 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 		}
 	}
 	if f.plot != "" {
-		if err := bench.CheckWritable(f.plot); err != nil {
-			return benchUsageError(fmt.Errorf("--plot %s: %w", f.plot, err))
+		// The chart goes where the user said: a missing directory is an
+		// error now, not a directory created behind their back and an
+		// error after minutes of work.
+		if err := bench.CheckWritable(f.plot, false); err != nil {
+			return usagef("--plot: %w", err)
 		}
 	}
 
 	h := bench.DataHeader{Size: size, Seed: f.seed}
 	path := f.file
 	create := true
+	sizeGiven := cmd.Flags().Changed("size")
 	if path == "" {
 		if size < bench.MinDataSize {
 			return benchUsageError(fmt.Errorf("--size %s: the data file must be at least %s: %w", units.FormatBytes(size), units.FormatBytes(bench.MinDataSize), bench.ErrBadSize))
@@ -162,19 +166,31 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			return err
 		}
 	} else if fi, err := os.Stat(path); err == nil {
+		// An existing file is used as it is and never written to.
 		if !fi.Mode().IsRegular() {
-			return benchUsageError(fmt.Errorf("--file %s: not a regular file", path))
+			return usagef("--file %s: not a regular file", path)
 		}
-		if _, herr := bench.ReadHeader(path); herr != nil {
-			// Someone's own file: used as it is, never modified.
-			if cmd.Flags().Changed("size") {
-				return benchUsageError(fmt.Errorf("--size cannot be used with --file %s: it is not a mmapkit data file, so it is benchmarked at its own size", path))
+		dh, herr := bench.ReadHeader(path)
+		switch {
+		case herr != nil && sizeGiven:
+			return usagef("--size cannot be used with --file %s: it is not a mmapkit data file, so it is benchmarked at its own size", path)
+		case herr != nil:
+			// Someone's own file, benchmarked at its size.
+		case sizeGiven && dh.Size != size:
+			return usagef("--file %s is a data file of %s, not the %s --size asks for: drop --size to use it as it is, or name a new file", path, units.FormatBytes(dh.Size), units.FormatBytes(size))
+		default:
+			ok, err := bench.CheckDataFile(path, dh)
+			if err != nil {
+				return err
 			}
-			create = false
-			size = fi.Size()
+			if !ok {
+				return fmt.Errorf("--file %s: a data file of %s that is incomplete or damaged; remove it to make a new one", path, units.FormatBytes(dh.Size))
+			}
 		}
+		create = false
+		size = fi.Size()
 	} else if !errors.Is(err, os.ErrNotExist) && !sys.IsNotDir(err) {
-		return benchUsageError(fmt.Errorf("--file %s: %w", path, err))
+		return usagef("--file %s: %w", path, err)
 	}
 	if block > size {
 		return benchUsageError(fmt.Errorf("--block %s is larger than the file (%s): %w", units.FormatBytes(block), units.FormatBytes(size), bench.ErrBadSize))
@@ -188,8 +204,9 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 			if size < bench.MinDataSize {
 				return benchUsageError(fmt.Errorf("--size %s: the data file must be at least %s: %w", units.FormatBytes(size), units.FormatBytes(bench.MinDataSize), bench.ErrBadSize))
 			}
-			if err := bench.CheckWritable(path); err != nil {
-				return benchUsageError(err)
+			// The cache directory is ours to create; a --file's is not.
+			if err := bench.CheckWritable(path, f.file == ""); err != nil {
+				return benchUsageError(fmt.Errorf("--file: %w", err))
 			}
 			if err := bench.CheckSpace(filepath.Dir(path), size); err != nil {
 				return benchUsageError(err)
@@ -204,11 +221,11 @@ func benchMain(cmd *cobra.Command, f benchFlags, kind bench.Kind) error {
 	}
 
 	var py, pyVersion, script string
-	tmp, err := os.MkdirTemp("", "mmapkit-bench-")
+	tmp, release, err := bench.TempDir("")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer release()
 	if f.python {
 		py, pyVersion = bench.FindPython()
 		if py == "" {

@@ -7,48 +7,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mmapkit/mmapkit/internal/bench"
 )
 
-// The bench command re-executes its own binary for every method, so these
-// tests build the real binary once and run it as a user would.
-var (
-	benchBinOnce sync.Once
-	benchBinPath string
-	benchBinErr  error
-)
-
-func benchBinary(t *testing.T) string {
-	t.Helper()
-	benchBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mmapkit-bench-test-")
-		if err != nil {
-			benchBinErr = err
-			return
-		}
-		benchBinPath = filepath.Join(dir, "mmapkit")
-		out, err := exec.Command("go", "build", "-o", benchBinPath, ".").CombinedOutput()
-		if err != nil {
-			benchBinErr = errors.New(string(out))
-		}
-	})
-	if benchBinErr != nil {
-		t.Fatalf("building mmapkit: %v", benchBinErr)
-	}
-	return benchBinPath
-}
-
-// benchRun runs the binary with a private cache directory and returns stdout,
-// stderr and the exit status.
+// benchRun runs the command as its own process (the bench command re-executes
+// its own binary for every method) with a private cache directory and
+// temporary directory, and returns stdout, stderr and the exit status.
 func benchRun(t *testing.T, home string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(benchBinary(t), args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
+	cmd := benchCommand(t, home, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -62,6 +34,17 @@ func benchRun(t *testing.T, home string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+func benchCommand(t *testing.T, home string, args ...string) *exec.Cmd {
+	t.Helper()
+	tmp := filepath.Join(home, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cliCommand(t, args...)
+	cmd.Env = append(cmd.Env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"), "TMPDIR="+tmp)
+	return cmd
+}
+
 func TestBenchJSONHasEveryMethodAndState(t *testing.T) {
 	home := t.TempDir()
 	out, stderr, code := benchRun(t, home, "bench", "--size", "2MiB", "--reads", "800", "--json", "--compare-python", "--plot", filepath.Join(home, "b.png"))
@@ -69,9 +52,7 @@ func TestBenchJSONHasEveryMethodAndState(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var rep bench.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, out)
-	}
+	decodeJSON(t, out, &rep)
 	want := bench.MethodNames(bench.Random)
 	if py, _ := bench.FindPython(); py != "" {
 		want = append(want, bench.MethodNames(bench.Python)...)
@@ -165,7 +146,9 @@ func TestBenchBadInput(t *testing.T) {
 		{"reads zero", []string{"--size", "1MiB", "--reads", "0"}, "--reads 0"},
 		{"repeat zero", []string{"--size", "1MiB", "--repeat", "0"}, "--repeat 0"},
 		{"file cannot be created", []string{"--file", filepath.Join(notDir, "data.bin"), "--size", "1MiB"}, "cannot create"},
-		{"file in a read-only place", []string{"--file", "/proc/mmapkit-bench.dat", "--size", "1MiB"}, "cannot create the data file"},
+		{"file in a read-only place", []string{"--file", "/proc/mmapkit-bench.dat", "--size", "1MiB"}, "cannot create a file in /proc"},
+		{"file in a missing directory", []string{"--file", filepath.Join(home, "nonexistent", "data.bin"), "--size", "1MiB"}, "no such file or directory"},
+		{"plot in a missing directory", []string{"--size", "1MiB", "--plot", filepath.Join(home, "nonexistent", "x.png")}, "--plot: cannot create"},
 		{"not enough disk", []string{"--size", "1000TiB"}, "not enough free disk space"},
 		{"unknown method", []string{"--methods", "pread,fast"}, `unknown method "fast"`},
 		{"unknown state", []string{"--states", "tepid"}, `unknown cache state "tepid"`},
@@ -175,8 +158,8 @@ func TestBenchBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			out, stderr, code := benchRun(t, home, append([]string{"bench"}, tc.args...)...)
-			if code == 0 {
-				t.Fatalf("exit 0, want failure; stdout %s", out)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2 (bad usage); stdout %s; stderr %s", code, out, stderr)
 			}
 			if !strings.Contains(stderr, tc.want) {
 				t.Fatalf("stderr %q does not say %q", stderr, tc.want)
@@ -192,6 +175,9 @@ func TestBenchBadInput(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(home, "cache", "mmapkit", "*")); len(files) != 0 {
 		t.Errorf("bad input left files behind: %v", files)
 	}
+	if _, err := os.Stat(filepath.Join(home, "nonexistent")); err == nil {
+		t.Errorf("bad input created a directory")
+	}
 }
 
 // Ctrl-C while the data file is being written removes the partial file.
@@ -201,8 +187,7 @@ func TestBenchInterruptRemovesPartialFile(t *testing.T) {
 	if err := bench.CheckSpace(home, 2<<30); err != nil {
 		t.Skipf("needs 2 GiB of free disk: %v", err)
 	}
-	cmd := exec.Command(benchBinary(t), "bench", "--size", "1GiB")
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
+	cmd := benchCommand(t, home, "bench", "--size", "1GiB")
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
@@ -238,4 +223,86 @@ func TestBenchInterruptRemovesPartialFile(t *testing.T) {
 	if !strings.Contains(errb.String(), "interrupted") {
 		t.Errorf("stderr does not say it was interrupted: %s", errb.String())
 	}
+}
+
+// An existing data file named with --file is used as it is: never regenerated
+// at the default size, never written to; a --size that differs, or a damaged
+// data file, is refused.
+func TestBenchExistingDataFile(t *testing.T) {
+	home := t.TempDir()
+	data := filepath.Join(home, "data.bin")
+	quick := []string{"--states", "cold", "--methods", "pread", "--reads", "10", "--json"}
+	_, stderr, code := benchRun(t, home, append([]string{"bench", "--file", data, "--size", "1MiB"}, quick...)...)
+	if code != 0 || !strings.Contains(stderr, "creating the data file") {
+		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	before, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := benchRun(t, home, append([]string{"bench", "--file", data}, quick...)...)
+	var rep bench.Report
+	if code != 0 {
+		t.Fatalf("without --size: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Size != 1<<20 {
+		t.Fatalf("without --size: size %d, %v", rep.Size, err)
+	}
+	after, err := os.Stat(data)
+	if err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || strings.Contains(stderr, "creating") {
+		t.Fatalf("the data file was rewritten: %v, %v: %s", before, after, stderr)
+	}
+	_, stderr, code = benchRun(t, home, append([]string{"bench", "--file", data, "--size", "2MiB"}, quick...)...)
+	if code != 2 || !strings.Contains(stderr, "is a data file of 1 MiB, not the 2 MiB --size asks for") {
+		t.Fatalf("a different --size: exit %d: %s", code, stderr)
+	}
+	f, err := os.OpenFile(data, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("damage"), 1<<19); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	damaged, _ := os.ReadFile(data)
+	_, stderr, code = benchRun(t, home, append([]string{"bench", "--file", data}, quick...)...)
+	if code != 1 || !strings.Contains(stderr, "incomplete or damaged; remove it") {
+		t.Fatalf("a damaged data file: exit %d: %s", code, stderr)
+	}
+	if now, _ := os.ReadFile(data); !bytes.Equal(now, damaged) {
+		t.Fatal("the damaged data file was changed")
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(home, "tmp", "*")); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+}
+
+var (
+	benchNumberRE = regexp.MustCompile(`[0-9a-f]{16}|[0-9]+(\.[0-9]+)?`)
+	benchSizeRE   = regexp.MustCompile(`N (B|KiB|MiB|GiB)\b`)
+)
+
+// The text report of bench, with its numbers masked, against a golden file:
+// the layout, the headings, the methods and the units must not drift.
+func TestBenchGolden(t *testing.T) {
+	home := t.TempDir()
+	out, stderr, code := benchRun(t, home, "bench", "--size", "1MiB", "--reads", "100", "--states", "cold,warm-seq", "--methods", "pread,mmap-copy,readall")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var lines []string
+	for _, l := range strings.Split(normalize(out, home, "$HOME"), "\n") {
+		if strings.HasPrefix(l, "machine:") {
+			l = "machine: ..."
+		}
+		// Which method wins varies from run to run.
+		if i := strings.Index(l, "recommendation: "); i >= 0 {
+			if j := strings.Index(l[i+16:], ":"); j >= 0 {
+				l = l[:i+16+j+1] + " ..."
+			}
+		}
+		l = benchSizeRE.ReplaceAllString(benchNumberRE.ReplaceAllString(l, "N"), "SIZE")
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	golden(t, "bench", strings.Join(lines, "\n"))
 }

@@ -112,8 +112,19 @@ func golden(t *testing.T, name, got string) {
 }
 
 // normalize replaces each old (a literal) by its new in s: normalize(out,
-// dir, "$DIR").
+// dir, "$DIR"). Where the path separator is not '/' (Windows), old followed
+// by the separator, as printed or as JSON escapes it, becomes new and '/', so
+// that one golden file serves every OS.
 func normalize(s string, oldnew ...string) string {
+	if sep := string(filepath.Separator); sep != "/" {
+		var pairs []string
+		for i := 0; i+1 < len(oldnew); i += 2 {
+			old, repl := oldnew[i], oldnew[i+1]
+			esc := strings.ReplaceAll(old, sep, sep+sep)
+			pairs = append(pairs, esc+sep+sep, repl+"/", old+sep, repl+"/")
+		}
+		oldnew = append(pairs, oldnew...)
+	}
 	return strings.NewReplacer(oldnew...).Replace(s)
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/internal/units"
 )
 
@@ -125,6 +126,45 @@ func (b *batch) err() error {
 	return &exitError{code: exitFailed, err: fmt.Errorf("%d of %s failed", b.failed, plural(total, b.noun))}
 }
 
+// looksLike says what a file seems to be from its first bytes, for errors
+// such as "not a ring file": "empty", "a NumPy .npy file", ... ("" if it
+// cannot tell). It never blocks: only regular files are read.
+func looksLike(path string) string {
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, false)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 64)
+	n, _ := io.ReadFull(f, b)
+	b = b[:n]
+	kinds := []struct{ prefix, what string }{
+		{"\x93NUMPY", "a NumPy .npy file (see mmapkit npy info)"},
+		{"PK\x03\x04", "a zip file (a NumPy .npz?)"},
+		{"MKSL", "an shm slot segment (see mmapkit shm cat)"},
+		{"MMAPKIT-BENCH", "an mmapkit bench data file"},
+		{"\x7fELF", "an executable"},
+		{"\x1f\x8b", "a gzip file"},
+		{"SQLite format 3\x00", "an SQLite database"},
+	}
+	switch {
+	case n == 0:
+		return "empty"
+	}
+	for _, k := range kinds {
+		if bytes.HasPrefix(b, []byte(k.prefix)) {
+			return k.what
+		}
+	}
+	if utf8.Valid(b) && bytes.IndexFunc(b, func(r rune) bool { return r < ' ' && r != '\n' && r != '\r' && r != '\t' }) < 0 {
+		return "text"
+	}
+	if bytes.Count(b, []byte{0}) == n {
+		return "all zero bytes"
+	}
+	return ""
+}
+
 // ---- text ----
 
 // plural says "1 file", "2 files", "0 files"; an irregular plural is given as
@@ -142,6 +182,16 @@ func plural(n int, singular string, pluralForm ...string) string {
 
 // bytesText formats a byte count for people ("1.5 GiB"); see internal/units.
 func bytesText(n int64) string { return units.FormatBytes(n) }
+
+// exactBytes formats a byte count that matters to the byte ("max record"):
+// "1 KiB" when it is a whole number of units, else "32752 bytes (32.0 KiB)".
+func exactBytes(n int64) string {
+	s := units.FormatBytes(n)
+	if n < 1024 || !strings.Contains(s, ".") {
+		return s
+	}
+	return fmt.Sprintf("%d bytes (%s)", n, s)
+}
 
 // percent is 100*n/of, 0 when of is 0.
 func percent(n, of int64) float64 {

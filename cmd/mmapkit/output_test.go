@@ -241,7 +241,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"ring", "stt"}, 2, "did you mean stat?"},
 		{[]string{"residency", "--nosuch", "x"}, 2, "unknown flag: --nosuch"},
 		{[]string{"ring", "stat"}, 2, "accepts 1 arg(s), received 0"},
-		{[]string{"shm", "ls", "extra"}, 2, `unknown command "extra" for "mmapkit shm ls"`},
+		{[]string{"shm", "rm"}, 2, "requires at least 1 arg(s), only received 0"},
+		{[]string{"help", "nosuch"}, 2, `unknown help topic "nosuch"`},
+		{[]string{"help", "ring", "nosuch"}, 2, `unknown help topic "ring nosuch"`},
 		{[]string{"ring", "create", "--capacity", "-1", "x"}, 2, "negative size"},
 	} {
 		r := cli(t, tc.args...)
@@ -256,10 +258,46 @@ func TestUsageErrors(t *testing.T) {
 	if r := cliExec(t, nil, "npy", "nosuch"); r.code != 2 || !strings.Contains(r.stderr, "unknown command") {
 		t.Errorf("npy nosuch as a process: %v", r)
 	}
+	if r := cli(t, "help", "ring", "tail"); r.code != 0 || !strings.Contains(r.stdout, "--format") {
+		t.Errorf("help ring tail: %v", r)
+	}
 	for _, group := range [][]string{{"ring"}, {"shm"}, {"npy"}, {}} {
 		r := cli(t, group...)
 		if r.code != 0 || !strings.Contains(r.stdout, "Available Commands:") || !strings.Contains(r.stdout, "Exit status: 0 success") {
 			t.Errorf("%v: want its help and status 0; got %v", group, r)
 		}
+	}
+}
+
+// Shell completion is the command's own (documented in docs/cli.md), and
+// fixed choices complete.
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		r := cli(t, "completion", sh)
+		if r.code != 0 || !strings.Contains(r.stdout, "mmapkit") {
+			t.Errorf("completion %s: %v", sh, r)
+		}
+	}
+	if r := cli(t, "__complete", "help", "ring", "ta"); !strings.Contains(r.stdout, "tail\n") {
+		t.Errorf("help ring ta completes %q", r.stdout)
+	}
+	r := cli(t, "__complete", "ring", "tail", "--format", "")
+	for _, f := range recordFormats {
+		if !strings.Contains(r.stdout, f+"\n") {
+			t.Errorf("ring tail --format completes %q, lacking %s", r.stdout, f)
+		}
+	}
+}
+
+// Progress bars go to terminals only: piped or captured stderr stays clean.
+func TestProgressOnlyOnTerminal(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, 100, "work", false)
+	p.add(50)
+	p.set(100)
+	p.describe("x")
+	p.finish()
+	if p != nil || b.Len() != 0 {
+		t.Fatalf("progress on a buffer: %v, %q", p, b.String())
 	}
 }

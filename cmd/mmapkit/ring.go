@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"strings"
 	"time"
@@ -25,6 +23,19 @@ func newRingCmd() *cobra.Command {
 	}
 	ringCmd.AddCommand(ringCreateCmd(), ringAppendCmd(), ringTailCmd(), ringStatCmd(), ringShipCmd(), ringPullCmd())
 	return ringCmd
+}
+
+// ringErr adds to an error about path what the file looks like when it is
+// not a ring and the message does not say so already.
+func ringErr(path string, err error) error {
+	if err == nil || !errors.Is(err, ring.ErrNotRing) {
+		return err
+	}
+	what := looksLike(path)
+	if what == "" || strings.Contains(err.Error(), what) || (what == "empty" && strings.Contains(err.Error(), " 0 bytes")) {
+		return err
+	}
+	return fmt.Errorf("%w; it looks like %s", err, what)
 }
 
 func ringParsePolicy(s string) (ring.Policy, error) {
@@ -54,7 +65,7 @@ func ringCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s policy, capacity %d bytes, max record %d bytes\n", args[0], p, c, w.MaxRecord())
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s: %s ring, capacity %s, max record %s\n", args[0], p, bytesText(c), exactBytes(int64(w.MaxRecord())))
 			return w.Close()
 		},
 	}
@@ -75,7 +86,7 @@ func ringAppendCmd() *cobra.Command {
 			if sync {
 				opts.Durability = ring.SyncEveryAppend
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), sys.StopSignals...)
 			defer stop()
 			var w *ring.Writer
 			var err error
@@ -85,11 +96,20 @@ func ringAppendCmd() *cobra.Command {
 				w, err = ring.OpenWriter(args[0], opts)
 			}
 			if err != nil {
-				return err
+				if ctx.Err() != nil {
+					return interrupted("nothing appended")
+				}
+				return ringErr(args[0], err)
 			}
 			n := 0
 			appendOne := func(p []byte) error {
 				if _, err := w.AppendContext(ctx, p); err != nil {
+					if ctx.Err() != nil {
+						return interrupted(fmt.Sprintf("%s appended", plural(n, "record")))
+					}
+					if n > 0 {
+						return fmt.Errorf("%s appended, then: %w", plural(n, "record"), err)
+					}
 					return err
 				}
 				n++
@@ -125,7 +145,7 @@ func ringAppendCmd() *cobra.Command {
 			if err := w.Close(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "appended %d records\n", n)
+			fmt.Fprintf(cmd.ErrOrStderr(), "appended %s\n", plural(n, "record"))
 			return nil
 		},
 	}
@@ -143,7 +163,7 @@ func btoi(b bool) int {
 
 func ringTailCmd() *cobra.Command {
 	var n int
-	var follow, seqs bool
+	var follow, seqs, asJSON bool
 	format := formatText
 	cmd := &cobra.Command{
 		Use:   "tail FILE",
@@ -163,9 +183,15 @@ as they are appended, by any process, until Ctrl-C.
 			if n < 0 {
 				return usagef("--lines %d: must be 0 or more", n)
 			}
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != formatJSON {
+					return usagef("--json and --format %s: choose one", format)
+				}
+				format = formatJSON
+			}
 			r, err := ring.OpenReader(args[0], &ring.ReaderOptions{Observe: true})
 			if err != nil {
-				return err
+				return ringErr(args[0], err)
 			}
 			defer r.Close()
 			if err := r.SeekEnd(); err != nil {
@@ -248,6 +274,7 @@ as they are appended, by any process, until Ctrl-C.
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing records as they are appended")
 	cmd.Flags().BoolVar(&seqs, "seq", false, "prefix each record with its sequence number and a tab (text and hex)")
 	cmd.Flags().Var(&format, "format", "how to print records: text, hex, json or raw")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "same as --format json: one JSON object per record")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(recordFormats, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -284,7 +311,7 @@ func ringStatCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info, err := ring.Stat(args[0])
 			if err != nil {
-				return err
+				return ringErr(args[0], err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -302,7 +329,8 @@ func ringStatCmd() *cobra.Command {
 			var f fields
 			f.add("file", "%s", info.Path)
 			f.add("policy", "%s", info.Policy)
-			f.add("capacity", "%s (max record %s)", bytesText(int64(info.Capacity)), bytesText(int64(info.MaxRecord)))
+			f.add("capacity", "%s", bytesText(int64(info.Capacity)))
+			f.add("max record", "%s", exactBytes(int64(info.MaxRecord)))
 			f.add("used", "%s (%.1f%%)", bytesText(int64(info.Used)), percent(int64(info.Used), int64(info.Capacity)))
 			if info.Records == 0 {
 				f.add("records", "0 (next sequence %d)", info.Next)

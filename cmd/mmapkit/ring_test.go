@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,14 +34,14 @@ func TestRingCLI(t *testing.T) {
 		want    []string // substrings of the output
 		wantErr error
 	}{
-		{"create", "", []string{"ring", "create", path, "--capacity", "8KiB", "--max-record", "100"}, []string{"capacity 8192 bytes", "max record 100"}, nil},
+		{"create", "", []string{"ring", "create", path, "--capacity", "8KiB", "--max-record", "100"}, []string{"capacity 8 KiB", "max record 100 B"}, nil},
 		{"create-again", "", []string{"ring", "create", path, "--capacity", "8KiB"}, nil, os.ErrExist},
 		{"bad-capacity", "", []string{"ring", "create", path + "2", "--capacity", "5000"}, nil, nil},
 		{"append-args", "", []string{"ring", "append", path, "one", "two"}, []string{"appended 2 records"}, nil},
 		{"append-stdin", "three\nfour\nfive", []string{"ring", "append", path}, []string{"appended 3 records"}, nil},
 		{"too-large", "", []string{"ring", "append", path, strings.Repeat("x", 101)}, nil, ring.ErrTooLarge},
 		{"tail", "", []string{"ring", "tail", "-n", "2", "--seq", path}, []string{"3\tfour\n4\tfive\n"}, nil},
-		{"stat", "", []string{"ring", "stat", path}, []string{"records:  5 (sequence 0 .. 4)", "writer:   none"}, nil},
+		{"stat", "", []string{"ring", "stat", path}, []string{"records:    5 (sequence 0 .. 4)", "writer:     none"}, nil},
 		{"stat-json", "", []string{"ring", "stat", "--json", path}, []string{`"records": 5`, `"policy": "overwrite"`, `"readers": []`}, nil},
 		{"not-a-ring", "", []string{"ring", "stat", os.Args[0]}, nil, ring.ErrNotRing},
 	}
@@ -115,33 +116,75 @@ func TestRingCLITailFollow(t *testing.T) {
 	}
 }
 
-// The text and JSON of ring stat, against golden files.
-func TestRingStatGolden(t *testing.T) {
+// A session of every ring command, text and JSON, with the errors a user
+// meets, against a golden file.
+func TestRingGolden(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "g.ring")
-	if r := cli(t, "ring", "create", path, "--capacity", "64KiB", "--max-record", "1KiB"); r.code != 0 {
-		t.Fatal(r)
+	npy := filepath.Join(dir, "a.npy")
+	if err := os.WriteFile(npy, []byte("\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if r := cliIn(t, "one\ntwo\nthree\n", "ring", "append", path); r.code != 0 {
-		t.Fatal(r)
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	info, err := ring.Stat(path)
+	var b strings.Builder
+	var created time.Time
+	step := func(stdin string, args ...string) cliResult {
+		r := cliIn(t, stdin, args...)
+		fmt.Fprintf(&b, "$ mmapkit %s\n%s", strings.Join(args, " "), r.stdout)
+		if r.stderr != "" {
+			fmt.Fprintf(&b, "[stderr]\n%s", r.stderr)
+		}
+		fmt.Fprintf(&b, "[exit %d]\n", r.code)
+		if r.code == 0 && strings.Contains(strings.Join(args, " "), "json") {
+			checkJSON(t, r.stdout)
+		}
+		if created.IsZero() {
+			if info, err := ring.Stat(path); err == nil {
+				created = info.Created
+			}
+		}
+		return r
+	}
+	step("", "ring", "create", path, "--capacity", "64KiB", "--max-record", "1KiB")
+	step("", "ring", "append", path, "one", "two")
+	step("line\nwith\ttab\n", "ring", "append", path)
+	step("", "ring", "append", path, "a record\nholding a newline", "bytes \xff\x00 not text", `back\slash`)
+	step("", "ring", "append", path, strings.Repeat("x", 1025))
+	for _, f := range []string{"text", "hex", "json", "raw"} {
+		step("", "ring", "tail", "--seq", "--format", f, path)
+	}
+	step("", "ring", "tail", "-n", "2", "--json", path)
+	step("", "ring", "stat", path)
+	step("", "ring", "stat", "--json", path)
+	step("", "ring", "create", path)
+	step("", "ring", "create", path+"2", "--capacity", "5000")
+	step("", "ring", "create", path+"2", "--policy", "fifo")
+	step("", "ring", "stat", npy)
+	step("", "ring", "stat", empty)
+	step("", "ring", "tail", filepath.Join(dir, "missing"))
+	step("", "ring", "tail", "--json", "--format", "hex", path)
+	out := normalize(b.String(), dir, "$DIR",
+		created.UTC().Format(time.RFC3339Nano), "$CREATED", created.UTC().Format(time.RFC3339), "$CREATED")
+	golden(t, "ring-session", out)
+}
+
+// A ring held by a writer in another process: the error names its pid and
+// says what to do.
+func TestRingAppendLockedNamesWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l.ring")
+	w, err := ring.Create(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, flag string }{{"ring-stat", ""}, {"ring-stat-json", "--json"}} {
-		args := []string{"ring", "stat", path}
-		if tc.flag != "" {
-			args = append(args, tc.flag)
-		}
-		r := cli(t, args...)
-		if r.code != 0 || r.stderr != "" {
-			t.Fatal(r)
-		}
-		if tc.flag == "--json" {
-			checkJSON(t, r.stdout)
-		}
-		golden(t, tc.name, normalize(r.stdout, dir, "$DIR",
-			info.Created.UTC().Format(time.RFC3339Nano), "$CREATED", info.Created.UTC().Format(time.RFC3339), "$CREATED"))
+	defer w.Close()
+	r := cliExec(t, nil, "ring", "append", path, "x")
+	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(r.stderr, "--wait") {
+		t.Fatalf("%v", r)
+	}
+	if n := strings.Count(r.stderr, "mmapkit:"); n != 1 {
+		t.Fatalf("%d error lines:\n%s", n, r.stderr)
 	}
 }

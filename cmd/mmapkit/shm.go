@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
+	"github.com/mmapkit/mmapkit/ring"
 	"github.com/mmapkit/mmapkit/shm"
 )
 
@@ -39,13 +41,31 @@ type shmSegmentJSON struct {
 func shmLsCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "ls",
+		Use:   "ls [PATTERN...]",
 		Short: "List segments with size, permissions and what they hold",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			infos, err := shm.List()
+		Long: `ls lists the named segments in ` + shm.Dir() + `, or only those whose name matches
+one of the glob PATTERNs (quote them: mmapkit shm ls 'prices*').`,
+		RunE: func(cmd *cobra.Command, patterns []string) error {
+			for _, p := range patterns {
+				if _, err := pathMatch(p); err != nil {
+					return usagef("bad pattern %q: %v", p, err)
+				}
+			}
+			all, err := shm.List()
 			if err != nil {
 				return err
+			}
+			infos := all[:0:0]
+			for _, in := range all {
+				ok := len(patterns) == 0
+				for _, p := range patterns {
+					if m, _ := filepath.Match(p, in.Name); m {
+						ok = true
+					}
+				}
+				if ok {
+					infos = append(infos, in)
+				}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -58,7 +78,7 @@ func shmLsCmd() *cobra.Command {
 					Segments []shmSegmentJSON `json:"segments"`
 				}{shm.Dir(), list(segs)})
 			}
-			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0)
+			t := newTable("NAME", "SIZE", "MODE", "KIND", "MODIFIED").alignLeft(0).alignLeft(3).alignLeft(4)
 			var total int64
 			for _, in := range infos {
 				kind := in.Kind
@@ -100,8 +120,8 @@ func shmRmCmd() *cobra.Command {
 
 func shmCatCmd() *cobra.Command {
 	var (
-		asHex, raw, whole, follow, seqs bool
-		slotOff                         int
+		asHex, raw, whole, follow, seqs, asJSON bool
+		slotOff                                 int
 	)
 	format := formatText
 	c := &cobra.Command{
@@ -123,6 +143,12 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
         whole segment is copied with nothing added)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != formatJSON {
+					return usagef("--json and --format %s: choose one", format)
+				}
+				format = formatJSON
+			}
 			if asHex {
 				format = formatHex
 				fmt.Fprintln(cmd.ErrOrStderr(), "mmapkit: --hex is deprecated, use --format hex")
@@ -148,6 +174,10 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
 				if cmd.Flags().Changed("offset") || follow {
 					return err
 				}
+				head := make([]byte, 8)
+				if n, _ := r.ReadAt(head, 0); ring.IsRing(head[:n]) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "mmapkit: %s holds a ring; mmapkit ring tail %s prints its records\n", args[0], filepath.Join(shm.Dir(), args[0]))
+				}
 			}
 			switch format {
 			case formatRaw:
@@ -170,6 +200,7 @@ value as it is stored, until Ctrl-C. Any other segment, or any segment with
 	fl := c.Flags()
 	fl.Var(&format, "format", "how to print: text, hex, json or raw")
 	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(recordFormats, cobra.ShellCompDirectiveNoFileComp))
+	fl.BoolVar(&asJSON, "json", false, "same as --format json")
 	fl.BoolVar(&whole, "whole", false, "print the whole segment even if it holds a slot")
 	fl.BoolVarP(&follow, "follow", "f", false, "keep printing each new slot value (Ctrl-C to stop)")
 	fl.BoolVar(&seqs, "seq", false, "prefix each slot value with its sequence number and a tab (text and hex)")

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
+	"github.com/mmapkit/mmapkit/ring"
 	"github.com/mmapkit/mmapkit/shm"
 )
 
@@ -47,13 +50,17 @@ func TestShmCLI(t *testing.T) {
 	r.Close()
 
 	missing := "no-such-segment-" + slotName
+	perm := "-rw-------"
+	if runtime.GOOS == "windows" {
+		perm = "-rw-rw-rw-" // no permission bits: the directory's ACL keeps segments private
+	}
 	tests := []struct {
 		args   []string
 		want   []string // substrings of stdout
 		code   int
 		stderr string // a substring of stderr, which must hold one line per error
 	}{
-		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, "-rw-------"}, 0, ""},
+		{[]string{"shm", "ls"}, []string{"NAME", slotName + "  ", "slot", rawName, perm}, 0, ""},
 		{[]string{"shm", "cat", slotName}, []string{"latest\n"}, 0, ""},
 		{[]string{"shm", "cat", "--format", "hex", "--seq", slotName}, []string{"2\t" + fmt.Sprintf("%x", "latest") + "\n"}, 0, ""},
 		{[]string{"shm", "cat", "--hex", slotName}, []string{fmt.Sprintf("%x", "latest") + "\n"}, 0, "deprecated"},
@@ -67,9 +74,9 @@ func TestShmCLI(t *testing.T) {
 		{[]string{"shm", "cat", "--format", "yaml", slotName}, nil, 2, `unknown format "yaml"`},
 		{[]string{"shm", "cat", "--offset", "8", slotName}, nil, 1, shm.ErrNotSlot.Error()},
 		{[]string{"shm", "cat", "--follow", rawName}, nil, 1, shm.ErrNotSlot.Error()},
-		{[]string{"shm", "cat", missing}, nil, 1, "no such file or directory"},
+		{[]string{"shm", "cat", missing}, nil, 1, notExistText(t)},
 		{[]string{"shm", "cat", "../x"}, nil, 1, "name"},
-		{[]string{"shm", "rm", missing}, nil, 1, "no such file or directory"},
+		{[]string{"shm", "rm", missing}, nil, 1, notExistText(t)},
 		{[]string{"shm", "rm", slotName, missing}, nil, 1, "1 of 2 segments failed"},
 		{[]string{"shm", "rm", rawName}, nil, 0, ""},
 	}
@@ -193,4 +200,107 @@ func TestShmCatHostile(t *testing.T) {
 			t.Fatalf("shm cat %s still running after a minute: it hangs", tt.name)
 		}
 	}
+}
+
+// shmTestSegment makes a named segment holding data (removed at the end of
+// the test).
+func shmTestSegment(t *testing.T, name string, data []byte) {
+	t.Helper()
+	r, err := shm.Create(name, len(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	if _, err := r.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shmTestSlot makes a named segment holding a slot with value.
+func shmTestSlot(t *testing.T, name string, capacity int, value []byte) {
+	t.Helper()
+	r, err := shm.Create(name, shm.SlotSize(capacity), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	s, err := shm.NewSlot(r, 0, capacity, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store(value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var shmTimeRE = regexp.MustCompile(`\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?Z?`)
+
+// A session of the shm commands against a golden file.
+func TestShmGolden(t *testing.T) {
+	// Unique (other test runs share the directory) and of a fixed length,
+	// so that normalizing it keeps the columns aligned.
+	prefix := fmt.Sprintf("mmapkit-golden-%010d-", os.Getpid())
+	shmTestSlot(t, prefix+"slot", 32, []byte("price\t42.5\n"))
+	shmTestSegment(t, prefix+"raw", []byte("hello, \x00\x01 world"))
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"shm", "ls", prefix + "*"},
+		{"shm", "ls", "--json", prefix + "*"},
+		{"shm", "ls", "no-such-prefix-*"},
+		{"shm", "ls", "--json", "no-such-prefix-*"},
+		{"shm", "ls", "["},
+		{"shm", "cat", prefix + "slot"},
+		{"shm", "cat", "--seq", "--format", "hex", prefix + "slot"},
+		{"shm", "cat", "--json", prefix + "slot"},
+		{"shm", "cat", prefix + "raw"},
+		{"shm", "cat", "--format", "hex", prefix + "raw"},
+		{"shm", "cat", "--format", "json", prefix + "raw"},
+		{"shm", "cat", "--follow", prefix + "raw"},
+		{"shm", "cat", prefix + "missing"},
+		{"shm", "rm", prefix + "missing"},
+		{"shm", "rm", prefix + "raw", prefix + "missing"},
+		{"shm", "ls", prefix + "*"},
+	} {
+		r := cli(t, args...)
+		if r.code == 0 && slices.Contains(args, "--json") {
+			checkJSON(t, r.stdout)
+		}
+		fmt.Fprintf(&b, "$ mmapkit %s\n%s", strings.Join(args, " "), r.stdout)
+		if r.stderr != "" {
+			fmt.Fprintf(&b, "[stderr]\n%s", r.stderr)
+		}
+		fmt.Fprintf(&b, "[exit %d]\n", r.code)
+	}
+	out := shmTimeRE.ReplaceAllString(normalize(b.String(), prefix, "mmapkit-golden-PPPPPPPPPP-", shm.Dir(), "$SHM"), "YYYY-MM-DD hh:mm:ss")
+	golden(t, "shm-session", out)
+}
+
+// cat of a segment holding a ring points to ring tail.
+func TestShmCatRingHint(t *testing.T) {
+	name := fmt.Sprintf("mmapkit-cli-test-%d-ring", os.Getpid())
+	t.Cleanup(func() { _ = shm.Unlink(name) })
+	w, err := ring.Create(filepath.Join(shm.Dir(), name), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r := cli(t, "shm", "cat", "--format", "raw", name)
+	if r.code != 0 || !strings.Contains(r.stderr, "holds a ring; mmapkit ring tail "+filepath.Join(shm.Dir(), name)) {
+		t.Fatalf("%v", r.stderr)
+	}
+}
+
+// notExistText is what this OS says about a missing file ("no such file or
+// directory" on Unix, "The system cannot find the file specified." on
+// Windows).
+func notExistText(t *testing.T) string {
+	t.Helper()
+	_, err := os.Open(filepath.Join(t.TempDir(), "missing"))
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		t.Fatalf("open of a missing file: %v", err)
+	}
+	return pe.Err.Error()
 }

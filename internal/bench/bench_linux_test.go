@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +41,77 @@ func TestCancelKillsChild(t *testing.T) {
 	// Run has waited for the child, so it is gone (and reaped).
 	if sys.ProcessAlive(pid) {
 		t.Fatalf("child %d still exists after cancel", pid)
+	}
+}
+
+// waitChild waits for the test-block child to write its pid.
+func waitChild(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(path + ".pid"); err == nil && len(b) > 0 {
+			pid, _ := strconv.Atoi(string(b))
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// gone reports whether a process has exited (it may be a zombie that its new
+// parent has not reaped).
+func gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.Contains(string(b), ") Z ")
+}
+
+// A bench run killed with SIGKILL takes its child with it (the child would
+// otherwise read on for minutes), and the next run removes the temporary
+// directory the killed run could not.
+func TestChildDiesWithKilledParent(t *testing.T) {
+	path := testDataFile(t, MinDataSize)
+	tmp := t.TempDir()
+	parent := exec.Command(os.Args[0], "-test.run=^$")
+	parent.Env = append(os.Environ(), parentEnv+"="+path, parentTmpEnv+"="+tmp)
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child := waitChild(t, path)
+	defer func() {
+		if p, err := os.FindProcess(child); err == nil {
+			_ = p.Kill()
+		}
+	}()
+	if err := parent.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = parent.Wait()
+	// The kernel kills the child as the parent exits; the child blocks for
+	// an hour otherwise.
+	deadline := time.Now().Add(30 * time.Second)
+	for !gone(child) {
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d still runs after its parent was killed", child)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// A live run's directory stays; the killed run's goes.
+	_, release, err := TempDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	dirs, _ := filepath.Glob(filepath.Join(tmp, tempPattern+"*"))
+	if len(dirs) != 1 {
+		t.Fatalf("after a new run started: %v, want only the new run's directory", dirs)
+	}
+	if n := CleanStaleTempDirs(tmp); n != 0 {
+		t.Fatalf("removed %d directories of live runs", n)
+	}
+	if dirs2, _ := filepath.Glob(filepath.Join(tmp, tempPattern+"*")); len(dirs2) != 1 || dirs2[0] != dirs[0] {
+		t.Fatalf("the live run's directory went: %v", dirs2)
 	}
 }

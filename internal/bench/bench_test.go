@@ -3,16 +3,40 @@ package bench
 import (
 	"context"
 	"errors"
-	"github.com/mmapkit/mmapkit/internal/units"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mmapkit/mmapkit/internal/units"
 )
 
 const childEnv = "MMAPKIT_BENCH_TEST_CHILD"
+
+// A test binary started with parentEnv set to a data file acts as a bench
+// run: it makes its temporary directory in parentTmpEnv and runs a child
+// that blocks (see TestChildDiesWithKilledParent).
+const (
+	parentEnv    = "MMAPKIT_BENCH_TEST_PARENT"
+	parentTmpEnv = "MMAPKIT_BENCH_TEST_PARENT_TMP"
+)
+
+func blockingParent(file, tmp string) int {
+	_, release, err := TempDir(tmp)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer release()
+	if _, err := testRunner().Run(context.Background(), Spec{Method: "test-block", File: file, Block: 8}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
 
 // testKind keeps the test-only methods out of every table.
 const testKind Kind = 99
@@ -24,6 +48,9 @@ func TestMain(m *testing.M) {
 	register("test-block", testKind, "writes its pid to the file, then blocks", methodBlock)
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(ChildMain(os.Stdin, os.Stdout))
+	}
+	if file := os.Getenv(parentEnv); file != "" {
+		os.Exit(blockingParent(file, os.Getenv(parentTmpEnv)))
 	}
 	os.Exit(m.Run())
 }

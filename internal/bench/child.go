@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -169,6 +170,9 @@ func (rn *Runner) Run(ctx context.Context, s Spec) (Result, error) {
 		cmd.Env = append(os.Environ(), rn.Env...)
 	}
 	cmd.Stdin = bytes.NewReader(spec)
+	// A child must not outlive a parent killed with SIGKILL: it would go on
+	// reading gigabytes and hold the run's temporary directory.
+	sys.KillWithParent(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/mmapkit/mmapkit/internal/units"
 	"hash/fnv"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"runtime"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
+	"github.com/mmapkit/mmapkit/internal/units"
 )
 
 // Errors for bad input, matchable with errors.Is.
@@ -184,15 +184,24 @@ func CheckSpace(dir string, need int64) error {
 }
 
 // CheckWritable fails early (before any long work) when a file cannot be
-// created at path: it creates and removes a small probe file next to it.
-func CheckWritable(path string) error {
+// created at path: it creates and removes a small probe file next to it. With
+// mkdir, missing directories are created (the data file's place in the
+// cache directory); without, a missing directory is an error: a place the
+// user named is never created behind their back.
+func CheckWritable(path string, mkdir bool) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("bench: cannot create the data file's directory: %w", err)
+	if mkdir {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cannot create the directory %s: %w", dir, err)
+		}
+	} else if fi, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("cannot create %s: %w", path, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("cannot create %s: %s is not a directory", path, dir)
 	}
 	probe, err := os.CreateTemp(dir, ".mmapkit-probe-*")
 	if err != nil {
-		return fmt.Errorf("bench: cannot create the data file in %s: %w", dir, err)
+		return fmt.Errorf("cannot create a file in %s: %w", dir, err)
 	}
 	name := probe.Name()
 	probe.Close()

@@ -2,10 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"github.com/mmapkit/mmapkit/internal/units"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/mmapkit/mmapkit/internal/units"
 )
 
 // finishState fills in the checksum verdicts, the speed relative to pread and
@@ -94,7 +95,7 @@ func (rep *Report) WriteText(w io.Writer) error {
 	m := rep.Machine
 	fmt.Fprintf(w, "file %s: %s", rep.File, units.FormatBytes(rep.Size))
 	if rep.Kind == "random" {
-		fmt.Fprintf(w, ", %d random %s reads (block-aligned, seed %d)", rep.Reads, units.FormatBytes(rep.Block), rep.Seed)
+		fmt.Fprintf(w, ", %s of %s (random, block-aligned, seed %d)", readsText(rep.Reads), units.FormatBytes(rep.Block), rep.Seed)
 	} else {
 		fmt.Fprintf(w, ", sequential scan in %s chunks", units.FormatBytes(rep.Block))
 	}
@@ -151,11 +152,19 @@ func (rep *Report) WriteText(w io.Writer) error {
 		}
 		for _, r := range sr.Results {
 			if r.FloorNs > 0 {
-				fmt.Fprintf(w, "   mapped-copy floor (%s repeated with the pages mapped): %.0f ns/read, %.3f s per %d reads\n", r.Method, r.FloorNs, r.FloorNs*float64(r.Reads)/1e9, r.Reads)
+				fmt.Fprintf(w, "   mapped-copy floor (%s repeated with the pages mapped): %.0f ns/read, %.3f s per %s\n", r.Method, r.FloorNs, r.FloorNs*float64(r.Reads)/1e9, readsText(r.Reads))
 			}
 		}
 		fmt.Fprintf(w, "   recommendation: %s\n", sr.Recommendation)
 	}
 	fmt.Fprintf(w, "\nRssAnon is the process's own memory, RssFile the page cache it has mapped; \"vs pread\" is pread's time divided by the method's.\nEach method ran in its own process; checksums prove every method read the same bytes (Python: one sampled word per block).\n")
 	return nil
+}
+
+// readsText says "1 read" or "100000 reads".
+func readsText(n int) string {
+	if n == 1 {
+		return "1 read"
+	}
+	return fmt.Sprintf("%d reads", n)
 }

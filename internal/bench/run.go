@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mmapkit/mmapkit/internal/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/units"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 

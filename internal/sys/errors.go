@@ -22,3 +22,7 @@ var ENOMEM error = syscall.ENOMEM
 // EAGAIN is the error number for "try again", which mlock returns when some
 // of the memory could not be locked.
 var EAGAIN error = syscall.EAGAIN
+
+// EINVAL is the error number for an invalid argument; madvise(MADV_DONTNEED)
+// answers it for locked pages.
+var EINVAL error = syscall.EINVAL

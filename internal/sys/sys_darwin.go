@@ -1,6 +1,8 @@
 package sys
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,14 +49,41 @@ const CanRemap = false
 // Remap is not available on darwin (no mremap); callers unmap and map again.
 func (m *Mapping) Remap(int, bool) error { return unsupported("mremap") }
 
-// Mincore is not wired up on darwin yet.
-func Mincore([]byte, []byte) error { return unsupported("mincore") }
-
 // Fadvise: darwin has no posix_fadvise.
 func Fadvise(uintptr, int64, int64, FileAdvice) error { return unsupported("fadvise") }
 
-// Fallocate: darwin's F_PREALLOCATE is not wired up; callers fall back to truncate.
-func Fallocate(uintptr, int64, int64) error { return unsupported("fallocate") }
+// Fallocate makes the file at least off+n bytes long with real blocks behind
+// the new part, as Linux's fallocate (mode 0) does, so that a full disk is an
+// error now and not a SIGBUS on a later write through a mapping:
+// F_PREALLOCATE reserves the blocks past the file's physical end (in one
+// piece if it can, else anywhere), then ftruncate sets the length. darwin can
+// only allocate past the end of a file, so holes inside [off, off+n) stay
+// holes. A file system that cannot preallocate answers ENOTSUP or EINVAL,
+// which is returned as ErrUnsupported so that callers fall back to truncate.
+func Fallocate(fd uintptr, off, n int64) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return err
+	}
+	end := off + n
+	if end <= st.Size {
+		return nil
+	}
+	fs := unix.Fstore_t{Flags: unix.F_ALLOCATECONTIG | unix.F_ALLOCATEALL, Posmode: unix.F_PEOFPOSMODE, Length: end - st.Size}
+	err := unix.FcntlFstore(fd, unix.F_PREALLOCATE, &fs)
+	if err != nil && err != unix.ENOSPC {
+		fs.Flags = unix.F_ALLOCATEALL // not in one piece then
+		err = unix.FcntlFstore(fd, unix.F_PREALLOCATE, &fs)
+	}
+	switch err {
+	case nil:
+	case unix.ENOTSUP, unix.EINVAL:
+		return fmt.Errorf("fallocate: %w on this file system (%w)", errors.ErrUnsupported, err)
+	default:
+		return err
+	}
+	return unix.Ftruncate(int(fd), end)
+}
 
 // CanFutex reports whether FutexWait and FutexWake work on this system.
 const CanFutex = false

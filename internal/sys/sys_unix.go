@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -68,8 +69,16 @@ func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, er
 		_ = m.advise(0, length, AdvHugePage)
 	}
 	if populate {
-		// No MAP_POPULATE here (darwin): ask for the pages to be read in.
-		_ = m.advise(0, length, AdvWillNeed)
+		// No MAP_POPULATE here (darwin): fault the pages in as
+		// MAP_POPULATE would, for writing where the memory is private and
+		// writable (so each page gets its own copy now), for reading
+		// otherwise. Like MAP_POPULATE, a page that cannot be read is not
+		// an error here.
+		adv := AdvPopulateRead
+		if prot&ProtWrite != 0 && f&unix.MAP_PRIVATE != 0 {
+			adv = AdvPopulateWrite
+		}
+		_ = m.advise(0, length, adv)
 	}
 	return m, nil
 }
@@ -105,6 +114,15 @@ func Advise(b []byte, adv Advice) error {
 	}
 	v, ok := adviceValue(adv)
 	if !ok {
+		switch adv {
+		case AdvPopulateRead:
+			// No MADV_POPULATE_READ (darwin): start the reads, then
+			// fault every page in.
+			_ = unix.Madvise(b, unix.MADV_WILLNEED)
+			return touch(b, false)
+		case AdvPopulateWrite:
+			return touch(b, true)
+		}
 		return unsupported("madvise " + adv.String())
 	}
 	err := unix.Madvise(b, v)
@@ -142,7 +160,9 @@ func Lock(b []byte) error {
 	// request would pass it. (A capability in a user namespace shows in the
 	// effective set but does not lift the limit, so the arithmetic decides,
 	// not the capability.)
-	if err == unix.EPERM || err == unix.ENOMEM && overMemlock(len(b)) {
+	// darwin, as the BSDs, answers EAGAIN when the system-wide limit on
+	// locked memory is what stops it.
+	if err == unix.EPERM || err == unix.ENOMEM && overMemlock(len(b)) || runtime.GOOS == "darwin" && err == unix.EAGAIN {
 		return fmt.Errorf("%w: %w", ErrMemlock, err)
 	}
 	return err

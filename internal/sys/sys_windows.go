@@ -1,8 +1,10 @@
 package sys
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -63,13 +65,12 @@ func Map(fd uintptr, off int64, length int, prot Prot, flags Flags) (Mapping, er
 		m.file = fh
 	}
 	if flags&Populate != 0 {
-		// No MAP_POPULATE: touch one byte per page so the view is faulted in.
-		ps := PageSize()
-		var sink byte
-		for i := 0; i < length; i += ps {
-			sink += m.Data[i]
-		}
-		_ = sink
+		// No MAP_POPULATE: fault the view in as MAP_POPULATE would, for
+		// writing where it is copy-on-write (so each page gets its copy
+		// now), for reading otherwise; a page that cannot be read is not
+		// an error here, as with MAP_POPULATE.
+		_ = prefetch(m.Data)
+		_ = touch(m.Data, flags&Private != 0 && prot&ProtWrite != 0)
 	}
 	return m, nil
 }
@@ -93,6 +94,17 @@ const CanRemap = false
 // Remap is not available on Windows; callers unmap and map again.
 func (m *Mapping) Remap(int, bool) error { return unsupported("remap") }
 
+// Shrink makes Data n bytes long without moving the mapping. Windows cannot
+// unmap part of a view, so the pages past n stay mapped (and allocated) until
+// Unmap.
+func (m *Mapping) Shrink(n int) error {
+	if n <= 0 || n > len(m.Data) {
+		return windows.ERROR_INVALID_PARAMETER
+	}
+	m.Data = m.Data[:n]
+	return nil
+}
+
 // Sync writes the dirty pages of Data[off:off+n] to the file: FlushViewOfFile
 // starts the writes, FlushFileBuffers waits for them (in that order).
 func (m *Mapping) Sync(off, n int, async bool) error {
@@ -108,47 +120,214 @@ func (m *Mapping) Sync(off, n int, async bool) error {
 	return windows.FlushFileBuffers(m.file)
 }
 
-// Advise: Windows has no madvise.
+// Advise applies adv to the pages of b. Windows has no madvise; the advice
+// maps to what Windows has:
+//
+//   - Normal, Sequential and Random are accepted and do nothing. Windows keeps
+//     no per-range access hint for a view (its memory manager picks the
+//     read-ahead for mapped files by itself), and ignoring the hint changes no
+//     result, only speed.
+//   - WillNeed starts reading the pages in with PrefetchVirtualMemory
+//     (Windows 8 and later) and returns without waiting, as on Linux.
+//   - PopulateRead and PopulateWrite prefetch and then touch every page, so
+//     the pages are in the process's working set when Advise returns; a page
+//     that cannot be read in is an error matching syscall.EFAULT, as on Linux.
+//   - The rest (DontNeed, Free, HugePage, NoHugePage, Cold, PageOut, DontFork,
+//     DontDump) return an error matching errors.ErrUnsupported that says why:
+//     ignoring them would change what the program sees (DontNeed and Free
+//     discard data on Linux) or what the caller asked to be guaranteed.
 func Advise(b []byte, adv Advice) error {
+	if adv < 0 || adv >= advCount {
+		return unsupported("madvise " + adv.String())
+	}
 	if len(b) == 0 {
 		return nil
 	}
-	return unsupported("madvise " + adv.String())
+	switch adv {
+	case AdvNormal, AdvSequential, AdvRandom:
+		return nil
+	case AdvWillNeed:
+		return prefetch(b)
+	case AdvPopulateRead:
+		if err := prefetch(b); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+		return touch(b, false)
+	case AdvPopulateWrite:
+		return touch(b, true)
+	}
+	return unsupportedWhy("madvise "+adv.String(), adviceWhy[adv])
 }
 
-// Lock pins the pages of b in RAM (VirtualLock).
+// unsupportedWhy is unsupported with the reason.
+func unsupportedWhy(what, why string) error {
+	return fmt.Errorf("%s: %w on this operating system: %s", what, errors.ErrUnsupported, why)
+}
+
+var adviceWhy = [...]string{
+	AdvDontNeed:   "a view cannot be discarded in part, and trimming the working set would keep the data that DontNeed drops on Linux",
+	AdvFree:       "a view cannot be discarded in part (DiscardVirtualMemory works on private allocations only)",
+	AdvHugePage:   "large pages must be asked for when memory is allocated, and need SeLockMemoryPrivilege",
+	AdvNoHugePage: "Windows has no per-range huge-page setting",
+	AdvCold:       "Windows has no call that deactivates pages without unlocking them",
+	AdvPageOut:    "Windows has no call that reclaims pages without unlocking them",
+	AdvDontFork:   "Windows has no fork",
+	AdvDontDump:   "Windows has no per-range core-dump setting",
+}
+
+var (
+	kernel32                  = windows.NewLazySystemDLL("kernel32.dll")
+	procPrefetchVirtualMemory = kernel32.NewProc("PrefetchVirtualMemory")
+)
+
+// memoryRangeEntry is WIN32_MEMORY_RANGE_ENTRY.
+type memoryRangeEntry struct {
+	VirtualAddress uintptr
+	NumberOfBytes  uintptr
+}
+
+// prefetch asks Windows to read the pages of b into memory
+// (PrefetchVirtualMemory): the reads are issued together and the call does
+// not wait for them, nor map the pages into the working set.
+func prefetch(b []byte) error {
+	if procPrefetchVirtualMemory.Find() != nil {
+		return unsupportedWhy("PrefetchVirtualMemory", "it needs Windows 8 or later")
+	}
+	e := memoryRangeEntry{addrOf(b), uintptr(len(b))}
+	ok, _, err := procPrefetchVirtualMemory.Call(uintptr(windows.CurrentProcess()), 1, uintptr(unsafe.Pointer(&e)), 0)
+	if ok == 0 {
+		return fmt.Errorf("PrefetchVirtualMemory: %w", err)
+	}
+	return nil
+}
+
+func addrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+// lockMu guards lockGrown.
+var (
+	lockMu    sync.Mutex
+	lockGrown uintptr // bytes Lock added to the working-set minimum and maximum
+)
+
+// Lock pins the pages of b in RAM (VirtualLock). Windows lets a process lock
+// only as many pages as its minimum working-set size allows (a few hundred
+// KiB by default), so when VirtualLock fails with ERROR_WORKING_SET_QUOTA,
+// Lock raises the process's working-set limits by the size of b
+// (SetProcessWorkingSetSizeEx, which needs no administrator rights) and tries
+// once more. An error after that matches ErrMemlock.
 func Lock(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	err := windows.VirtualLock(uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	err := windows.VirtualLock(addrOf(b), uintptr(len(b)))
+	if err != windows.ERROR_WORKING_SET_QUOTA {
+		return err
+	}
+	lockMu.Lock()
+	defer lockMu.Unlock()
+	n := uintptr(len(b)+PageSize()-1) &^ uintptr(PageSize()-1)
+	if err := growWorkingSet(int64(n)); err != nil {
+		return fmt.Errorf("%w: %w (raising the working-set size by %d bytes: %w)", ErrMemlock, windows.ERROR_WORKING_SET_QUOTA, n, err)
+	}
+	lockGrown += n
+	err = windows.VirtualLock(addrOf(b), uintptr(len(b)))
 	if err == windows.ERROR_WORKING_SET_QUOTA {
 		return fmt.Errorf("%w: %w", ErrMemlock, err)
 	}
 	return err
 }
 
-// Unlock undoes Lock.
+// growWorkingSet adds n (which may be negative) to the process's minimum and
+// maximum working-set sizes.
+func growWorkingSet(n int64) error {
+	p := windows.CurrentProcess()
+	var lo, hi uintptr
+	var flags uint32
+	windows.GetProcessWorkingSetSizeEx(p, &lo, &hi, &flags)
+	if lo == 0 || hi == 0 {
+		return fmt.Errorf("GetProcessWorkingSetSizeEx reported no working-set size")
+	}
+	return windows.SetProcessWorkingSetSizeEx(p, uintptr(int64(lo)+n), uintptr(int64(hi)+n), flags)
+}
+
+// Unlock undoes Lock (VirtualUnlock) and gives back the working-set quota
+// Lock added for these pages, if any.
 func Unlock(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
-	return windows.VirtualUnlock(uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if err := windows.VirtualUnlock(addrOf(b), uintptr(len(b))); err != nil {
+		return err
+	}
+	lockMu.Lock()
+	defer lockMu.Unlock()
+	n := min(lockGrown, uintptr(len(b)+PageSize()-1)&^uintptr(PageSize()-1))
+	if n > 0 && growWorkingSet(-int64(n)) == nil {
+		lockGrown -= n
+	}
+	return nil
 }
 
 // MemlockLimit: Windows limits locking by working-set size, not an rlimit.
 func MemlockLimit() (int64, error) { return 0, unsupported("RLIMIT_MEMLOCK") }
 
-// Mincore: Windows has no mincore.
-func Mincore([]byte, []byte) error { return unsupported("mincore") }
+// Mincore sets vec[i] to 1 if page i of b is resident and 0 if not, like
+// mincore(2). Windows answers for this process only (QueryWorkingSetEx): a
+// page is resident when it is in the process's working set. A file page that
+// Windows holds in its cache (the standby list) but this process has not
+// mapped, or has had trimmed, counts as not resident, where Linux's mincore
+// would count it.
+func Mincore(b []byte, vec []byte) error {
+	ps := PageSize()
+	n := (len(b) + ps - 1) / ps
+	if n == 0 {
+		return nil
+	}
+	infos := make([]windows.PSAPI_WORKING_SET_EX_INFORMATION, n)
+	// b starts on a page boundary (callers pass whole pages).
+	base := unsafe.Pointer(unsafe.SliceData(b))
+	for i := range infos {
+		infos[i].VirtualAddress = windows.Pointer(unsafe.Add(base, i*ps))
+	}
+	size := uint32(n * int(unsafe.Sizeof(infos[0])))
+	if err := windows.QueryWorkingSetEx(windows.CurrentProcess(), uintptr(unsafe.Pointer(&infos[0])), size); err != nil {
+		return fmt.Errorf("QueryWorkingSetEx: %w", err)
+	}
+	for i := range infos {
+		vec[i] = 0
+		if infos[i].VirtualAttributes.Valid() {
+			vec[i] = 1
+		}
+	}
+	return nil
+}
 
-// Fadvise: Windows has no posix_fadvise.
-func Fadvise(uintptr, int64, int64, FileAdvice) error { return unsupported("fadvise") }
+// Fadvise: Windows has no posix_fadvise. In particular nothing drops a
+// file's pages from the system cache without administrator rights: the
+// standby list is purged only with SeProfileSingleProcessPrivilege, and the
+// trick of opening the file unbuffered fails while a view of it is mapped.
+func Fadvise(_ uintptr, _, _ int64, adv FileAdvice) error {
+	if adv == FadvDontNeed {
+		return unsupportedWhy("fadvise dontneed", "dropping a file's pages from the cache needs administrator rights on Windows")
+	}
+	return unsupported("fadvise")
+}
 
 // Fallocate: not wired up on Windows; callers fall back to truncate.
 func Fallocate(uintptr, int64, int64) error { return unsupported("fallocate") }
 
-// Flock takes a whole-file lock with LockFileEx.
+// flockOffset is the one byte that Flock locks: far past the end of any
+// file. Windows byte-range locks are mandatory for ReadFile and WriteFile, so
+// a lock over the file's data would stop every other handle from reading it
+// (a status tool reading a state file its owner holds, say); a lock past the
+// data excludes other lockers just the same and is advisory for everyone
+// else, as flock is on Unix. (The ring writer's lock, at 2^62, is another
+// byte.)
+const flockOffset uint64 = 1<<63 - 2
+
+// Flock takes an advisory whole-file lock: LockFileEx on one byte past any
+// data (see flockOffset). With wait false it fails at once with
+// ErrWouldBlock if another handle holds a conflicting lock.
 func Flock(fd uintptr, exclusive, wait bool) error {
 	var flags uint32
 	if exclusive {
@@ -157,8 +336,8 @@ func Flock(fd uintptr, exclusive, wait bool) error {
 	if !wait {
 		flags |= windows.LOCKFILE_FAIL_IMMEDIATELY
 	}
-	ol := new(windows.Overlapped)
-	err := windows.LockFileEx(windows.Handle(fd), flags, 0, ^uint32(0), ^uint32(0), ol)
+	ol := &windows.Overlapped{Offset: uint32(flockOffset & 0xffffffff), OffsetHigh: uint32(flockOffset >> 32)}
+	err := windows.LockFileEx(windows.Handle(fd), flags, 0, 1, 0, ol)
 	if err == windows.ERROR_LOCK_VIOLATION {
 		return ErrWouldBlock
 	}
@@ -167,8 +346,8 @@ func Flock(fd uintptr, exclusive, wait bool) error {
 
 // Funlock releases a lock taken by Flock.
 func Funlock(fd uintptr) error {
-	ol := new(windows.Overlapped)
-	return windows.UnlockFileEx(windows.Handle(fd), 0, ^uint32(0), ^uint32(0), ol)
+	ol := &windows.Overlapped{Offset: uint32(flockOffset & 0xffffffff), OffsetHigh: uint32(flockOffset >> 32)}
+	return windows.UnlockFileEx(windows.Handle(fd), 0, 1, 0, ol)
 }
 
 // GetRusage is not wired up on Windows.

@@ -1,6 +1,7 @@
 """python3 -m mmapkit: formats like the Go tool's, help on every flag, exit codes."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -101,3 +102,45 @@ def test_escape(data, want):
 
 def test_module_runs(go, name):
     assert run_python("import mmapkit.__main__ as m; print(m.FORMATS)").stdout.strip() == "('text', 'hex', 'json', 'raw')"
+
+
+@pytest.fixture(scope="session")
+def go_cli(tmp_path_factory):
+    """The Go tool (cmd/mmapkit), built once, to compare outputs with."""
+    import shutil
+
+    from conftest import REPO
+
+    b = os.environ.get("MMAPKIT_GO_CLI")
+    if b:
+        return b
+    if shutil.which("go") is None:
+        pytest.skip("needs Go to build cmd/mmapkit")
+    out = str(tmp_path_factory.mktemp("cli") / "mmapkit")
+    subprocess.run(["go", "build", "-o", out, "./cmd/mmapkit"], cwd=REPO, check=True)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["text", "hex", "json", "raw"])
+@pytest.mark.parametrize("seq", [False, True])
+def test_same_output_as_go_tool(go, go_cli, name, fmt, seq):
+    # One output style across both tools: a slot value and a ring's records
+    # print byte for byte the same.
+    flags = ["--format", fmt] + (["--seq"] if seq else [])
+    go("slot", name, 64)
+    go("store", name, VALUE.hex())
+    py = cli("slot", name, *flags)
+    gosl = subprocess.run([go_cli, "shm", "cat", name] + flags, capture_output=True, timeout=60)
+    assert py.returncode == gosl.returncode == 0, (py.stderr, gosl.stderr)
+    assert py.stdout == gosl.stdout
+    ring = name + "-ring"
+    go("ring", ring, 1 << 16)
+    try:
+        go("append", ring, 20)
+        py = cli("tail", ring, *flags)
+        gor = subprocess.run([go_cli, "ring", "tail", "-n", "1000", "/dev/shm/" + ring] + flags,
+                             capture_output=True, timeout=60)
+        assert py.returncode == gor.returncode == 0, (py.stderr, gor.stderr)
+        assert py.stdout == gor.stdout
+    finally:
+        os.unlink("/dev/shm/" + ring)

@@ -1,0 +1,94 @@
+package main
+
+// The calls of package mmap the page-cache commands make, in one place.
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
+	"github.com/mmapkit/mmapkit/mmap"
+)
+
+// pagingMap maps the bytes [off, off+n) of the file at path read-only; n > 0.
+// size is the file's size when it was listed: the whole file is mapped with
+// mmap.Open, which takes fewer system calls than an open and a Map (no
+// second descriptor), and which, like the opener below, never blocks on a
+// FIFO swapped in after the walk.
+func pagingMap(path string, off, n, size int64) (*mmap.Region, error) {
+	if off == 0 && n == size {
+		r, err := mmap.Open(path, mmap.ReadOnly, nil)
+		if err == nil && int64(r.Len()) != n {
+			// The file changed size since it was listed: map what the
+			// listing said, as a range would.
+			r.Close()
+			return pagingMap(path, off, n, -1)
+		}
+		return r, err
+	}
+	// The non-blocking, type-checking opener: a FIFO swapped in after the
+	// walk cannot hang the command.
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return mmap.Map(f, mmap.ReadOnly, off, int(n), nil)
+}
+
+// Prefetch's reads: requests of prefetchChunk bytes, up to prefetchWindow
+// bytes ahead of the part being mapped, which advances by prefetchStep; over
+// all files, up to prefetchAhead bytes of reads started ahead of the workers.
+const (
+	prefetchChunk  = 128 << 10
+	prefetchWindow = 64 << 20
+	prefetchStep   = 16 << 20
+	prefetchAhead  = 256 << 20
+)
+
+// pagingReadAhead starts the reads of the bytes [from, to) of the Region
+// with PrefetchOffsets (many in flight, without waiting, and exactly those
+// pages: no read-around outside them) and returns to.
+func pagingReadAhead(r *mmap.Region, from, to int64) (int64, error) {
+	n := int64(r.Len())
+	chunk := min(int64(prefetchChunk), n)
+	if from >= to || chunk == 0 {
+		return max(from, to), nil
+	}
+	if from == 0 && to == n && n <= prefetchChunk {
+		// A small file: one request (PrefetchOffsets would first ask
+		// mincore which of its pages to skip).
+		return to, r.AdviseRange(0, int(n), mmap.AdviceWillNeed)
+	}
+	offs := make([]int64, 0, (to-from+chunk-1)/chunk)
+	for off := from; off < to; off += chunk {
+		offs = append(offs, min(off, n-chunk))
+	}
+	return to, r.PrefetchOffsets(offs, int(chunk))
+}
+
+// pagingPrefetchRegion reads the whole Region into the page cache and maps
+// it; the reads of its first ahead bytes are already started. It keeps the
+// reads a window ahead while MADV_POPULATE_READ maps each part, waiting for
+// its reads.
+func pagingPrefetchRegion(r *mmap.Region, ahead int64) error {
+	n := int64(r.Len())
+	for pos := int64(0); pos < n; pos += prefetchStep {
+		var err error
+		if ahead, err = pagingReadAhead(r, ahead, min(n, pos+prefetchWindow)); err != nil {
+			return err
+		}
+		if err := r.Prefetch(pos, int(min(prefetchStep, n-pos))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pagingEvictRegion drops the Region's pages from the page cache.
+func pagingEvictRegion(r *mmap.Region) error {
+	return r.Evict(0, r.Len())
+}
+
+// pathMatch checks a glob pattern.
+func pathMatch(pattern string) (bool, error) { return filepath.Match(pattern, "x") }
