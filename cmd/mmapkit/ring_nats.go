@@ -58,15 +58,19 @@ func (f *natsFlags) connect(log *slog.Logger) (*nats.Conn, error) {
 
 // natsExit gives errors about the input (what was asked for cannot work:
 // the server, the credentials, the stream, the subject, the files) exit
-// status 2, and other failures 1.
+// status 2, and other failures 1. A damaged file (a state file or ring that
+// fails its checks) is a failure, 1: the arguments were right.
 func natsExit(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, ringnats.ErrNotState) || errors.Is(err, ring.ErrCorrupt) {
+		return &exitError{code: 1, err: err}
+	}
 	for _, bad := range []error{
 		nats.ErrNoServers, nats.ErrAuthorization, nats.ErrPermissionViolation, nats.ErrAuthExpired,
-		ringnats.ErrNoStream, ringnats.ErrSubject, ringnats.ErrStateMismatch, ringnats.ErrNotState,
-		ringnats.ErrLocked, ring.ErrNotRing, ring.ErrVersion, ring.ErrBadHeader, fs.ErrNotExist, fs.ErrPermission,
+		ringnats.ErrNoStream, ringnats.ErrSubject, ringnats.ErrStateMismatch,
+		ringnats.ErrLocked, ring.ErrNotRing, ring.ErrVersion, fs.ErrNotExist, fs.ErrPermission,
 	} {
 		if errors.Is(err, bad) {
 			return &exitError{code: 2, err: err}
@@ -102,7 +106,7 @@ records lost to overwrite and the last connection, and exits.
 
 Exit status: 0 after an interrupt, 2 when the input cannot work (server
 unreachable, wrong credentials, no such stream, a subject the account may not
-publish to, not a ring), 1 on other failures.`,
+publish to, not a ring), 1 on other failures (a damaged state file among them).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if stream == "" || o.Subject == "" {

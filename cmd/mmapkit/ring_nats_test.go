@@ -239,3 +239,39 @@ func interrupt(t *testing.T, cmd *exec.Cmd) {
 		t.Fatalf("%s: %v", cmd.Args[1:3], err)
 	}
 }
+
+// TestRingShipDamagedState: a state file that fails its checks is a
+// failure (exit status 1) naming the file and the problem, for --status
+// and for shipping; it is not bad usage (it used to exit 2).
+func TestRingShipDamagedState(t *testing.T) {
+	url := natsTestServer(t, "")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.ring")
+	w, err := ring.Create(src, &ring.Options{Capacity: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Append([]byte("x"))
+	w.Close()
+	state := filepath.Join(dir, "damaged.ship")
+	if err := os.WriteFile(state, []byte(strings.Repeat("damaged!", 512)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"status", []string{"--status"}},
+		{"status-json", []string{"--status", "--json"}},
+		{"ship", []string{"--server", url, "--create-stream"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"ring", "ship", src, "--stream", "S", "--subject", "s.a", "--state", state}, tc.args...)
+			out, err := natsRun(t, "", args...)
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "not a ringnats state file") || !strings.Contains(err.Error(), state) {
+				t.Fatalf("got %v, want exit status 1 naming %s as not a ringnats state file\n%s", err, state, out)
+			}
+		})
+	}
+}
