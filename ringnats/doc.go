@@ -16,7 +16,8 @@
 // # Exactly once, in order
 //
 // Each record is published with the message id "<ring id>-<sequence>"
-// (Nats-Msg-Id), so JetStream's duplicate window drops a record published
+// (Nats-Msg-Id; the ring id is the 128-bit ring.ID the ring chose when it
+// was created), so JetStream's duplicate window drops a record published
 // twice, as a restarted shipper does with the records it had in flight. The
 // shipper's position (the first record not known to be in the stream) is
 // advanced only by JetStream's acknowledgements and kept in a small state
@@ -47,8 +48,9 @@
 // # Lost records
 //
 // A Block ring holds its writer back while the shipper is behind: the
-// shipper's registered reader advances only as far as JetStream
-// acknowledged. An Overwrite ring does not wait; when it laps the shipper
+// shipper reads ahead through a registered reader with manual release
+// (ring.ReaderOptions.ManualRelease) and releases records only once
+// JetStream acknowledged them. An Overwrite ring does not wait; when it laps the shipper
 // the records overwritten before they could be shipped are counted in
 // Stats.Lost (and persisted with the position) and logged, and shipping
 // continues with the oldest record left. A Block ring's writer also
