@@ -438,3 +438,55 @@ func TestShipSeekWhileWriterOverwrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestShipForeignMessage: a message of another publisher in the stream
+// (which a stream without SharedStream should not get) breaks the chain of
+// expected predecessors; the shipper starts over from what the stream
+// holds and still stores every record once, in order. (A scheme that
+// predicts stream sequence numbers instead, Nats-Expected-Last-Sequence,
+// failed this: the foreign message shifted the stream by one, so the record
+// after the refused one matched its prediction and was stored without its
+// predecessor, which was then lost.)
+func TestShipForeignMessage(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	path := filepath.Join(t.TempDir(), "events")
+	createRing(t, path, 1<<20, ring.Overwrite)
+	appendRecords(t, path, 1000)
+	s, err := NewShipper(nc, path, "FOREIGN", &ShipOptions{Subject: "foreign.a", CreateStream: true, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	next := func() uint64 { return s.Stats().Next }
+	waitProgress(t, "the shipper", next, 1000, ranEarly(done))
+	if _, err := jsNew(t, nc).Publish(context.Background(), "foreign.a", []byte("not a record")); err != nil {
+		t.Fatal(err)
+	}
+	appendRecords(t, path, 1000)
+	waitProgress(t, "the shipper", next, 2000, ranEarly(done))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var ours []streamMsg
+	foreign := 0
+	for _, m := range readStream(t, nc, "FOREIGN", "foreign.a") {
+		if m.id == "" {
+			foreign++
+			continue
+		}
+		ours = append(ours, m)
+	}
+	if foreign != 1 {
+		t.Fatalf("%d foreign messages in the stream, want 1", foreign)
+	}
+	checkExactlyOnce(t, ours, s.ID(), 0, 2000)
+	if st := s.Stats(); st.Restarts == 0 {
+		t.Fatalf("the shipper never started over, yet its prediction was wrong: %s", fmtStats(st))
+	}
+}
