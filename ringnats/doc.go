@@ -54,9 +54,12 @@
 // the records overwritten before they could be shipped are counted in
 // Stats.Lost (and persisted with the position) and logged, and shipping
 // continues with the oldest record left. A Block ring's writer also
-// reclaims the reader slot of a shipper that died, so records appended
-// while no shipper runs can be overwritten too; they are counted the same
-// way when the next shipper starts.
+// reclaims the reader slot of a shipper that died; while no shipper runs it
+// then waits only for the ring's other registered readers, if any, and can
+// overwrite records not shipped yet (counted the same way when the next
+// shipper starts). ShipOptions.ReaderName keeps the shipper's slot while
+// no shipper runs, so the writer waits for the shipper's return; the slot
+// stays until ForgetReader removes it.
 //
 // # Pulling
 //

@@ -54,6 +54,17 @@ type ShipOptions struct {
 	// only a lower bound of what the stream holds: what a crash loses of it
 	// is published again and dropped as a duplicate.
 	StateInterval time.Duration
+	// ReaderName, on a Block ring, puts the shipper's reader in the durable
+	// reader slot of that name (ring.ReaderOptions.Name, 1 to
+	// ring.MaxReaderName bytes): while no shipper runs (killed, stopped,
+	// being upgraded) the slot stays, and the ring's writer waits for it
+	// rather than overwrite records not shipped yet. The next shipper with
+	// the name takes the slot over. Without it a dead shipper's slot is
+	// reclaimed and the writer may overwrite what it had not shipped (then
+	// counted in Lost). A durable slot holds the writer back until the
+	// shipper returns or the slot is removed (ForgetReader): use it only
+	// where a writer may wait for the shipper indefinitely.
+	ReaderName string
 	// Logger receives records lost to overwrite, restarts after failed
 	// publishes and resumptions (default slog.Default()).
 	Logger *slog.Logger
@@ -189,6 +200,9 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		return nil, err
 	}
 	s.id, s.policy = info.ID, info.Policy
+	if o.ReaderName != "" && s.policy != ring.Block {
+		return nil, op(fmt.Errorf("a durable reader (ReaderName %q) needs a Block ring; an Overwrite ring never waits for readers", o.ReaderName))
+	}
 	s.stats.Ring = s.id
 	st, payload, reset, err := openState(o.StatePath, stateHeader{kind: kindShip, ring: s.id, stream: stream, name: o.Subject})
 	if err != nil {
@@ -220,9 +234,17 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 // that holds the writer back at the first record it has not released.
 func (s *Shipper) openReader() (*ring.Reader, error) {
 	if s.policy == ring.Block {
-		return ring.OpenReader(s.ringPath, &ring.ReaderOptions{ManualRelease: true})
+		return ring.OpenReader(s.ringPath, &ring.ReaderOptions{ManualRelease: true, Name: s.opts.ReaderName})
 	}
 	return ring.OpenReader(s.ringPath, &ring.ReaderOptions{Observe: true})
+}
+
+// ForgetReader removes the durable reader slot a shipper with
+// ShipOptions.ReaderName keeps in the ring at ringPath, so that the ring's
+// writer no longer waits for it. It fails (matching ErrLocked) while a
+// shipper holds the slot.
+func ForgetReader(ringPath, name string) error {
+	return ring.RemoveReader(ringPath, name)
 }
 
 // checkSubject refuses subjects a publish cannot use.

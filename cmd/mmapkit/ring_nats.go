@@ -91,7 +91,7 @@ func ringShipCmd() *cobra.Command {
 	var nf natsFlags
 	var o ringnats.ShipOptions
 	var stream string
-	var status, asJSON bool
+	var status, asJSON, forget bool
 	cmd := &cobra.Command{
 		Use:   "ship FILE --stream S --subject SUBJ",
 		Short: "Ship a ring's records to a NATS JetStream stream, exactly once and in order",
@@ -101,6 +101,10 @@ duplicate window makes a restarted shipper exactly-once. Its position (advanced
 only by JetStream's acknowledgements) is kept in FILE.<stream>.<subject>.ship;
 kill it at any moment and start it again. It runs until interrupted.
 
+With --reader-name (a Block ring) the shipper keeps a durable reader slot of
+that name: while no shipper runs, the ring's writer waits for it instead of
+overwriting records not shipped yet. --forget removes the slot and exits.
+
 With --status it reports that position, the lag in records and bytes, the
 records lost to overwrite and the last connection, and exits.
 
@@ -109,6 +113,12 @@ unreachable, wrong credentials, no such stream, a subject the account may not
 publish to, not a ring), 1 on other failures (a damaged state file among them).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if forget {
+				if o.ReaderName == "" {
+					return usagef("ring ship: --forget needs --reader-name")
+				}
+				return natsExit(ringnats.ForgetReader(args[0], o.ReaderName))
+			}
 			if stream == "" || o.Subject == "" {
 				return usagef("ring ship: --stream and --subject are required")
 			}
@@ -151,6 +161,8 @@ publish to, not a ring), 1 on other failures (a damaged state file among them).`
 	fl.DurationVar(&o.AckTimeout, "ack-timeout", 0, "how long a publish may await its acknowledgement (default 10s)")
 	fl.BoolVar(&o.SharedStream, "shared-stream", false, "other publishers write to the stream too: do not chain message ids")
 	fl.StringVar(&o.StatePath, "state", "", "state file (default FILE.<stream>.<subject>.ship)")
+	fl.StringVar(&o.ReaderName, "reader-name", "", "Block ring: keep a durable reader slot of this name, so the writer waits while no shipper runs")
+	fl.BoolVar(&forget, "forget", false, "with --reader-name: remove the durable reader slot and exit")
 	fl.BoolVar(&status, "status", false, "print the shipper's position, lag, losses and connection, and exit")
 	fl.BoolVar(&asJSON, "json", false, "with --status: print JSON")
 	return cmd
