@@ -54,7 +54,8 @@
 // What a slice of mapped memory is worth: the b that Do passes is valid
 // while the function runs; a slice from Bytes is valid until Close or
 // Resize. Using it later is a bug that crashes with a fault (the pages are
-// gone) rather than reading other memory.
+// gone) rather than reading other memory (on Windows, which unmaps, unless
+// other memory was mapped at that address since).
 //
 // Resize grows or shrinks a ReadWrite file mapping or anonymous memory. It
 // never removes file bytes outside the Region: the file grows only when the
@@ -81,10 +82,14 @@
 //
 // # Systems
 //
-// Everything works on Linux. darwin lacks mremap (Resize maps again),
-// mincore and eviction from the page cache; Windows has no advice and no
-// residency query, and until it can retire pages (see Close) its copying
-// calls register like the others, so Close waits for them. What a system
-// lacks returns an error matching errors.ErrUnsupported, never a silent
-// no-op.
+// Everything works on Linux. darwin lacks mremap (Resize grows in place only
+// into pages a shrink left, else it moves) and eviction from the page cache.
+// Windows cannot retire pages yet (that needs placeholder memory), so its
+// copying calls register like the others and Close and Resize wait for them;
+// it has no page-cache eviction and no major/minor fault counts, and a file
+// cannot shrink while mapped. Advice that only tunes speed (Normal,
+// Sequential, Random) is accepted and ignored where the system has no such
+// hint (Windows); anything else a system lacks returns an error matching
+// errors.ErrUnsupported that says why, never a silent no-op. The README's
+// platform table has the details.
 package mmap
