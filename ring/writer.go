@@ -876,8 +876,12 @@ func (w *Writer) wakeReaders() {
 // number). Readers do not need it to follow the ring; it makes Stat and
 // SeekEnd fast.
 func (w *Writer) publishTail() {
-	store64(w.hdr, offTailPos, w.pos)
+	// The sequence number first, then the position: a reader loads them in
+	// the other order, so a pair torn by an update it raced with always has
+	// a committed frame at its position that carries another sequence
+	// number, which tells it apart (see Reader.tailHint).
 	store64(w.hdr, offTailSeq, w.seq)
+	store64(w.hdr, offTailPos, w.pos)
 	w.tailPub = w.pos
 	if w.opts.Durability != SyncNone {
 		// The durable words go with the tail hint rather than after every
