@@ -9,8 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -139,18 +141,17 @@ func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, res
 	fail := func(err error) (*stateFile, []byte, bool, error) {
 		return nil, nil, false, &fs.PathError{Op: "ringnats: open state", Path: path, Err: err}
 	}
-	fi, err := os.Lstat(path)
-	switch {
-	case err == nil && !fi.Mode().IsRegular():
-		return fail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
-	case errors.Is(err, fs.ErrNotExist):
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		// A new state file appears with its header written, so that a
 		// status reader never sees a half-written one.
 		if err := createState(path, hdr); err != nil {
 			return fail(err)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// One open that cannot follow a link or block on a FIFO, with the type
+	// checked on the descriptor: a check of the name before the open could
+	// be answered by one file and the open by another put there meanwhile.
+	f, err := sys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644, true)
 	if err != nil {
 		return fail(unwrapPath(err))
 	}
@@ -158,12 +159,7 @@ func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, res
 		f.Close()
 		return fail(err)
 	}
-	if fi, err := f.Stat(); err != nil {
-		return closeFail(err)
-	} else if !fi.Mode().IsRegular() {
-		return closeFail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
-	}
-	lock, err := mmap.TryLockFile(f, true)
+	lock, err := lockState(f)
 	if err != nil {
 		if errors.Is(err, mmap.ErrLocked) {
 			pid := 0
@@ -280,14 +276,7 @@ func readStateOnce(path string) (h stateHeader, payload []byte, running bool, er
 	fail := func(err error) (stateHeader, []byte, bool, error) {
 		return h, nil, false, &fs.PathError{Op: "ringnats: read state", Path: path, Err: err}
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fail(unwrapPath(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
-	}
-	f, err := os.Open(path)
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, true)
 	if err != nil {
 		return fail(unwrapPath(err))
 	}
@@ -311,6 +300,26 @@ func readStateOnce(path string) (h stateHeader, payload []byte, running bool, er
 		l.Unlock()
 	}
 	return h, payload, running, nil
+}
+
+// lockState takes the exclusive lock of a shipper or puller on its state
+// file. A status report (readState) holds a shared lock for a moment to see
+// whether anyone runs: that must not make a starting shipper fail, so while
+// a shared lock can still be taken (no shipper or puller holds the file,
+// only observers do) it tries again. An exclusive holder fails it at once.
+func lockState(f *os.File) (*mmap.FileLock, error) {
+	for try := 0; ; try++ {
+		lock, err := mmap.TryLockFile(f, true)
+		if err == nil || !errors.Is(err, mmap.ErrLocked) || try == 1000 {
+			return lock, err
+		}
+		sh, e := mmap.TryLockFile(f, false)
+		if e != nil {
+			return nil, err // held exclusively: another shipper or puller
+		}
+		sh.Unlock()
+		runtime.Gosched()
+	}
 }
 
 func (st *stateFile) writeHeader() error {
@@ -401,20 +410,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func modeName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m.IsDir():
-		return "directory"
-	}
-	return "special file"
 }
