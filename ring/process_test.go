@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -721,14 +722,16 @@ func TestDurableNamedReader(t *testing.T) {
 	if err := RemoveReader(path, "ship"); !errors.Is(err, ErrLocked) {
 		t.Fatalf("RemoveReader of an open reader: %v, want ErrLocked", err)
 	}
+	// Stat tells an open slot from an abandoned one: by its lock where the
+	// OS can test a lock without taking it (Linux), elsewhere by the
+	// recorded pid.
+	if info, err := Stat(path); err != nil || len(info.Readers) != 1 || !info.Readers[0].Open {
+		t.Fatalf("stat while the reader lives: %+v %v", info.Readers, err)
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 	info, err := Stat(path)
-	// Stat tells an open slot from an abandoned one where the OS can test
-	// a lock without taking it (Linux); elsewhere it says Open.
-	_, probe := sys.RangeLocked(^uintptr(0), 0, 1)
-	canTell := !errors.Is(probe, errors.ErrUnsupported)
-	if err != nil || len(info.Readers) != 1 || info.Readers[0].Name != "ship" || (canTell && info.Readers[0].Open) || info.Readers[0].Next != 4 {
+	if err != nil || len(info.Readers) != 1 || info.Readers[0].Name != "ship" || info.Readers[0].Open || info.Readers[0].Next != 4 {
 		t.Fatalf("stat after the reader died: %+v %v", info.Readers, err)
 	}
 	// The writer fills the ring up to the dead reader's released position,
@@ -769,7 +772,23 @@ func TestDurableNamedReader(t *testing.T) {
 
 // helperCreator says "go", then creates a 64 MiB ring (allocating and
 // pre-faulting it takes a while) and, if not killed first, says "done".
+// envTempName makes the creator helper build its ring under a temporary
+// name, as it must where the system has no unnamed files.
+const envTempName = "MMAPKIT_RING_TEMPNAME"
+
+// withoutUnnamed makes Create take the temporary-name path until the
+// returned function is called.
+func withoutUnnamed() (restore func()) {
+	createUnnamed = func(string, os.FileMode) (*os.File, error) {
+		return nil, fmt.Errorf("no unnamed files (test): %w", errors.ErrUnsupported)
+	}
+	return func() { createUnnamed = sys.CreateUnnamed }
+}
+
 func helperCreator(path string) error {
+	if os.Getenv(envTempName) != "" {
+		withoutUnnamed()
+	}
 	fmt.Println("go")
 	w, err := Create(path, &Options{Capacity: 64 << 20})
 	if err != nil {
@@ -783,7 +802,11 @@ func helperCreator(path string) error {
 // Create leaves either no ring or a complete one, and never a second
 // (hidden, temporary) name for it, which would keep its memory allocated
 // after the ring is deleted. (A temporary name removed by a deferred call
-// at the end of Create survived 4 of 6 such kills.)
+// at the end of Create survived 4 of 6 such kills.) Where the file must
+// have a temporary name while it is built, a kill may leave it, and the
+// next Create of that ring removes it. (Under Windows, before it had
+// unnamed files and stale names were removed, the third kill left
+// ".big.ring.tmp3741857354".)
 func TestCreateKill9LeavesNoTemporaryName(t *testing.T) {
 	if testing.Short() {
 		t.Skip("creates 64 MiB rings")
@@ -797,47 +820,169 @@ func TestCreateKill9LeavesNoTemporaryName(t *testing.T) {
 			defer os.RemoveAll(d)
 		}
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
-	complete := 0
-	for i := range 12 {
-		dir := filepath.Join(base, strconv.Itoa(i))
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "big.ring")
-		cmd := helperCmd(t, "creator", path)
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := bufio.NewScanner(stdout)
-		if !lines.Scan() || lines.Text() != "go" {
-			t.Fatalf("creator: %q", lines.Text())
-		}
-		time.Sleep(time.Duration(rng.IntN(40000)) * time.Microsecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		names, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case len(names) == 0:
-		case len(names) == 1 && names[0].Name() == "big.ring":
-			// Complete if it is there at all.
-			r, err := OpenReader(path, &ReaderOptions{Observe: true})
-			if err != nil {
-				t.Fatalf("kill %d: the ring left behind is not whole: %v", i, err)
+	for _, tc := range []struct {
+		name     string
+		tempName bool // force the temporary-name path
+	}{
+		{"unnamed", false},
+		{"temporary name", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.tempName {
+				if f, err := sys.CreateUnnamed(base, 0o600); err != nil {
+					t.Skipf("no unnamed files here (the other case covers it): %v", err)
+				} else {
+					f.Close()
+				}
 			}
-			r.Close()
-			complete++
-		default:
-			var list []string
-			for _, n := range names {
-				list = append(list, n.Name())
+			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+			complete, cleaned := 0, 0
+			for i := range 12 {
+				dir := filepath.Join(base, fmt.Sprintf("%v-%d", tc.tempName, i))
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(dir, "big.ring")
+				var extra []string
+				if tc.tempName {
+					extra = append(extra, envTempName+"=1")
+				}
+				cmd := helperCmd(t, "creator", path, extra...)
+				stdout, _ := cmd.StdoutPipe()
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				lines := bufio.NewScanner(stdout)
+				if !lines.Scan() || lines.Text() != "go" {
+					t.Fatalf("creator: %q", lines.Text())
+				}
+				time.Sleep(time.Duration(rng.IntN(40000)) * time.Microsecond)
+				cmd.Process.Kill()
+				cmd.Wait()
+				names := dirNames(t, dir)
+				var temps []string
+				ring := false
+				for _, n := range names {
+					switch {
+					case n == "big.ring":
+						ring = true
+					case tc.tempName && isTempName(n, ".big.ring.tmp"):
+						temps = append(temps, n)
+					default:
+						t.Fatalf("kill %d: the directory holds %q", i, names)
+					}
+				}
+				if ring {
+					// Complete if it is there at all.
+					r, err := OpenReader(path, &ReaderOptions{Observe: true})
+					if err != nil {
+						t.Fatalf("kill %d: the ring left behind is not whole: %v", i, err)
+					}
+					r.Close()
+					complete++
+				}
+				if len(temps) == 0 {
+					continue
+				}
+				// The next Create of the ring removes what the dead one left.
+				cleaned++
+				restore := withoutUnnamed()
+				w, err := Create(path, &Options{Capacity: 4096, Replace: true})
+				restore()
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.Close()
+				if names := dirNames(t, dir); len(names) != 1 || names[0] != "big.ring" {
+					t.Fatalf("kill %d left %q; after the next Create the directory holds %q", i, temps, names)
+				}
 			}
-			t.Fatalf("kill %d: the directory holds %q", i, list)
-		}
+			t.Logf("12 kills during Create: %d left a complete ring, %d nothing, %d a temporary name the next Create removed",
+				complete, 12-complete, cleaned)
+		})
 	}
-	t.Logf("12 kills during Create: %d left a complete ring, %d nothing", complete, 12-complete)
+}
+
+// dirNames lists dir's entries by name.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestCreateRemovesStaleTemporaries: Create removes the temporary names of
+// its ring whose creator is gone (their lock is free), and leaves alone a
+// live creator's name (locked), other rings' names and other files.
+func TestCreateRemovesStaleTemporaries(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		replace bool
+		noNames bool // the temporary-name path of Create itself
+	}{
+		{"create", false, false},
+		{"replace", true, false},
+		{"create with a temporary name", false, true},
+		{"replace with a temporary name", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "r.ring")
+			write := func(name string) string {
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, []byte("left by a dead creator"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			write(".r.ring.tmp123")
+			write(".r.ring.tmp9876543210")
+			live := write(".r.ring.tmp456")
+			keep := []string{".other.ring.tmp789", ".r.ring.tmpx", "r.ring.tmp1", ".r.ring.tmp456"}
+			for _, n := range keep[:3] {
+				write(n)
+			}
+			if tc.replace {
+				write("r.ring")
+			}
+			lf, err := os.Open(live)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lf.Close()
+			if err := sys.Flock(lf.Fd(), true, false); err != nil {
+				t.Fatal(err)
+			}
+			if tc.noNames {
+				defer withoutUnnamed()()
+			}
+			w, err := Create(path, &Options{Capacity: 4096, Replace: tc.replace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			want := append([]string{"r.ring"}, keep...)
+			slices.Sort(want)
+			if got := dirNames(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("the directory holds %q, want %q", got, want)
+			}
+			// The live creator is gone: the next Create removes its name.
+			lf.Close()
+			w, err = Create(path, &Options{Capacity: 4096, Replace: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			want = slices.DeleteFunc(want, func(n string) bool { return n == ".r.ring.tmp456" })
+			if got := dirNames(t, dir); !slices.Equal(got, want) {
+				t.Fatalf("after the live creator closed, the directory holds %q, want %q", got, want)
+			}
+		})
+	}
 }

@@ -412,8 +412,15 @@ func (r *Reader) publish(force bool) {
 // shipper, once the other side acknowledged them). Views of records read
 // but not released stay valid until they are released.
 //
+// The release is published at once: when Release returns, the writer may
+// reuse the released records' room (and one waiting for it is woken), even
+// if the reader makes no other call for a while. Publishing costs two stores
+// to shared memory, so a consumer that releases once per batch (say, per
+// acknowledgement) pays it once per batch.
+//
 // seq may not pass the reader's position (Seq); releasing less than was
 // already released does nothing. On other readers Release does nothing.
+// A SeekSeq (any seek) also releases what lies before the new position.
 func (r *Reader) Release(seq uint64) error {
 	if r.closed {
 		return r.errClosed("release")
@@ -425,20 +432,36 @@ func (r *Reader) Release(seq uint64) error {
 		return pathErr("release", r.path, fmt.Errorf("sequence %d not read yet (the reader is at %d): %w", seq, r.seq, ErrNotFound))
 	}
 	// Walk the frames from the last release: they are in place, since the
-	// writer waits for them.
+	// writer waits for them (but for one lap after a seek, see setPos: a
+	// walk the writer overtakes starts again from the oldest record).
 	pos, s := r.relPos, r.relSeq
-	for s < seq && pos < r.pos {
-		kind, n, ok := r.v.frame(pos, s, false)
-		if !ok {
-			return pathErr("release", r.path, fmt.Errorf("no valid frame at position %d (sequence %d) to release: %w", pos, s, ErrCorrupt))
+	for try := 0; ; try++ {
+		p, ps, how := r.walk(pos, s, seq, r.pos-pos)
+		if how == walkFound || how == walkBudget {
+			pos, s = p, ps
+			break
 		}
-		pos += r.v.size(pos, kind, n)
-		if kind == kindData {
-			s++
+		if how == walkInvalid || try == maxWalks {
+			return pathErr("release", r.path, fmt.Errorf("no valid frame at position %d (sequence %d) to release: %w", p, ps, ErrCorrupt))
 		}
+		oldest, oldSeq, err := r.oldestNow()
+		if err != nil {
+			return pathErr("release", r.path, err)
+		}
+		if oldSeq > r.seq || oldest > r.pos {
+			// The reader itself was overtaken (its next read says so):
+			// what it read is gone.
+			pos, s = r.pos, r.seq
+			break
+		}
+		if oldSeq >= seq {
+			pos, s = oldest, oldSeq // what was to be released is gone already
+			break
+		}
+		pos, s = oldest, oldSeq
 	}
 	r.relPos, r.relSeq = pos, s
-	r.publish(false)
+	r.publish(true)
 	return nil
 }
 
@@ -752,41 +775,130 @@ func (r *Reader) setPos(pos, seq uint64) {
 	}
 }
 
+// tailHint returns the tail hint if it is sane: a committed frame boundary
+// between the oldest frame (at oldest, sequence number seq) and the limit,
+// with a possible sequence number.
+//
+// The writer stores the hint's sequence number, then its position; the
+// position is loaded first here. A pair torn by an update (a position with
+// the sequence number of another update) then always has a frame at its
+// position that the writer committed before storing the later of the two,
+// carrying another sequence number; a hint whose position holds a frame of
+// this lap with another sequence number is refused. (Loaded the other way,
+// a writer paused between its two stores gives the new position, not
+// written yet, with the old number: undetectable, and a seek to the end
+// would land on the wrong sequence number.)
+func (r *Reader) tailHint(oldest, seq uint64) (pos, s uint64, ok bool) {
+	g := r.g
+	tp := load64(r.hdr, offTailPos)
+	ts := load64(r.hdr, offTailSeq)
+	if lim := load64(r.hdr, offLimit); tp > oldest && tp <= lim && tp-oldest <= g.capacity && tp&(frameAlign-1) == 0 && ts >= seq {
+		if lo, hi := g.seqBounds(tp); ts >= lo && ts <= hi && ts-seq <= (tp-oldest)/frameAlign {
+			off := int(tp & g.mask)
+			_, _, tag := decodeCommit(load64(r.data, off))
+			if tag == uint32(g.lap(tp)+1) && load32(r.data, off+8) != uint32(ts) {
+				return 0, 0, false // torn, or lapped (checked next)
+			}
+			if !r.lapped(tp) {
+				return tp, ts, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// How a walk over the frames ended.
+type walkEnd int
+
+const (
+	walkFound   walkEnd = iota // at the frame of the sequence number sought
+	walkInvalid                // at a frame not (yet) written: the end of the ring
+	walkLapped                 // at a frame the writer overwrote during the walk
+	walkBudget                 // the walk went as far as it was allowed
+)
+
+// walk follows the valid frames from pos (sequence number s) until the frame
+// of sequence number seq (a padding frame there is stepped over, so the
+// position is the record's), an invalid frame, or budget bytes. A writer
+// may overwrite frames ahead of the walk: an invalid frame below the
+// writer's reach is told apart as walkLapped, and the caller starts again
+// from the new oldest record instead of taking it for the end of the ring.
+func (r *Reader) walk(pos, s, seq, budget uint64) (uint64, uint64, walkEnd) {
+	for start := pos; ; {
+		if s == seq {
+			if kind, _, _ := decodeCommit(load64(r.data, int(pos&r.g.mask))); kind == kindPadding {
+				if _, _, valid := r.v.frame(pos, s, false); valid {
+					pos += r.v.size(pos, kindPadding, 0)
+				}
+			}
+			return pos, s, walkFound
+		}
+		if pos-start >= budget {
+			if r.lapped(pos) {
+				return pos, s, walkLapped
+			}
+			return pos, s, walkBudget
+		}
+		kind, n, valid := r.v.frame(pos, s, false)
+		if !valid {
+			if r.lapped(pos) {
+				return pos, s, walkLapped
+			}
+			return pos, s, walkInvalid
+		}
+		if kind == kindData {
+			s++
+		}
+		pos += r.v.size(pos, kind, n)
+	}
+}
+
+// maxWalks bounds how often a seek starts its walk again after the writer
+// overwrote the frame it stood on.
+const maxWalks = 100
+
 // scanEnd finds the end of the ring: the position and sequence number after
 // the last valid frame, and the position of the last data frame seen on the
 // way (ok false when the walk saw none). It starts from the tail hint, which
 // the writer publishes every tailEvery bytes, so it walks a few KiB of frames
 // however large the ring; from a writer faster than the walk it stops once
-// past where the end was when it started.
+// past where the end was when it started. A walk the writer laps starts
+// again from the new oldest record.
 func (r *Reader) scanEnd() (end, endSeq, last uint64, ok bool, err error) {
-	oldest, seq, err := r.oldestNow()
-	if err != nil {
-		return 0, 0, 0, false, err
-	}
-	g := r.g
-	pos := oldest
-	budget := g.capacity
-	// The tail hint, if it is sane: a committed frame boundary between the
-	// oldest frame and the limit, with a possible sequence number.
-	tp, ts := load64(r.hdr, offTailPos), load64(r.hdr, offTailSeq)
-	if lim := load64(r.hdr, offLimit); tp > pos && tp <= lim && tp-pos <= g.capacity && tp&(frameAlign-1) == 0 && ts >= seq && !r.lapped(tp) {
-		if lo, hi := g.seqBounds(tp); ts >= lo && ts <= hi && ts-seq <= (tp-pos)/frameAlign {
+	for try := 0; ; try++ {
+		oldest, seq, err := r.oldestNow()
+		if err != nil {
+			return 0, 0, 0, false, err
+		}
+		g := r.g
+		pos := oldest
+		budget := g.capacity
+		if tp, ts, hint := r.tailHint(oldest, seq); hint {
 			pos, seq = tp, ts
 			budget = tailEvery + 2*uint64(frameSize(g.maxRecord)) + frameAlign
 		}
-	}
-	for start := pos; pos-start < budget; {
-		kind, n, valid := r.v.frame(pos, seq, false)
-		if !valid {
-			break
+		last, ok = 0, false
+		how := walkBudget
+		for start := pos; pos-start < budget; {
+			kind, n, valid := r.v.frame(pos, seq, false)
+			if !valid {
+				how = walkInvalid
+				if r.lapped(pos) {
+					how = walkLapped
+				}
+				break
+			}
+			if kind == kindData {
+				last, ok = pos, true
+				seq++
+			}
+			pos += r.v.size(pos, kind, n)
 		}
-		if kind == kindData {
-			last, ok = pos, true
-			seq++
+		if how == walkLapped && try < maxWalks {
+			continue
 		}
-		pos += r.v.size(pos, kind, n)
+		return pos, seq, last, ok, nil
 	}
-	return pos, seq, last, ok, nil
 }
 
 // SeekEnd moves past the newest record: Next returns only records appended
@@ -835,7 +947,10 @@ func (r *Reader) SeekNewest() error {
 
 // SeekSeq moves to the record with sequence number seq. seq may be the next
 // one to be appended (then Next waits for it); anything older than the
-// oldest record or newer than that gives ErrNotFound.
+// oldest record or newer than that gives ErrNotFound, and the reader stays
+// where it was. A writer overwriting the ring during the seek does not make
+// a record that is still in the ring "not found": the walk starts again
+// from the new oldest record.
 func (r *Reader) SeekSeq(seq uint64) error {
 	if r.closed {
 		return r.errClosed("seek")
@@ -844,32 +959,33 @@ func (r *Reader) SeekSeq(seq uint64) error {
 }
 
 func (r *Reader) seekSeq(seq uint64) error {
-	if err := r.seekOldest(); err != nil {
-		return err
-	}
-	if seq < r.seq {
-		return fmt.Errorf("sequence %d is older than the oldest record %d: %w", seq, r.seq, ErrNotFound)
-	}
-	pos, s := r.pos, r.seq
-	for end := pos + r.g.capacity; pos < end; {
-		if s == seq {
-			if kind, _, _ := decodeCommit(load64(r.data, int(pos&r.g.mask))); kind == kindPadding {
-				// land after the padding, on the record itself
-				if _, _, valid := r.v.frame(pos, s, false); valid {
-					pos += r.v.size(pos, kindPadding, 0)
-				}
-			}
-			r.setPos(pos, s)
+	var s uint64
+	for try := 0; ; try++ {
+		oldest, oldSeq, err := r.oldestNow()
+		if err != nil {
+			return err
+		}
+		if seq < oldSeq {
+			return fmt.Errorf("sequence %d is older than the oldest record %d: %w", seq, oldSeq, ErrNotFound)
+		}
+		// From the tail hint when seq is at or past it: a few KiB of
+		// frames to the newest records however large the ring.
+		pos, s0 := oldest, oldSeq
+		if tp, ts, hint := r.tailHint(oldest, oldSeq); hint && ts <= seq {
+			pos, s0 = tp, ts
+		}
+		p, ps, how := r.walk(pos, s0, seq, r.g.capacity)
+		switch {
+		case how == walkFound:
+			r.setPos(p, ps)
 			return nil
+		case how == walkLapped && try < maxWalks:
+			continue // the writer overwrote the frame the walk stood on
+		case how == walkLapped:
+			return fmt.Errorf("sequence %d: the writer overwrote the frames ahead of the walk %d times in a row: %w", seq, maxWalks, ErrNotFound)
 		}
-		kind, n, valid := r.v.frame(pos, s, false)
-		if !valid {
-			break
-		}
-		if kind == kindData {
-			s++
-		}
-		pos += r.v.size(pos, kind, n)
+		s = ps
+		break
 	}
 	return fmt.Errorf("sequence %d is past the newest record (next is %d): %w", seq, s, ErrNotFound)
 }

@@ -1208,3 +1208,181 @@ func TestManualRelease(t *testing.T) {
 		t.Fatal("reading did not make room for an automatic reader")
 	}
 }
+
+// TestSeekWhileWriterOverwrites: seeks against a writer that overwrites
+// the ring ahead of their walk. SeekSeq of a record that is in the ring
+// finds it (it may only fail because the record was overwritten before the
+// seek ended), and SeekEnd lands at or past every record appended before
+// it began. (A walk stopped at the first frame that failed its checks, the
+// one the writer was overwriting, and took it for the end of the ring:
+// "sequence N is past the newest record", and SeekEnd landed behind
+// records already appended.)
+func TestSeekWhileWriterOverwrites(t *testing.T) {
+	const seeks = 20000
+	for _, tc := range []struct {
+		name   string
+		policy Policy
+		seek   string // "seq": SeekSeq of a record of the last lap; "end": SeekEnd
+	}{
+		{"overwrite/seq", Overwrite, "seq"},
+		{"overwrite/end", Overwrite, "end"},
+		{"block, observed/seq", Block, "seq"},
+		{"block, observed/end", Block, "end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const maxRec = 200
+			path, w := newRing(t, &Options{Capacity: 64 << 10, MaxRecord: maxRec, Policy: tc.policy})
+			r := openTestReader(t, path, &ReaderOptions{Observe: true})
+			check := openTestReader(t, path, &ReaderOptions{Observe: true})
+			perLap := uint64(64<<10) / uint64(frameSize(maxRec/2))
+			var appended atomic.Uint64 // records whose Append returned
+			stop := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				for seq := uint64(0); ; seq++ {
+					select {
+					case <-stop:
+						done <- nil
+						return
+					default:
+					}
+					if _, err := w.Append(payload(seq, maxRec)); err != nil {
+						done <- err
+						return
+					}
+					appended.Store(seq + 1)
+				}
+			}()
+			defer func() {
+				close(stop)
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			if tc.policy == Block {
+				// A consumer makes room; the seeks observe.
+				ctx, cancel := context.WithCancel(context.Background())
+				c := openTestReader(t, path, nil)
+				consumed := make(chan error, 1)
+				go func() {
+					for {
+						if _, err := c.Next(ctx); err != nil {
+							if ctx.Err() != nil {
+								err = nil
+							}
+							consumed <- err
+							return
+						}
+					}
+				}()
+				defer func() {
+					cancel()
+					if err := <-consumed; err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			rng := uint64(1)
+			bad := 0
+			// At least 20,000 seeks, while the writer wraps the ring 50 times.
+			i := 0
+			for ; i < seeks || appended.Load() < 50*perLap; i++ {
+				n := appended.Load()
+				if n == 0 {
+					i--
+					runtime.Gosched()
+					continue
+				}
+				switch tc.seek {
+				case "seq":
+					rng = rng*6364136223846793005 + 1442695040888963407
+					back := (rng >> 33) % perLap
+					target := n - 1 - min(back, n-1)
+					err := r.SeekSeq(target)
+					if err == nil {
+						if r.Seq() != target {
+							t.Fatalf("SeekSeq(%d) moved to %d", target, r.Seq())
+						}
+						continue
+					}
+					if !errors.Is(err, ErrNotFound) {
+						t.Fatal(err)
+					}
+					// Only a record overwritten meanwhile may be missing.
+					if err := check.SeekOldest(); err != nil {
+						t.Fatal(err)
+					}
+					if check.Seq() <= target {
+						bad++
+						if bad <= 3 {
+							t.Errorf("SeekSeq(%d) with %d appended and the oldest record %d: %v", target, n, check.Seq(), err)
+						}
+					}
+				case "end":
+					if err := r.SeekEnd(); err != nil {
+						t.Fatal(err)
+					}
+					if r.Seq() < n {
+						bad++
+						if bad <= 3 {
+							t.Errorf("SeekEnd with %d records appended before it landed at %d", n, r.Seq())
+						}
+					}
+				}
+			}
+			t.Logf("%d seeks while %d records were appended", i, appended.Load())
+			if bad > 0 {
+				t.Errorf("%d of %d seeks went wrong", bad, i)
+			}
+		})
+	}
+}
+
+// TestReleasePublishesAtOnce: records given up with Release are free for
+// the writer when Release returns, though the reader makes no other call
+// (a consumer that releases, then pauses). (Release published lazily, once
+// capacity/16 bytes were released: a writer waiting for fewer stayed
+// blocked until the reader's next call.)
+func TestReleasePublishesAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release uint64 // records released, of 128 bytes each
+	}{
+		{"one record", 1},
+		{"a few records", 3},
+		{"capacity/16", 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const capacity, size = 64 << 10, 100
+			if frameSize(size) != 128 {
+				t.Fatalf("frame size %d, the test assumes 128", frameSize(size))
+			}
+			path, w := newRing(t, &Options{Capacity: capacity, MaxRecord: size, Policy: Block})
+			r := openTestReader(t, path, &ReaderOptions{ManualRelease: true})
+			rec := make([]byte, size)
+			full := uint64(capacity / 128)
+			for range full { // the ring exactly full, without ever waiting
+				if _, err := w.Append(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range tc.release {
+				if _, err := r.TryNext(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Release(tc.release); err != nil {
+				t.Fatal(err)
+			}
+			// The reader makes no call from here on. The deadline only
+			// bounds a failure: the appends must not wait at all.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for i := range tc.release {
+				if _, err := w.AppendContext(ctx, rec); err != nil {
+					t.Fatalf("append %d of %d into released room: %v", i+1, tc.release, err)
+				}
+			}
+		})
+	}
+}

@@ -37,7 +37,11 @@ type ReaderInfo struct {
 	// Name is the name of a durable slot (ReaderOptions.Name), "" for
 	// others. A durable slot stays when its reader is away (Open false).
 	Name string
-	Open bool // a reader holds the slot now (where the OS can tell: else true)
+	// Open says whether a reader holds the slot now: it holds the slot's
+	// lock (Linux). Where a lock cannot be tested without taking it
+	// (Windows, darwin), whether the recorded PID is a live process (a
+	// reused pid reads as open).
+	Open bool
 }
 
 // Stat reads a ring's header and walks its records to report what it holds.
@@ -78,11 +82,16 @@ func Stat(path string) (Info, error) {
 	for i := range r.g.slots {
 		s := offSlot0 + i*slotSize
 		if owner := load64(r.hdr, s+slotOwner); owner != 0 {
+			pid := int(owner >> 32)
 			open := true
 			if held, err := sys.RangeLocked(r.f.Fd(), lockSlot0Off+int64(i), 1); err == nil {
 				open = held
+			} else if errors.Is(err, errors.ErrUnsupported) {
+				// Never take the lock to test it: that would make the
+				// reader of the slot fail to take it in that moment.
+				open = sys.ProcessAlive(pid)
 			}
-			info.Readers = append(info.Readers, ReaderInfo{Slot: i, PID: int(owner >> 32), Next: load64(r.hdr, s+slotSeq), Name: slotNameOf(r.hdr, s), Open: open})
+			info.Readers = append(info.Readers, ReaderInfo{Slot: i, PID: pid, Next: load64(r.hdr, s+slotSeq), Name: slotNameOf(r.hdr, s), Open: open})
 		}
 	}
 	return info, nil

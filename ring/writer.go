@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,11 +158,15 @@ func (o *Options) checkWriter() error {
 // so a full disk fails here rather than as a SIGBUS later, and every page is
 // faulted in writable, so the first lap runs at full speed.
 //
-// The file appears at path complete: it is built without a name (O_TMPFILE,
-// where the OS and file system have it) or under a temporary name in the
-// same directory, and linked into place, so no reader ever sees a half-made
-// header and a crash leaves no second name behind. Any directory works,
-// including /dev/shm.
+// The file appears at path complete: it is built without a name (Linux's
+// O_TMPFILE; on Windows a name the system removes if the process dies) and
+// linked into place, so no reader ever sees a half-made header and a crash
+// leaves no second name behind. Where the file system cannot (darwin, or a
+// Linux file system without O_TMPFILE), and for the rename step of Replace,
+// the file has a temporary name in the same directory (".NAME.tmp" and
+// digits), locked by its creator while it exists: a crash at that moment
+// leaves that name, and the next Create of the ring in that directory
+// removes it. Any directory works, including /dev/shm.
 func Create(path string, opts *Options) (*Writer, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -179,18 +184,133 @@ func Create(path string, opts *Options) (*Writer, error) {
 	return openWriter(context.Background(), path, opts, false)
 }
 
+// createUnnamed is sys.CreateUnnamed; tests replace it to exercise the
+// temporary-name path on systems that have unnamed files.
+var createUnnamed = sys.CreateUnnamed
+
+// A temporary name in the ring's directory is "." + base + ".tmp" + digits.
+// Its creator holds an exclusive flock on the file for as long as the name
+// exists, so a temporary name whose lock can be taken was left by a process
+// that died (a kill during Create) and Create removes it.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp" }
+
+// isTempName reports whether name is a temporary name with that prefix.
+func isTempName(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// removeStale removes the temporary names of path's ring left in dir by
+// creators that died: those whose lock it can take. A live creator holds
+// its lock, so its name is skipped; errors only mean a name stays.
+func removeStale(dir, path string) {
+	prefix := tempPrefix(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !isTempName(e.Name(), prefix) || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		f, err := openRegular(name, os.O_RDONLY, true)
+		if err != nil {
+			continue
+		}
+		if sys.Flock(f.Fd(), true, false) != nil {
+			f.Close() // its creator is alive
+			continue
+		}
+		// The name must still be the file we locked (another cleaner may
+		// have removed it, and a creator made a new file under it).
+		same := false
+		if fi, err := os.Lstat(name); err == nil {
+			if st, err := f.Stat(); err == nil {
+				same = os.SameFile(fi, st)
+			}
+		}
+		if runtime.GOOS == "windows" {
+			// Windows refuses to remove a file open without
+			// FILE_SHARE_DELETE. A stale name can never become live
+			// again (creators only take names that do not exist), so
+			// letting go of the lock first is safe.
+			f.Close()
+		}
+		if same {
+			_ = os.Remove(name)
+		}
+		if runtime.GOOS != "windows" {
+			f.Close()
+		}
+	}
+}
+
+// lockTemp takes the creator's lock on f, whose temporary name is tmp, and
+// reports whether tmp still names f: a cleaner may have taken the lock
+// between the name's creation and this call, and removed it.
+func lockTemp(f *os.File, tmp string) (bool, error) {
+	if err := sys.Flock(f.Fd(), true, false); err != nil {
+		if errors.Is(err, sys.ErrWouldBlock) {
+			return false, nil
+		}
+		return false, err
+	}
+	fi, err := os.Lstat(tmp)
+	if err != nil {
+		return false, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fi, st), nil
+}
+
+// createTemp creates a new file under a temporary name of path's ring in
+// dir and returns it locked (see tempPrefix).
+func createTemp(dir, path string) (*os.File, error) {
+	for try := 0; ; try++ {
+		f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
+		if err != nil {
+			return nil, err
+		}
+		ok, err := lockTemp(f, f.Name())
+		if ok {
+			return f, nil
+		}
+		f.Close()
+		if err != nil || try == 100 {
+			_ = os.Remove(f.Name())
+			if err == nil {
+				err = fmt.Errorf("temporary name %s: removed by another process 100 times", f.Name())
+			}
+			return nil, err
+		}
+	}
+}
+
 // createFile builds the ring file and gives it its name.
 func createFile(path string, g *geometry, opts *Options) error {
 	perm := opts.Perm
 	if perm == 0 {
 		perm = 0o644
 	}
+	dir := filepath.Dir(path)
+	removeStale(dir, path)
 	if !opts.Replace {
 		if _, err := os.Lstat(path); err == nil {
 			return fs.ErrExist
 		}
 	}
-	dir := filepath.Dir(path)
 	fill := func(f *os.File) error {
 		// Creation applies the umask; the ring gets the bits asked for.
 		if err := f.Chmod(perm); err != nil && runtime.GOOS != "windows" {
@@ -228,9 +348,11 @@ func createFile(path string, g *geometry, opts *Options) error {
 		}
 		return f.Sync()
 	}
-	f, err := sys.CreateUnnamed(dir, perm)
+	f, err := createUnnamed(dir, perm)
 	if err == nil {
 		// No name until it is complete: a crash leaves nothing behind.
+		// (On Windows the file has a name the system removes when the
+		// process ends, see sys.CreateUnnamed.)
 		defer f.Close()
 		if err := fill(f); err != nil {
 			return err
@@ -244,8 +366,12 @@ func createFile(path string, g *geometry, opts *Options) error {
 			}
 			return syncDir(dir, opts)
 		}
-		// Replace: link under a temporary name, then rename over path.
-		tmp := filepath.Join(dir, fmt.Sprintf(".%s.tmp%d", filepath.Base(path), time.Now().UnixNano()))
+		// Replace: link under a temporary name, locked before it exists,
+		// then rename over path.
+		if err := sys.Flock(f.Fd(), true, false); err != nil {
+			return fmt.Errorf("lock the new file: %w", err)
+		}
+		tmp := filepath.Join(dir, fmt.Sprintf("%s%d", tempPrefix(path), time.Now().UnixNano()))
 		if err := sys.LinkUnnamed(f, tmp); err != nil {
 			return err
 		}
@@ -258,17 +384,22 @@ func createFile(path string, g *geometry, opts *Options) error {
 	if !errors.Is(err, errors.ErrUnsupported) {
 		return err
 	}
-	// A temporary name. Every handle is closed before the names change, so
-	// removing the temporary name works on Windows too (an open handle
-	// without FILE_SHARE_DELETE would refuse it).
-	tf, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	// A temporary name, locked while it exists (see tempPrefix), so that a
+	// crash leaves a name the next Create removes.
+	tf, err := createTemp(dir, path)
 	if err != nil {
 		return err
 	}
 	tmp := tf.Name()
 	err = fill(tf)
-	if e := tf.Close(); err == nil {
-		err = e
+	if runtime.GOOS == "windows" || err != nil {
+		// Windows refuses to remove or rename a file open without
+		// FILE_SHARE_DELETE: every handle is closed first.
+		if e := tf.Close(); err == nil {
+			err = e
+		}
+	} else {
+		defer tf.Close() // the lock lasts until the name is gone
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
@@ -745,8 +876,12 @@ func (w *Writer) wakeReaders() {
 // number). Readers do not need it to follow the ring; it makes Stat and
 // SeekEnd fast.
 func (w *Writer) publishTail() {
-	store64(w.hdr, offTailPos, w.pos)
+	// The sequence number first, then the position: a reader loads them in
+	// the other order, so a pair torn by an update it raced with always has
+	// a committed frame at its position that carries another sequence
+	// number, which tells it apart (see Reader.tailHint).
 	store64(w.hdr, offTailSeq, w.seq)
+	store64(w.hdr, offTailPos, w.pos)
 	w.tailPub = w.pos
 	if w.opts.Durability != SyncNone {
 		// The durable words go with the tail hint rather than after every

@@ -201,14 +201,22 @@ class Ring:
     def _seek_end(self, walk=True):
         self.seek_oldest()
         budget = self.capacity
-        tail, tail_seq = struct.unpack("<QQ", self._src.read(_OFF_TAIL, 16))
+        # The position first, then its sequence number (the writer stores
+        # them in the other order): a pair torn by an update then has, at
+        # its position, a frame of this lap with another sequence number,
+        # and is not used (FORMAT.md, "Reading").
+        tail = self._u64(_OFF_TAIL)
+        tail_seq = self._u64(_OFF_TAIL_SEQ)
         limit = self._u64(_OFF_LIMIT)
         if (self.pos < tail <= limit and tail - self.pos <= self.capacity and tail % RING_ALIGN == 0
-                and tail_seq >= self.seq and not self._lapped(tail)):
+                and tail_seq >= self.seq):
             lo, hi = self._seq_bounds(tail)
             if lo <= tail_seq <= hi and tail_seq - self.seq <= (tail - self.pos) // RING_ALIGN:
-                self.pos, self.seq = tail, tail_seq
-                budget = _TAIL_EVERY + 2 * _frame_size(self.max_record) + RING_ALIGN
+                w, s32 = struct.unpack("<QI", self._src.read(RING_HEADER_SIZE + (tail & self._mask), 12))
+                torn = w >> 32 == ((tail >> self._shift) + 1) & 0xFFFFFFFF and s32 != tail_seq & 0xFFFFFFFF
+                if not torn and not self._lapped(tail):
+                    self.pos, self.seq = tail, tail_seq
+                    budget = _TAIL_EVERY + 2 * _frame_size(self.max_record) + RING_ALIGN
         start = self.pos
         while walk and self.pos - start < budget and self.next(_copy=False) is not None:
             pass
