@@ -5,6 +5,8 @@ package mmap
 import (
 	"bytes"
 	"errors"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -51,12 +53,17 @@ func TestStaleViewFaults(t *testing.T) {
 			stale := r.v.Load()
 			tc.change(t, r)
 			buf := make([]byte, 100)
-			// The fast path's guard stops the fault...
+			// The fast path's guards stop the fault...
 			old := debug.SetPanicOnFault(true)
 			_, ok := copyGuarded(buf, stale.data[4096+200:])
 			debug.SetPanicOnFault(old)
 			if ok {
 				t.Fatal("copy from retired pages did not fault")
+			}
+			if fastCopy {
+				if _, ok := sys.CopyNoFault(buf, stale.data[4096+200:]); ok {
+					t.Fatal("CopyNoFault from retired pages did not fault")
+				}
 			}
 			// ...and the full handler classifies it.
 			_, err = r.readAt(stale, buf, 4096+200)
@@ -182,5 +189,22 @@ func TestOnlyShrunkTailIsReused(t *testing.T) {
 	}
 	if _, err := r.readAt(stale, make([]byte, 10), 0); err != errRetry {
 		t.Fatalf("read through the view from before the move: %v, want a fault (errRetry)", err)
+	}
+}
+
+// Where the platform has sys.CopyNoFault, ReadAt and WriteAt use it (unless
+// MMAPKIT_FAULT_HANDLER=0 turns it off), so the tests above exercise it.
+func TestFastCopyInUse(t *testing.T) {
+	r, err := Anonymous(4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := sys.NoFaultCopy()
+	if fastCopy != want {
+		t.Fatalf("fastCopy = %v, sys.NoFaultCopy() = %v", fastCopy, want)
+	}
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && os.Getenv("MMAPKIT_FAULT_HANDLER") != "0" && !fastCopy {
+		t.Error("linux/amd64 without the fault-catching copy")
 	}
 }

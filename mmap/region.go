@@ -247,6 +247,7 @@ func mapFile(op string, f *os.File, mode Mode, off int64, length int, opts *Opti
 const maxInt = int(^uint(0) >> 1)
 
 func newRegion(st *state, mode Mode, path string, off int64, delta int, flags sys.Flags) *Region {
+	initFastCopy()
 	r := &Region{
 		drained: make(chan struct{}, 1),
 		st:      st,
