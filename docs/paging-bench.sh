@@ -14,7 +14,8 @@
 # and the tools take turns in a different order each round. It prints every
 # time, the medians and the speed-ups over vmtouch, and the load before and
 # after: on a shared machine the absolute numbers mean little, the ratios
-# within a round more.
+# within a round more. Each time is followed by the CPU time (user + system)
+# the tool took, which other load disturbs much less than the elapsed time.
 set -euo pipefail
 M=$1
 DIR=$2
@@ -35,7 +36,7 @@ fi
 sync
 
 NICE=${NICE:-0}
-secs() { nice -n "$NICE" /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
+secs() { nice -n "$NICE" /usr/bin/time -f '%e %U %S' "$@" 2>&1 >/dev/null | tail -1; }
 cold() { "$M" evict -s -r "$1" >/dev/null; }
 run() { # tool target
   cold "$2"
@@ -50,23 +51,25 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $M prefetch -s -r TARGET  vs  vmtouch -tq TARGET  vs  find TARGET -type f | xargs cat  (nice $NICE)"
 for target in $TARGETS; do
-  declare -A all=()
+  declare -A all=() cpu=()
   tools=(vmtouch cat mmapkit)
   for r in $(seq "$ROUNDS"); do
     line="$target round $r:"
     for k in 0 1 2; do
       tool=${tools[$(((k + r) % 3))]}
-      t=$(run "$tool" "$DIR/$target")
+      read -r t u s < <(run "$tool" "$DIR/$target")
+      c=$(awk "BEGIN {printf \"%.2f\", $u + $s}")
       all[$tool]+="$t "
-      line+=" $tool $t s"
+      cpu[$tool]+="$c "
+      line+=" $tool $t s (cpu $c s)"
     done
     echo "$line"
   done
-  mv=$(echo "${all[vmtouch]}" | tr ' ' '\n' | grep . | median)
-  mc=$(echo "${all[cat]}" | tr ' ' '\n' | grep . | median)
-  mm=$(echo "${all[mmapkit]}" | tr ' ' '\n' | grep . | median)
+  med() { echo "$1" | tr ' ' '\n' | grep . | median; }
+  mv=$(med "${all[vmtouch]}") mc=$(med "${all[cat]}") mm=$(med "${all[mmapkit]}")
   echo "$target medians: vmtouch -t $mv s, cat $mc s, mmapkit prefetch $mm s;" \
-    "mmapkit is $(awk "BEGIN {printf \"%.1f\", $mv / $mm}")x vmtouch, $(awk "BEGIN {printf \"%.1f\", $mc / $mm}")x cat"
-  unset all
+    "mmapkit is $(awk "BEGIN {printf \"%.1f\", $mv / $mm}")x vmtouch, $(awk "BEGIN {printf \"%.1f\", $mc / $mm}")x cat;" \
+    "CPU: vmtouch $(med "${cpu[vmtouch]}") s, cat $(med "${cpu[cat]}") s, mmapkit $(med "${cpu[mmapkit]}") s"
+  unset all cpu
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

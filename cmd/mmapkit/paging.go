@@ -9,6 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -121,7 +122,9 @@ the share resident, pages and bytes, then totals. Directories are walked with
 counted once. Anything that is not a regular file (devices, sockets, FIFOs,
 symbolic links met while walking) is skipped with a message on stderr; files
 left out by --ignore, --include, --max-size or --one-file-system are skipped
-silently (listed in --json). A file that fails does not stop the others.`
+silently (listed in --json). A file that fails does not stop the others.
+On Linux the pages are counted with cachestat(2) (mincore(2) on a mapping
+where the kernel lacks it, and for the bar of a file cached in part).`
 	switch op {
 	case pagingResidency:
 		long += `
@@ -131,15 +134,18 @@ Ctrl-C or --count rounds: handy while a database or a benchmark warms up.`
 	case pagingPrefetch:
 		long += `
 
-prefetch reads every page in and maps it (MADV_POPULATE_READ), with many
-files (--jobs) and, for big files, many reads in flight, and reports the page
-faults that took: major faults are pages read from disk.`
+prefetch reads every page of the files (or of --range) into the page cache
+with many reads in flight: it starts the reads of many files ahead of the
+--jobs workers that wait for them. Ranges up to 1 MiB are read through the
+file descriptor (posix_fadvise, sendfile to /dev/null, cachestat), bigger
+ones through a mapping (MADV_POPULATE_READ); the page faults reported are
+those of the mappings (major faults: pages read from disk).`
 	case pagingEvict:
 		long += `
 
-evict writes back dirty pages and then drops the pages (MADV_DONTNEED +
+evict writes back dirty pages and then drops the pages (sync_file_range +
 POSIX_FADV_DONTNEED). It needs no root; pages that another process has
-mapped stay in the cache.`
+mapped or locked stay in the cache.`
 	}
 	cmd := &cobra.Command{
 		Use:   op + " FILE...",
@@ -392,17 +398,24 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		}
 	}()
 
-	// prefetch keeps the device busy: feeders map the files ahead of the
-	// workers and start their reads (PrefetchOffsets), up to prefetchAhead
-	// bytes in flight; a worker then waits for a file's pages
-	// (MADV_POPULATE_READ) and measures it. Several feeders, since mapping
-	// a file and starting its reads costs system calls one thread would
-	// serialize.
-	work := make(chan *pagingJob)
+	// prefetch keeps the device busy: feeders open the files ahead of the
+	// workers and start their reads (a small range: one POSIX_FADV_WILLNEED
+	// on the descriptor; a big one: mapped, PrefetchOffsets), up to
+	// prefetchAhead bytes and prefetchFilesAhead files in flight; a worker
+	// then waits for a file's pages (sendfile to /dev/null, or
+	// MADV_POPULATE_READ) and measures it. Several feeders, since starting
+	// a read allocates its pages and submits the I/O in the system call,
+	// which one thread would serialize.
+	var work chan *pagingJob
 	budget := newByteBudget(prefetchAhead)
 	feeders := 1
 	if op == pagingPrefetch {
 		feeders = min(4, o.jobs)
+		// Small files' reads are started and their descriptors held
+		// until a worker gets to them: up to prefetchFilesAhead.
+		work = make(chan *pagingJob, prefetchFilesAhead)
+	} else {
+		work = make(chan *pagingJob)
 	}
 	var fwg sync.WaitGroup
 	for range feeders {
@@ -423,6 +436,10 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 			}
 		}()
 	}
+	barWidth := o.width // 0: no bars printed, none drawn
+	if o.summary || o.json || o.ndjson {
+		barWidth = 0
+	}
 	var wwg sync.WaitGroup
 	for range o.jobs {
 		wwg.Add(1)
@@ -435,7 +452,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 					j.close()
 					r.err = ctx.Err()
 				} else {
-					r.file, r.err = pagingFinish(op, *j.ev.target, j, o.width)
+					r.file, r.err = pagingFinish(op, *j.ev.target, j, barWidth)
 				}
 				budget.release(j.budget)
 				results <- r
@@ -549,9 +566,11 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 // pagingJob is one file on its way through the workers.
 type pagingJob struct {
 	ev     pagingEvent
-	r      *mmap.Region // mapped by pagingStart; nil before or for an empty range
-	err    error        // of pagingStart
+	r      *mmap.Region   // mapped by pagingStart; nil before or for an empty range
+	cf     *sys.CacheFile // or opened instead, for prefetch of a small range
+	err    error          // of pagingStart
 	before mmap.Residency
+	cached int   // the pages of the range cached before, when cf is set
 	ahead  int64 // bytes from the start of the range whose reads are started
 	budget int64 // bytes of the read-ahead budget this job holds
 	opened bool
@@ -562,14 +581,37 @@ func (j *pagingJob) close() {
 		j.r.Close()
 		j.r = nil
 	}
+	if j.cf != nil {
+		j.cf.Close()
+		j.cf = nil
+	}
 }
 
 // pagingStart maps a target and notes its residency; for prefetch it starts
-// the reads of the first window of the file.
+// the reads of the first window of the file. Where it can (pagingByFD), it
+// opens the file instead of mapping it: setting up and tearing down a
+// mapping costs more than reading 64 KiB, and mmap/munmap serialize the
+// workers on the address-space lock.
 func pagingStart(op string, t pagingTarget, j *pagingJob) {
 	j.opened = true
 	if t.n == 0 {
 		return
+	}
+	if pagingByFD(op, t) {
+		if j.cf, j.err = pagingOpenFD(op, t); j.err == nil {
+			if j.cached, j.err = j.cf.Cached(t.off, t.n); j.err == nil && op == pagingPrefetch {
+				j.err = j.cf.WillNeed(t.off, t.n)
+			}
+			if j.err != nil {
+				j.err = fmt.Errorf("%s %s: %w", op, t.path, j.err)
+				j.close()
+			}
+			return
+		}
+		if !errors.Is(j.err, errors.ErrUnsupported) {
+			return
+		}
+		j.err = nil // not on this OS: map it
 	}
 	if j.r, j.err = pagingMap(t.path, t.off, t.n, t.size); j.err != nil {
 		return
@@ -600,6 +642,10 @@ func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFil
 	if j.err != nil {
 		return f, j.err
 	}
+	if j.cf != nil {
+		defer j.close()
+		return pagingFinishFD(op, t, j, f, width)
+	}
 	if j.r == nil {
 		// Nothing to map and nothing to cache: zero pages, not an error.
 		f.bar = pagingBar(mmap.Residency{}, width)
@@ -627,6 +673,47 @@ func pagingFinish(op string, t pagingTarget, j *pagingJob, width int) (pagingFil
 	}
 	f.Pages, f.Resident, f.ResidentBytes = s.Pages, s.Resident, int64(s.Resident)*int64(ps)
 	f.bar = pagingBar(s, width)
+	return f, nil
+}
+
+// pagingFinishFD does op on a target that pagingStart opened rather than
+// mapped and measures the result, all through the descriptor. width == 0:
+// no bar is wanted.
+func pagingFinishFD(op string, t pagingTarget, j *pagingJob, f pagingFile, width int) (pagingFile, error) {
+	resident := j.cached
+	if op != pagingResidency {
+		*f.Before = j.cached
+		start := time.Now()
+		var err error
+		if op == pagingPrefetch {
+			err = j.cf.Read(t.off, t.n)
+		} else {
+			err = j.cf.Drop(t.off, t.n)
+		}
+		secs := time.Since(start).Seconds()
+		f.Seconds = &secs
+		if err == nil {
+			resident, err = j.cf.Cached(t.off, t.n)
+		}
+		if err != nil {
+			return f, fmt.Errorf("%s %s: %w", op, t.path, err)
+		}
+	}
+	ps := int64(os.Getpagesize())
+	pages := int((t.off+t.n+ps-1)/ps - t.off/ps)
+	f.Pages, f.Resident, f.ResidentBytes = pages, resident, int64(resident)*ps
+	switch {
+	case width == 0:
+	case resident == 0 || resident == pages:
+		f.bar = pagingBarOf(pages, func(int) bool { return resident > 0 }, width)
+	default:
+		// Which pages, for the bar.
+		vec, err := j.cf.Incore(t.off, t.n)
+		if err != nil {
+			return f, fmt.Errorf("%s %s: %w", op, t.path, err)
+		}
+		f.bar = pagingBarOf(len(vec), func(p int) bool { return vec[p]&1 != 0 }, width)
+	}
 	return f, nil
 }
 
@@ -674,17 +761,22 @@ func (b *byteBudget) release(n int64) {
 // pagingBar draws a vmtouch-style bar: each character stands for a run of
 // pages and is 'O' if all of them are resident, 'o' if some are, ' ' if none.
 func pagingBar(s mmap.Residency, width int) string {
-	width = max(1, min(width, s.Pages))
-	if s.Pages == 0 {
+	return pagingBarOf(s.Pages, s.IsResident, width)
+}
+
+// pagingBarOf draws the bar of pages pages, resident(p) telling page p's state.
+func pagingBarOf(pages int, resident func(p int) bool, width int) string {
+	width = max(1, min(width, pages))
+	if pages == 0 {
 		return "[]"
 	}
 	var b strings.Builder
 	b.WriteByte('[')
 	for c := 0; c < width; c++ {
-		lo, hi := c*s.Pages/width, (c+1)*s.Pages/width
+		lo, hi := c*pages/width, (c+1)*pages/width
 		n := 0
 		for p := lo; p < hi; p++ {
-			if s.IsResident(p) {
+			if resident(p) {
 				n++
 			}
 		}

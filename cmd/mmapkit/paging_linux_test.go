@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,28 +207,51 @@ func TestPagingResidencyAgreesWithFincore(t *testing.T) {
 
 // --range works on exactly the pages of the range, checked page by page.
 func TestPagingRange(t *testing.T) {
-	path := pagingTestFile(t, t.TempDir(), "r.bin", 64*4096)
-	steps := []struct {
+	type step struct {
 		args []string
 		want []int
+	}
+	// A small range is prefetched through the descriptor, a range over
+	// prefetchSmall through a mapping: both read exactly its pages.
+	big := int(prefetchSmall/4096) + 64
+	for _, tc := range []struct {
+		name  string
+		pages int
+		steps []step
 	}{
-		{[]string{"evict", path}, nil},
-		{[]string{"prefetch", "--range", "8KiB-40KiB", path}, pageRange(2, 10)},
-		{[]string{"prefetch", "--range", "240KiB-", path}, append(pageRange(2, 10), pageRange(60, 64)...)},
-		{[]string{"evict", "--range", "16KiB-24KiB", path}, append(append(pageRange(2, 4), pageRange(6, 10)...), pageRange(60, 64)...)},
-		{[]string{"prefetch", "--range", "4KiB", path}, append(append([]int{0}, append(pageRange(2, 4), pageRange(6, 10)...)...), pageRange(60, 64)...)},
-		{[]string{"evict", "--range", "0-256KiB", path}, nil},
-		// unaligned bounds widen to whole pages
-		{[]string{"prefetch", "--range", "4097-8193", path}, pageRange(1, 3)},
-	}
-	for _, st := range steps {
-		if r := cli(t, st.args...); r.code != 0 {
-			t.Fatalf("%v: %v", st.args, r)
+		{"small", 64, []step{
+			{[]string{"evict"}, nil},
+			{[]string{"prefetch", "--range", "8KiB-40KiB"}, pageRange(2, 10)},
+			{[]string{"prefetch", "--range", "240KiB-"}, append(pageRange(2, 10), pageRange(60, 64)...)},
+			{[]string{"evict", "--range", "16KiB-24KiB"}, append(append(pageRange(2, 4), pageRange(6, 10)...), pageRange(60, 64)...)},
+			{[]string{"prefetch", "--range", "4KiB"}, append(append([]int{0}, append(pageRange(2, 4), pageRange(6, 10)...)...), pageRange(60, 64)...)},
+			{[]string{"evict", "--range", "0-256KiB"}, nil},
+			// unaligned bounds widen to whole pages
+			{[]string{"prefetch", "--range", "4097-8193"}, pageRange(1, 3)},
+			{[]string{"prefetch", "--range", "32KiB-48KiB"}, append(pageRange(1, 3), pageRange(8, 12)...)},
+			{[]string{"evict", "--range", "4097-8193"}, pageRange(8, 12)},
+		}},
+		{"big", big, []step{
+			{[]string{"evict"}, nil},
+			{[]string{"prefetch", "--range", fmt.Sprintf("%d-%d", 16*4096, (big-16)*4096)}, pageRange(16, big-16)},
+			{[]string{"evict"}, nil},
+			{[]string{"prefetch", "--range", fmt.Sprintf("%d-%d", 4096, 4096+prefetchSmall+1)}, pageRange(1, 2+prefetchSmall/4096)},
+			{[]string{"prefetch", "--range", fmt.Sprintf("%d-", (big-8)*4096)}, append(pageRange(1, 2+prefetchSmall/4096), pageRange(big-8, big)...)},
+		}},
+	} {
+		path := pagingTestFile(t, t.TempDir(), "r.bin", tc.pages*4096)
+		for _, st := range tc.steps {
+			args := append(st.args, path)
+			if r := cli(t, args...); r.code != 0 {
+				t.Fatalf("%s: %v: %v", tc.name, args, r)
+			}
+			if got := residentPages(t, path); !slices.Equal(got, st.want) {
+				t.Fatalf("%s: after %v: resident pages %v, want %v", tc.name, args, got, st.want)
+			}
 		}
-		if got := residentPages(t, path); !slices.Equal(got, st.want) {
-			t.Fatalf("after %v: resident pages %v, want %v", st.args, got, st.want)
-		}
 	}
+	path := pagingTestFile(t, t.TempDir(), "r.bin", 64*4096)
+	touchPages(t, path, pageRange(0, 3))
 	rep, _, code := pagingExec(t, pagingResidency, "--range", "4KiB-12KiB", path)
 	if code != 0 || rep.Range == nil || rep.Range.Start != 4096 || rep.Range.End != 12288 || rep.Files[0].Pages != 2 || rep.Files[0].Resident != 2 {
 		t.Fatalf("residency --range: %+v", rep)

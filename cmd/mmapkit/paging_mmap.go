@@ -3,6 +3,7 @@ package main
 // The calls of package mmap the page-cache commands make, in one place.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -44,7 +45,38 @@ const (
 	prefetchWindow = 64 << 20
 	prefetchStep   = 16 << 20
 	prefetchAhead  = 256 << 20
+	// A range of up to prefetchSmall bytes is prefetched without mapping
+	// it (pagingByFD): one request started for all of it, then read
+	// through the descriptor.
+	prefetchSmall = 1 << 20
+	// prefetchFilesAhead bounds the files (open descriptors) whose reads
+	// are started ahead of the workers.
+	prefetchFilesAhead = 256
 )
+
+// pagingByFD says whether op works on a target through a descriptor
+// (sys.CacheFile: cachestat, posix_fadvise, sendfile) rather than a
+// mapping: residency and evict always, prefetch for a range of up to
+// prefetchSmall bytes, read in with one request (a bigger one is mapped
+// and read in windows of PrefetchOffsets requests).
+func pagingByFD(op string, t pagingTarget) bool {
+	return op == pagingResidency || op == pagingEvict || op == pagingPrefetch && t.n <= prefetchSmall
+}
+
+// pagingOpenFD opens a target for pagingByFD; an error matching
+// errors.ErrUnsupported where the OS has no such interface. A file that is
+// now shorter than the range is an error.
+func pagingOpenFD(op string, t pagingTarget) (*sys.CacheFile, error) {
+	cf, err := sys.OpenCacheFile(t.path)
+	if err != nil {
+		return nil, err
+	}
+	if cf.Size() < t.off+t.n {
+		cf.Close()
+		return nil, fmt.Errorf("%s %s: the file shrank to %d bytes since it was listed", op, t.path, cf.Size())
+	}
+	return cf, nil
+}
 
 // pagingReadAhead starts the reads of the bytes [from, to) of the Region
 // with PrefetchOffsets (many in flight, without waiting, and exactly those
