@@ -90,21 +90,14 @@ func (r *Region) scopedErr(op string, err error) error {
 // ReadAt takes no lock and writes no shared memory, so any number of
 // goroutines can read at once at the speed of a plain copy.
 func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
-	if !lockFree {
-		return r.readAtGated(p, off)
+	if !lockFree || !fastCopy {
+		return r.readAtPanicOnFault(p, off)
 	}
 	v := r.v.Load()
 	if uint64(off) >= uint64(len(v.data)) { // a closed view has no bytes
 		return r.readAtEdge(v, p, off)
 	}
-	var ok bool
-	if fastCopy {
-		n, ok = sys.CopyNoFault(p, v.data[off:])
-	} else {
-		old := debug.SetPanicOnFault(true)
-		n, ok = copyGuarded(p, v.data[off:])
-		debug.SetPanicOnFault(old)
-	}
+	n, ok := sys.CopyNoFault(p, v.data[off:])
 	if !ok {
 		// A memory fault: redo the read where the fault can be told
 		// apart (ours or not, retired pages or a truncated file).
@@ -112,6 +105,29 @@ func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 	}
 	// The Region must stay reachable until the copy is done: its cleanup
 	// gives the address range back.
+	runtime.KeepAlive(r)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// readAtPanicOnFault is ReadAt without sys.CopyNoFault: the copy runs under
+// debug.SetPanicOnFault with a deferred recover (copyGuarded).
+func (r *Region) readAtPanicOnFault(p []byte, off int64) (n int, err error) {
+	if !lockFree {
+		return r.readAtGated(p, off)
+	}
+	v := r.v.Load()
+	if uint64(off) >= uint64(len(v.data)) {
+		return r.readAtEdge(v, p, off)
+	}
+	old := debug.SetPanicOnFault(true)
+	n, ok := copyGuarded(p, v.data[off:])
+	debug.SetPanicOnFault(old)
+	if !ok {
+		return r.readAtGated(p, off)
+	}
 	runtime.KeepAlive(r)
 	if n < len(p) {
 		return n, io.EOF
