@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -206,5 +207,28 @@ func TestFastCopyInUse(t *testing.T) {
 	}
 	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && os.Getenv("MMAPKIT_FAULT_HANDLER") != "0" && !fastCopy {
 		t.Error("linux/amd64 without the fault-catching copy")
+	}
+}
+
+// The fault tests pass without sys.CopyNoFault too (as on platforms that
+// lack it): the same test binary, run again with MMAPKIT_FAULT_HANDLER=0.
+func TestFaultTestsWithoutFaultHandler(t *testing.T) {
+	if !sys.NoFaultCopy() {
+		t.Skip("the fault-catching copy is not in use: the other tests already cover this")
+	}
+	if testing.Short() {
+		t.Skip("runs several stress tests again")
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.v", "-test.timeout=3m", "-test.run",
+		"^(TestFastCopyInUse|TestStaleViewFaults|TestWriteDuringMoveRetries|TestForeignFaultPanics|TestCloseWhileCopying|TestResizeWhileCopying|TestTruncatedWhileReading|TestTruncatedFaultsAreErrFault)$")
+	cmd.Env = append(os.Environ(), "MMAPKIT_FAULT_HANDLER=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("with MMAPKIT_FAULT_HANDLER=0: %v\n%s", err, out)
+	}
+	for _, name := range []string{"TestStaleViewFaults", "TestCloseWhileCopying", "TestTruncatedWhileReading"} {
+		if !bytes.Contains(out, []byte("--- PASS: "+name+" ")) {
+			t.Errorf("%s did not run:\n%s", name, out)
+		}
 	}
 }
