@@ -4,13 +4,18 @@
 //
 //	a, err := array.OpenNPY[float32]("emb.npy", array.ReadOnly, nil) // np.load(path, mmap_mode='r')
 //	defer a.Close()
-//	row := a.Row(5000)                               // []float32 over the file: zero-copy
-//	for first, rows := range a.Batches(4096) { ... } // bounded memory over any size
+//	row := a.Row(5000)                         // []float32 over the file: zero-copy
+//	for first, rows := range a.Batches(4096) { // bounded memory over any size
+//		fmt.Println(first, len(rows))
+//	}
 //
 //	b, err := array.CreateNPY[float32]("out.npy", []int{1000, 128}, nil) // open_memmap(mode='w+')
 //	c, err := array.Open[float32]("raw.dat", array.ReadWrite, 0, []int{1000, 128}, nil) // np.memmap
 //
-// Every constructor takes a trailing *Options (nil for the defaults).
+// Every constructor that maps a file takes a trailing *Options (nil for the
+// defaults; Options.Map passes the mapping options of package mmap on), and
+// after Close every call that returns an error returns one matching
+// ErrClosed.
 //
 // # Element types
 //

@@ -24,11 +24,15 @@ var (
 	// the file, it is not a plain Python dict literal, it lacks or adds keys,
 	// or a value has the wrong type.
 	ErrHeader = errors.New("malformed .npy header")
-	// ErrUnsupportedDtype: a dtype this package cannot map as a Go type:
-	// object, structured, string, bytes, void, datetime/timedelta, long double.
+	// ErrUnsupportedDtype: a dtype no Go type can map: Python objects
+	// (a pickle), long double, an unknown type code or an oversized item, a
+	// structured layout Go cannot reproduce (packed, overlapping fields), or
+	// a Go type that holds no dtype (int, uint, pointers, ...).
 	ErrUnsupportedDtype = errors.New("unsupported dtype")
-	// ErrByteOrder: the data is stored in the other byte order than this
-	// machine's (big-endian data on a little-endian machine).
+	// ErrByteOrder: a zero-copy call on data stored in the other byte order
+	// than this machine's (big-endian data on a little-endian machine): Do
+	// fails with it, and Data, Row and Rows panic with it. At, Set, ReadRows
+	// and Batches convert instead.
 	ErrByteOrder = errors.New("data is not in this machine's byte order")
 	// ErrDtypeMismatch: the file's element type is not the Go type asked for.
 	ErrDtypeMismatch = errors.New("dtype does not match the Go element type")

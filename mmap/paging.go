@@ -7,7 +7,8 @@ import (
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
-// Sentinel errors of paging control (see also the ones in errors.go).
+// Sentinel errors of paging control (the other sentinels are listed with
+// ErrReadOnly).
 var (
 	// ErrMemlock: Lock asked for more locked memory than the process may
 	// have (RLIMIT_MEMLOCK on Unix, the working-set quota on Windows). The

@@ -7,20 +7,24 @@
 // processes, follow it from their own positions:
 //
 //	w, err := ring.Create("/dev/shm/events", &ring.Options{Capacity: 64 << 20})
-//	seq, err := w.Append([]byte("hello"))         // one copy into the mapping
-//	seq, err = w.AppendFunc(ctx, 256, func(b []byte) error {
-//		encode(b)                             // or build it in place: zero copies
+//	seq, err := w.Append([]byte("hello"))                  // one copy into the mapping
+//	seq, err = w.AppendFunc(ctx, 8, func(b []byte) error { // or build it in place: zero copies
+//		binary.LittleEndian.PutUint64(b, uint64(time.Now().UnixNano()))
 //		return nil
 //	})
 //
 //	r, err := ring.OpenReader("/dev/shm/events", nil)
-//	rec, err := r.Next(ctx)                       // waits like tail -f
-//	for rec, err := range r.Follow(ctx) { ... }   // or iterate
+//	rec, err := r.Next(ctx)               // waits like tail -f
+//	for rec, err := range r.Follow(ctx) { // or iterate
+//		fmt.Println(rec.Seq, rec.Data, err)
+//	}
 //
-// Options and ReaderOptions are passed as pointers; nil and zero fields mean
-// the defaults (a 1 MiB Overwrite ring, no syncing, reading from the oldest
-// record). Errors about a file are *fs.PathError values naming the operation
-// and the file, and match the package's sentinels with errors.Is.
+// Options and ReaderOptions are passed as a trailing pointer; nil and zero
+// fields mean the defaults (a 1 MiB Overwrite ring, no syncing, reading from
+// the oldest record). Errors about a file are *fs.PathError values whose Op
+// names the package and the operation ("ring: open") and whose Path is the
+// file; they match the package's sentinels with errors.Is, and every call
+// after Close fails with ErrClosed (the same variable as mmap.ErrClosed).
 //
 // # Memory handed out
 //

@@ -81,10 +81,11 @@ const (
 	slotName  = 32 // the name of a durable slot, up to MaxReaderName bytes
 
 	slotDurable = 1 << 0 // a named slot: kept, with its position, when its reader dies
-
-	// MaxReaderName is the longest ReaderOptions.Name.
-	MaxReaderName = 64
 )
+
+// MaxReaderName is the longest ReaderOptions.Name, in bytes (the room a
+// reader slot has for it).
+const MaxReaderName = 64
 
 // Flags in the static header.
 const (

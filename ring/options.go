@@ -107,9 +107,10 @@ type Checksum int
 const (
 	// ChecksumAuto is CRC-32 for a file on a persistent file system and
 	// none for a file in memory (tmpfs, such as /dev/shm, where every shm
-	// Queue lives). A checksum only matters for what can outlive a power
-	// loss: a crash of any process cannot tear a frame, because its commit
-	// word is stored last, with one atomic store, after the payload.
+	// Queue lives), unless the ring is created with a Durability that syncs.
+	// A checksum only matters for what can outlive a power loss: a crash of
+	// any process cannot tear a frame, because its commit word is stored
+	// last, with one atomic store, after the payload.
 	ChecksumAuto Checksum = iota
 	// ChecksumCRC32 stores a CRC-32 (IEEE, Python's zlib.crc32) of each
 	// payload, checked by every reader and by recovery: a record torn by a

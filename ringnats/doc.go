@@ -13,6 +13,13 @@
 //		&ringnats.PullOptions{Consumer: "host1-copy"})
 //	err = p.Run(ctx)
 //
+// The options come last, as pointers (*ConnectOptions, *ShipOptions,
+// *PullOptions): nil and every zero field mean the documented default, except
+// the required ShipOptions.Subject and PullOptions.Consumer. Errors about a
+// ring or a state file are *fs.PathError values whose Op names the package and
+// the operation ("ringnats: ship") and whose Path is the file; they match the
+// package's sentinels, and those of package ring, with errors.Is.
+//
 // # Exactly once, in order
 //
 // Each record is published with the message id "<ring id>-<sequence>"

@@ -55,11 +55,13 @@
 // messages, in order, checked by a CRC, never dropped. Its ends are distinct
 // types (*Sender, *Receiver), so the wrong end does not compile.
 //
-// # Errors
+// # Options and errors
 //
-// Errors are *fs.PathError values whose Op names the package and operation
-// ("shm: open") and whose Path is the segment's file; they match the
-// sentinels below and fs.ErrExist, fs.ErrNotExist, fs.ErrPermission,
+// Every constructor takes its tunables as a trailing pointer (*Options,
+// *SlotOptions, *QueueOptions); nil and every zero field mean the documented
+// default. Errors are *fs.PathError values whose Op names the package and
+// operation ("shm: open") and whose Path is the segment's file; they match
+// the sentinels below and fs.ErrExist, fs.ErrNotExist, fs.ErrPermission,
 // mmap.ErrNotRegular and mmap.ErrClosed where those apply.
 //
 // # Memory model

@@ -152,7 +152,11 @@ func CreateQueue(name string, opts *QueueOptions) (*Receiver, error) {
 	return &Receiver{name: name, r: r}, nil
 }
 
-// OpenSender attaches the sending end of the named queue.
+// OpenSender attaches the sending end of the named queue. There is one
+// Sender at a time, across processes: while another is attached it fails
+// with an error matching ring.ErrLocked that names the holder; the kernel
+// releases the lock when that Sender closes or its process dies. No field of
+// opts applies to a sender (they are for CreateQueue and receivers).
 func OpenSender(name string, opts *QueueOptions) (*Sender, error) {
 	p, err := checkName("open sender", name)
 	if err != nil {
@@ -202,7 +206,7 @@ func (q *Sender) Send(ctx context.Context, p []byte) error {
 
 // SendFunc sends a message of n bytes that fill writes in place, straight
 // into the shared memory (no copy). fill must write all n bytes and must not
-// keep the slice; if it returns an error nothing is sent and Send returns
+// keep the slice; if it returns an error nothing is sent and SendFunc returns
 // that error. It waits for room like Send.
 func (q *Sender) SendFunc(ctx context.Context, n int, fill func(msg []byte) error) error {
 	if _, err := q.w.AppendFunc(ctx, n, fill); err != nil {

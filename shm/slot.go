@@ -52,7 +52,10 @@ const (
 	offWaiters     = 72
 	offLength      = 76
 	offWake        = 80
+)
 
+// The Slot's limit and the defaults of SlotOptions.
+const (
 	// MaxSlotCapacity is the largest value a Slot can hold.
 	MaxSlotCapacity = 1 << 30
 

@@ -567,7 +567,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 type pagingJob struct {
 	ev     pagingEvent
 	r      *mmap.Region   // mapped by pagingStart; nil before or for an empty range
-	cf     *sys.CacheFile // or opened instead, for prefetch of a small range
+	cf     *sys.CacheFile // or opened instead (pagingByFD)
 	err    error          // of pagingStart
 	before mmap.Residency
 	cached int   // the pages of the range cached before, when cf is set

@@ -3,6 +3,7 @@ package main
 // The calls of package mmap the page-cache commands make, in one place.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,8 +69,11 @@ func pagingByFD(op string, t pagingTarget) bool {
 // now shorter than the range is an error.
 func pagingOpenFD(op string, t pagingTarget) (*sys.CacheFile, error) {
 	cf, err := sys.OpenCacheFile(t.path)
-	if err != nil {
+	if errors.Is(err, errors.ErrUnsupported) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if cf.Size() < t.off+t.n {
 		cf.Close()
