@@ -5,7 +5,6 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
-	"sync"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 )
@@ -90,12 +89,15 @@ func (r *Region) scopedErr(op string, err error) error {
 // ReadAt takes no lock and writes no shared memory, so any number of
 // goroutines can read at once at the speed of a plain copy.
 func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
-	if !lockFree || !fastCopy {
-		return r.readAtPanicOnFault(p, off)
+	if !lockFree {
+		return r.readAtGated(p, off)
 	}
 	v := r.v.Load()
 	if uint64(off) >= uint64(len(v.data)) { // a closed view has no bytes
 		return r.readAtEdge(v, p, off)
+	}
+	if !v.noFault {
+		return r.readAtPanicOnFault(v, p, off)
 	}
 	n, ok := sys.CopyNoFault(p, v.data[off:])
 	if !ok {
@@ -112,16 +114,9 @@ func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 	return n, nil
 }
 
-// readAtPanicOnFault is ReadAt without sys.CopyNoFault: the copy runs under
-// debug.SetPanicOnFault with a deferred recover (copyGuarded).
-func (r *Region) readAtPanicOnFault(p []byte, off int64) (n int, err error) {
-	if !lockFree {
-		return r.readAtGated(p, off)
-	}
-	v := r.v.Load()
-	if uint64(off) >= uint64(len(v.data)) {
-		return r.readAtEdge(v, p, off)
-	}
+// readAtPanicOnFault is ReadAt's fast path without sys.CopyNoFault: the copy
+// runs under debug.SetPanicOnFault with a deferred recover (copyGuarded).
+func (r *Region) readAtPanicOnFault(v *view, p []byte, off int64) (n int, err error) {
 	old := debug.SetPanicOnFault(true)
 	n, ok := copyGuarded(p, v.data[off:])
 	debug.SetPanicOnFault(old)
@@ -133,20 +128,6 @@ func (r *Region) readAtPanicOnFault(p []byte, off int64) (n int, err error) {
 		return n, io.EOF
 	}
 	return n, nil
-}
-
-// fastCopy says whether the copying calls use sys.CopyNoFault, a copy that
-// returns false where it would fault, instead of copyGuarded under
-// debug.SetPanicOnFault: the same answer for a third of the cost on a small
-// read (see sys.CopyNoFault). It is set once, before the first Region
-// exists, and only read afterwards.
-var (
-	fastCopy     bool
-	fastCopyOnce sync.Once
-)
-
-func initFastCopy() {
-	fastCopyOnce.Do(func() { fastCopy = sys.NoFaultCopy() })
 }
 
 // copyGuarded copies src into dst and reports false if that faulted. It
@@ -225,7 +206,7 @@ func (r *Region) WriteAt(p []byte, off int64) (n int, err error) {
 		return r.writeAtGated(p, off)
 	}
 	var ok bool
-	if fastCopy {
+	if v.noFault {
 		n, ok = sys.CopyNoFault(v.data[off:], p)
 	} else {
 		old := debug.SetPanicOnFault(true)

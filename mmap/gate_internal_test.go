@@ -61,7 +61,7 @@ func TestStaleViewFaults(t *testing.T) {
 			if ok {
 				t.Fatal("copy from retired pages did not fault")
 			}
-			if fastCopy {
+			if stale.noFault {
 				if _, ok := sys.CopyNoFault(buf, stale.data[4096+200:]); ok {
 					t.Fatal("CopyNoFault from retired pages did not fault")
 				}
@@ -201,12 +201,15 @@ func TestFastCopyInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	want := sys.NoFaultCopy()
-	if fastCopy != want {
-		t.Fatalf("fastCopy = %v, sys.NoFaultCopy() = %v", fastCopy, want)
+	want := runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && os.Getenv("MMAPKIT_FAULT_HANDLER") != "0"
+	if got := r.v.Load().noFault; got != want {
+		t.Errorf("view.noFault = %v on %s/%s, want %v", got, runtime.GOOS, runtime.GOARCH, want)
 	}
-	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && os.Getenv("MMAPKIT_FAULT_HANDLER") != "0" && !fastCopy {
-		t.Error("linux/amd64 without the fault-catching copy")
+	if err := r.Resize(8192); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.v.Load().noFault; got != want {
+		t.Errorf("after Resize: view.noFault = %v, want %v", got, want)
 	}
 }
 

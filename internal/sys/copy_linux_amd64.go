@@ -72,10 +72,27 @@ func rtSigaction(sig uintptr, new, old *sigactiont) error {
 var installOnce = sync.OnceValue(installFaultHandler)
 
 // NoFaultCopy installs the handler that CopyNoFault needs (once per process)
-// and reports whether CopyNoFault may be used. It is false when the
-// environment sets MMAPKIT_FAULT_HANDLER=0, or when the handlers in place
-// are not the Go runtime's kind (three-argument, on the signal stack).
-func NoFaultCopy() bool { return installOnce() == nil }
+// and reports whether CopyNoFault may be used: whether that handler is in
+// place now. It is false when the environment sets MMAPKIT_FAULT_HANDLER=0,
+// when the handlers found were not the Go runtime's kind (three-argument, on
+// the signal stack), and when other code has since replaced the handler
+// (then faults in the routine would reach the Go runtime and crash the
+// program). Package mmap asks for every new view (Open, Map, Resize).
+func NoFaultCopy() bool {
+	if installOnce() != nil {
+		return false
+	}
+	for _, sig := range []uintptr{uintptr(unix.SIGBUS), uintptr(unix.SIGSEGV)} {
+		var sa sigactiont
+		if rtSigaction(sig, nil, &sa) != nil || sa.handler != trampAddr {
+			return false
+		}
+	}
+	return true
+}
+
+// trampAddr is faultTramp's address, once installed.
+var trampAddr uintptr
 
 func installFaultHandler() error {
 	if os.Getenv("MMAPKIT_FAULT_HANDLER") == "0" {
@@ -108,6 +125,7 @@ func installFaultHandler() error {
 		}
 	}
 	fwdSIGBUS, fwdSIGSEGV = olds[0].handler, olds[1].handler
+	trampAddr = tramp
 	for i, sig := range []uintptr{uintptr(unix.SIGBUS), uintptr(unix.SIGSEGV)} {
 		sa := olds[i]
 		sa.handler = tramp

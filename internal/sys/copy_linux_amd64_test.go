@@ -156,3 +156,30 @@ func TestFaultsElsewhereUnchanged(t *testing.T) {
 func unsafePointer(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
 var sink byte
+
+// NoFaultCopy turns false once the handler is no longer in place, so that
+// callers stop using the routine instead of crashing on its faults.
+func TestNoFaultCopyNoticesReplacedHandler(t *testing.T) {
+	if !NoFaultCopy() {
+		t.Fatal("handler not installed")
+	}
+	var ours sigactiont
+	if err := rtSigaction(uintptr(unix.SIGBUS), nil, &ours); err != nil {
+		t.Fatal(err)
+	}
+	other := ours
+	other.handler = fwdSIGBUS // the Go runtime's again
+	if err := rtSigaction(uintptr(unix.SIGBUS), &other, nil); err != nil {
+		t.Fatal(err)
+	}
+	replaced := NoFaultCopy()
+	if err := rtSigaction(uintptr(unix.SIGBUS), &ours, nil); err != nil {
+		t.Fatal(err)
+	}
+	if replaced {
+		t.Error("NoFaultCopy true with the handler replaced")
+	}
+	if !NoFaultCopy() {
+		t.Error("NoFaultCopy false with the handler back")
+	}
+}
