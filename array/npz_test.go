@@ -191,6 +191,14 @@ func TestNPZGoWritesNumPyReads(t *testing.T) {
 	if _, err := AddMember[int16](w, "empty", []int{0}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A name outside ASCII carries the zip's UTF-8 flag, or np.load decodes
+	// it as code page 437 ("é" became "├⌐").
+	if _, err := AddMember[int16](w, "température", []int{0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddMember[int16](w, "bad\xff", []int{0}, nil); err == nil {
+		t.Fatal("a member name that is not UTF-8 was accepted")
+	}
 	if _, err := AddMember[int16](w, "f8", []int{1}, nil); err == nil {
 		t.Fatal("a member name added twice")
 	}
@@ -208,7 +216,7 @@ import zipfile
 p = sys.argv[1]
 assert zipfile.ZipFile(p).testzip() is None
 z = np.load(p)
-assert sorted(z.files) == sorted(['f8', 'odd_name-7', 'fortran', 'tick', 'empty']), z.files
+assert sorted(z.files) == sorted(['f8', 'odd_name-7', 'fortran', 'tick', 'empty', 'température']), z.files
 assert np.array_equal(z['f8'], gen('<f8', (3, 4)))
 assert np.array_equal(z['odd_name-7'], gen('|u1', (13,)))
 f = z['fortran']
@@ -477,5 +485,46 @@ with zipfile.ZipFile(d + "/text.npz", "w") as z:
 	}
 	if _, err := OpenMember[float64](z, "x", ReadOnly, &Options{Load: true}); err != nil {
 		t.Errorf("the good member next to it: %v", err)
+	}
+}
+
+// TestNPZNameEncoding: a member's name is np.load's key. A name without the
+// zip's UTF-8 flag is code page 437, as Python's zipfile reads it (the
+// reader took the raw bytes: "\x82" came out as "\x82", NumPy says "é");
+// with the flag it is UTF-8.
+func TestNPZNameEncoding(t *testing.T) {
+	dir := t.TempDir()
+	npy := craftNPY(1, 0, padText(f8Header, 10, 64), make([]byte, 24))
+	cases := []struct {
+		raw   string
+		flags uint16
+		want  string
+	}{
+		{"x.npy", 0, "x.npy"},
+		{"\x82t\x82.npy", 0, "été.npy"},
+		{"été.npy", flagUTF8, "été.npy"},
+		{"\xff.npy", 0, "\u00a0.npy"},
+	}
+	for i, c := range cases {
+		e := zipEntry{name: c.raw, flags: c.flags, crc: crc32.ChecksumIEEE(npy), csize: uint64(len(npy)), usize: uint64(len(npy))}
+		p := writeFile(t, dir, fmt.Sprintf("n%d.npz", i), buildZip(map[int64][]byte{0: localHeader(c.raw, 0, npy)}, []zipEntry{e}, nil))
+		z, err := OpenNPZ(p)
+		if err != nil {
+			t.Fatalf("%q: %v", c.raw, err)
+		}
+		if got := z.Members()[0].Name; got != c.want {
+			t.Errorf("%q (flags %#x): name %q, want %q", c.raw, c.flags, got, c.want)
+		}
+		if _, err := z.Header(c.want); err != nil {
+			t.Errorf("%q: %v", c.want, err)
+		}
+		z.Close()
+		out := runPython(t, pyPrelude2+`
+import zipfile
+print(zipfile.ZipFile(sys.argv[1]).namelist()[0])
+`, p)
+		if got := strings.TrimSuffix(out, "\n"); got != c.want {
+			t.Errorf("%q: NumPy's zipfile says %q, the test wants %q", c.raw, got, c.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // NPZWriter builds an .npz archive whose members are arrays mapped in the
@@ -90,7 +91,7 @@ func AddMember[T any](w *NPZWriter, name string, shape []int, opts *Options) (*A
 	local := make([]byte, 0, m.dataOff-w.off)
 	local = binary.LittleEndian.AppendUint32(local, sigLocal)
 	local = binary.LittleEndian.AppendUint16(local, 45) // version needed: ZIP64
-	local = binary.LittleEndian.AppendUint16(local, 0)  // flags
+	local = binary.LittleEndian.AppendUint16(local, nameFlags(name))
 	local = binary.LittleEndian.AppendUint16(local, methodStore)
 	local = binary.LittleEndian.AppendUint16(local, 0)          // time
 	local = binary.LittleEndian.AppendUint16(local, 0x21)       // date: 1980-01-01, as NumPy's zipfile writes
@@ -130,12 +131,30 @@ func AddMember[T any](w *NPZWriter, name string, shape []int, opts *Options) (*A
 	return a, nil
 }
 
+// flagUTF8 is the zip flag saying a member's name is UTF-8. Without it a
+// reader decodes the name as code page 437: Python's zipfile (and so np.load)
+// would turn the key "é" into "├⌐".
+const flagUTF8 = 1 << 11
+
+// nameFlags returns the general purpose flags for a member named name: the
+// UTF-8 flag for a name outside ASCII, as Python's zipfile writes it.
+func nameFlags(name string) uint16 {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return flagUTF8
+		}
+	}
+	return 0
+}
+
 func (w *NPZWriter) checkName(name string) error {
 	switch {
 	case len(name) > 0xffff:
 		return fmt.Errorf("member name of %d bytes is too long", len(name))
 	case strings.ContainsRune(name, 0):
 		return fmt.Errorf("member name %q holds a NUL", name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("member name %q is not UTF-8", name)
 	}
 	for _, m := range w.members {
 		if m.name == name {
@@ -193,7 +212,7 @@ func (w *NPZWriter) finish() error {
 		dir = binary.LittleEndian.AppendUint32(dir, sigCentral)
 		dir = binary.LittleEndian.AppendUint16(dir, 45|3<<8) // made by: Unix, ZIP64
 		dir = binary.LittleEndian.AppendUint16(dir, 45)
-		dir = binary.LittleEndian.AppendUint16(dir, 0)
+		dir = binary.LittleEndian.AppendUint16(dir, nameFlags(m.name))
 		dir = binary.LittleEndian.AppendUint16(dir, methodStore)
 		dir = binary.LittleEndian.AppendUint16(dir, 0)
 		dir = binary.LittleEndian.AppendUint16(dir, 0x21)

@@ -649,3 +649,30 @@ print(len(jobs))
 		t.Fatalf("converted in place: %+v %v", h, err)
 	}
 }
+
+// TestStructuredZeroSizeSubarray: a sub-array field with a zero dimension
+// holds no values, whatever its other dimensions (NumPy accepts
+// ('a', '<f4', (2147483647, 0)) in a 4-byte element). Value decodes it as an
+// empty []any; nesting it by its shape would allocate gigabytes for 4 bytes
+// of file (the process died of "out of memory").
+func TestStructuredZeroSizeSubarray(t *testing.T) {
+	dir := t.TempDir()
+	for i, shape := range []string{"(0,)", "(3, 0, 2)", "(2147483647, 0)", "(2147483647, 2147483647, 0)"} {
+		text := fmt.Sprintf("{'descr': [('a', '<f4', %s), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }", shape)
+		p := writeFile(t, dir, fmt.Sprintf("z%d.npy", i), craftNPY(1, 0, text, []byte{1, 0, 0, 0, 2, 0, 0, 0}))
+		u, err := OpenNPYAny(p, ReadOnly, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", shape, err)
+		}
+		if u.Dtype().Size != 4 {
+			t.Errorf("%s: item size %d, want 4", shape, u.Dtype().Size)
+		}
+		for k := range 2 {
+			got, want := u.Value(k), []any{[]any{}, int32(k + 1)}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: element %d is %#v, want %#v", shape, k, got, want)
+			}
+		}
+		u.Close()
+	}
+}

@@ -31,7 +31,8 @@ type Untyped interface {
 	// []byte for a byte string (S, without its trailing NULs) or raw bytes
 	// (V), a string for a UTF-32 string (U), and a []any of the field
 	// values for a structured element (a sub-array field is a []any of its
-	// values, nested by its shape).
+	// values, nested by its shape; one with a zero dimension holds no
+	// values and is an empty []any).
 	Value(idx ...int) any
 	Flush() error
 	Close() error
@@ -278,6 +279,12 @@ func decodeValue(d Dtype, b []byte) any {
 func decodeField(d Dtype, shape []int, b []byte) any {
 	if len(shape) == 0 {
 		return decodeValue(d, b)
+	}
+	if n, _ := shapeSize(shape, 1); n == 0 {
+		// No values: an empty []any, whatever the other dimensions. Nesting
+		// by the shape would cost memory the file's bytes do not bound (NumPy
+		// accepts a (2147483647, 0) sub-array in a 4-byte element).
+		return []any{}
 	}
 	n, _ := shapeSize(shape[1:], 1)
 	out := make([]any, shape[0])

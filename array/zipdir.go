@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 )
 
 // This file reads a zip archive's central directory: the part of an .npz that
@@ -80,7 +81,11 @@ func readZipDir(r io.ReaderAt, size int64) ([]Member, error) {
 		if _, err := io.ReadFull(br, varPart); err != nil {
 			return nil, fmt.Errorf("%w: directory entry %d: %v", ErrNotNPZ, i, eofTruncated(err))
 		}
-		name := string(varPart[:nameLen])
+		raw := string(varPart[:nameLen])
+		name := raw
+		if flags&flagUTF8 == 0 {
+			name = fromCP437(raw)
+		}
 		bad := func(format string, args ...any) error {
 			return fmt.Errorf("%w: member %q: %s", ErrNotNPZ, name, fmt.Sprintf(format, args...))
 		}
@@ -103,7 +108,7 @@ func readZipDir(r io.ReaderAt, size int64) ([]Member, error) {
 			return nil, fmt.Errorf("%w: member %q: its local header (offset %d) or its data (%d bytes) lies past the members' part of the file (%d bytes)", errors.Join(ErrNotNPZ, ErrTruncated), name, lho, csize, dirOff)
 		}
 		seen[name] = true
-		dataOff, err := checkLocal(r, int64(lho), name, method)
+		dataOff, err := checkLocal(r, int64(lho), raw, method)
 		if err != nil {
 			return nil, bad("%v", err)
 		}
@@ -303,4 +308,29 @@ func checkLocal(r io.ReaderAt, off int64, name string, method uint16) (int64, er
 		return 0, fmt.Errorf("its local header says compression method %d, the directory %d", m, method)
 	}
 	return off + localLen + int64(nameLen) + extraLen, nil
+}
+
+// cp437 holds the characters of code page 437's bytes 0x80 to 0xff.
+const cp437 = "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u00a0"
+
+// fromCP437 decodes a member name that lacks the UTF-8 flag as code page 437,
+// as Python's zipfile does, so that a member's name is np.load's key.
+func fromCP437(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		ascii = ascii && s[i] < 0x80
+	}
+	if ascii {
+		return s
+	}
+	table := []rune(cp437)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x80 {
+			b.WriteByte(c)
+		} else {
+			b.WriteRune(table[c-0x80])
+		}
+	}
+	return b.String()
 }

@@ -50,6 +50,14 @@ import (
 var (
 	reservedBytes atomic.Int64 // address space in reservations not yet released, all Regions
 	reservedCount atomic.Int64 // reservations not yet released
+
+	// floorBytes and floorCount are what the last collection could not
+	// free: the reservations when it was asked for, lowered as cleanups
+	// release them. The budget counts from there, so that Regions that stay
+	// reachable with many reservations (a Region resized thousands of
+	// times) do not make every later Close and Resize collect.
+	floorBytes atomic.Int64
+	floorCount atomic.Int64
 )
 
 const (
@@ -78,8 +86,27 @@ func (st *state) retire(b []byte) error {
 // all Regions pass the budget, so that the cleanups of unreachable Regions
 // release theirs.
 func collectIfOverBudget() {
-	if reservedBytes.Load() > reserveBudgetBytes || reservedCount.Load() > reserveBudgetCount {
+	b, c := reservedBytes.Load(), reservedCount.Load()
+	if b-floorBytes.Load() > reserveBudgetBytes || c-floorCount.Load() > reserveBudgetCount {
+		floorBytes.Store(b)
+		floorCount.Store(c)
 		runtime.GC()
+	}
+}
+
+// released accounts for reservations a cleanup gave back.
+func released(bytes, count int64) {
+	lower(&floorBytes, reservedBytes.Add(-bytes))
+	lower(&floorCount, reservedCount.Add(-count))
+}
+
+// lower sets floor to v if v is below it.
+func lower(floor *atomic.Int64, v int64) {
+	for {
+		f := floor.Load()
+		if v >= f || floor.CompareAndSwap(f, v) {
+			return
+		}
 	}
 }
 

@@ -121,8 +121,7 @@ func (s *state) release() {
 					_ = sys.Release(b)
 				}
 			}
-			reservedBytes.Add(-s.reserved)
-			reservedCount.Add(-s.reservations)
+			released(s.reserved, s.reservations)
 		} else {
 			_ = s.m.Unmap()
 		}

@@ -222,15 +222,13 @@ func (r *Region) resize(old, n int) error {
 			clear(m[newLen:keep])
 		}
 		_ = r.st.retire(m[keep:]) // retired pages stay held (state.held)
-		if newLen == 0 {
-			// Nothing left to grow in place from: a later Resize maps
-			// anew elsewhere.
-			r.st.m = sys.Mapping{}
-			r.st.reservedTo = 0
-		} else {
-			r.st.m.Data = m[:newLen]
-			r.st.reservedTo = max(r.st.reservedTo, pageUp(len(m)))
-		}
+		// The mapping keeps its start even when nothing is left of it
+		// (m[:0]): a later Resize maps over the reservation in place
+		// instead of elsewhere, or a Region shrunk to 0 and grown again
+		// in a loop would leave one reservation behind per round for as
+		// long as it lives.
+		r.st.m.Data = m[:newLen]
+		r.st.reservedTo = max(r.st.reservedTo, pageUp(len(m)))
 		return nil
 	}
 
@@ -256,6 +254,17 @@ func (r *Region) growMapping(newLen int) error {
 	prot := sys.ProtRead | sys.ProtWrite
 	mapOff := r.off - int64(r.delta)
 	if len(m.Data) == 0 {
+		// Shrunk to nothing (resize keeps the start): map over its own
+		// reservation where it is large enough.
+		if base := unsafe.SliceData(m.Data); base != nil && pageUp(newLen) <= r.st.reservedTo && !forceMove {
+			at := unsafe.Slice(base, pageUp(newLen))
+			if _, err := sys.MapAt(at, fd, mapOff, prot, r.flags); err == nil {
+				r.st.m.Data = at[:newLen]
+				r.st.reserved -= int64(len(at))
+				reservedBytes.Add(-int64(len(at)))
+				return nil
+			}
+		}
 		nm, err := sys.Map(fd, mapOff, newLen, prot, r.flags)
 		if err != nil {
 			return err

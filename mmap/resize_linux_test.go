@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
@@ -123,5 +126,87 @@ func TestLockTruncatedIsFault(t *testing.T) {
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Path != path || pe.Op != "mmap: lock" {
 		t.Errorf("Lock: %#v, want a *fs.PathError for %s", err, path)
+	}
+}
+
+// vmSize returns the process's address space in bytes (VmSize).
+func vmSize(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmSize:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmSize in /proc/self/status")
+	return 0
+}
+
+// A Region that lives on while it is resized over and over must not pile
+// up reservations. Shrinking to 0 retired the whole mapping and the next
+// Resize mapped elsewhere, so each Resize(0), Resize(n) round left n bytes
+// of address space behind for the Region's life (2000 rounds of 1 MiB: 2
+// GiB); and once the reservations passed the budget, every Resize forced a
+// garbage collection, which a reachable Region's reservations never survive
+// less (a thousand-fold slowdown).
+func TestResizeRoundsDoNotPileUp(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		small, n int // each round shrinks to small and grows back to n
+	}{
+		{"anonymous to 0", 0, 1 << 20},
+		{"anonymous to a page", 4096, 1 << 20},
+		{"file to 0", 0, 64 << 10}, // the file is cut and allocated again each round
+		{"file to a page", 4096, 64 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := tc.n
+			var r *mmap.Region
+			if strings.HasPrefix(tc.name, "file") {
+				r = mapPath(t, writeFile(t, make([]byte, n)), mmap.ReadWrite, 0, 0)
+			} else {
+				var err error
+				if r, err = mmap.Anonymous(n, nil); err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			gcs, vm := ms.NumForcedGC, vmSize(t)
+			const rounds = 4096 + 1000 // past the reservation budget
+			for i := range rounds {
+				if err := r.Resize(tc.small); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Resize(n); err != nil {
+					t.Fatal(err)
+				}
+				if i%1000 == 0 {
+					// The regrown bytes read as new memory or the file does.
+					var b [8]byte
+					if _, err := r.ReadAt(b[:], int64(n-8)); err != nil || b != [8]byte{} {
+						t.Fatalf("round %d: regrown tail reads %v, %v", i, b, err)
+					}
+					if _, err := r.WriteAt([]byte("dirty"), int64(n-8)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if grown := vmSize(t) - vm; grown > 64<<20 {
+				t.Errorf("%d rounds of Resize(%d), Resize(%d) grew the address space by %d MiB", rounds, tc.small, n, grown>>20)
+			}
+			runtime.ReadMemStats(&ms)
+			if forced := ms.NumForcedGC - gcs; forced > 4 {
+				t.Errorf("%d rounds of Resize forced %d garbage collections", rounds, forced)
+			}
+		})
 	}
 }

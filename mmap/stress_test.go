@@ -2,6 +2,7 @@ package mmap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -393,5 +394,89 @@ func TestTruncatedWhileReading(t *testing.T) {
 	wg.Wait()
 	if _, err := r.ReadAt(make([]byte, 10), size/2); !errors.Is(err, mmap.ErrFault) {
 		t.Errorf("ReadAt past the new end: %v, want ErrFault", err)
+	}
+}
+
+// Resize to 0 and back while readers copy without a lock: every 8-byte word
+// the resizer writes holds its own offset, so a reader that got bytes of
+// another offset, or of other memory, sees it. After a shrink to 0 the
+// mapping grows again over its own reservation (the same addresses mean the
+// same offsets), so a reader still holding an old view reads the Region.
+func TestResizeToZeroWhileCopying(t *testing.T) {
+	const size = 256 << 10
+	word := func(off int64) uint64 { return uint64(off) | 0xA5<<56 }
+	fill := func(t *testing.T, r *mmap.Region) {
+		var b [8]byte
+		for off := int64(0); off < size; off += 8 {
+			binary.LittleEndian.PutUint64(b[:], word(off))
+			if _, err := r.WriteAt(b[:], off); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, anonymous := range []bool{true, false} {
+		t.Run(fmt.Sprintf("anonymous=%v", anonymous), func(t *testing.T) {
+			var r *mmap.Region
+			if anonymous {
+				var err error
+				if r, err = mmap.Anonymous(size, nil); err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+			} else {
+				r = mapPath(t, writeFile(t, make([]byte, size)), mmap.ReadWrite, 0, 0)
+			}
+			fill(t, r)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var progress [3]atomic.Int64
+			for g := range len(progress) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					rng := rand.New(rand.NewPCG(uint64(g), 5))
+					buf := make([]byte, 8*(1+rng.IntN(512)))
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						off := 8 * rng.Int64N((size-int64(len(buf)))/8)
+						n, err := r.ReadAt(buf, off)
+						if err != nil && err != io.EOF {
+							t.Errorf("ReadAt: %v", err)
+							return
+						}
+						for i := 0; i+8 <= n; i += 8 {
+							got := binary.LittleEndian.Uint64(buf[i:])
+							if got != 0 && got != word(off+int64(i)) {
+								t.Errorf("ReadAt at %d: word %#x, want %#x or 0", off+int64(i), got, word(off+int64(i)))
+								return
+							}
+						}
+						progress[g].Add(1)
+					}
+				}()
+			}
+			for i := range 200 {
+				for g := range progress {
+					for progress[g].Load() < int64(i) {
+						runtime.Gosched()
+					}
+				}
+				if err := r.Resize(0); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.Resize(size); err != nil {
+					t.Fatal(err)
+				}
+				if i%20 == 0 {
+					fill(t, r)
+				}
+			}
+			close(stop)
+			wg.Wait()
+		})
 	}
 }

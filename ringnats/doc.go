@@ -23,7 +23,8 @@
 // # Exactly once, in order
 //
 // Each record is published with the message id "<ring id>-<sequence>"
-// (Nats-Msg-Id), so JetStream's duplicate window drops a record published
+// (Nats-Msg-Id; the ring id is the 128-bit ring.ID the ring chose when it
+// was created), so JetStream's duplicate window drops a record published
 // twice, as a restarted shipper does with the records it had in flight. The
 // shipper's position (the first record not known to be in the stream) is
 // advanced only by JetStream's acknowledgements and kept in a small state
@@ -54,14 +55,18 @@
 // # Lost records
 //
 // A Block ring holds its writer back while the shipper is behind: the
-// shipper's registered reader advances only as far as JetStream
-// acknowledged. An Overwrite ring does not wait; when it laps the shipper
+// shipper reads ahead through a registered reader with manual release
+// (ring.ReaderOptions.ManualRelease) and releases records only once
+// JetStream acknowledged them. An Overwrite ring does not wait; when it laps the shipper
 // the records overwritten before they could be shipped are counted in
 // Stats.Lost (and persisted with the position) and logged, and shipping
 // continues with the oldest record left. A Block ring's writer also
-// reclaims the reader slot of a shipper that died, so records appended
-// while no shipper runs can be overwritten too; they are counted the same
-// way when the next shipper starts.
+// reclaims the reader slot of a shipper that died; while no shipper runs it
+// then waits only for the ring's other registered readers, if any, and can
+// overwrite records not shipped yet (counted the same way when the next
+// shipper starts). ShipOptions.ReaderName keeps the shipper's slot while
+// no shipper runs, so the writer waits for the shipper's return; the slot
+// stays until ForgetReader removes it.
 //
 // # Pulling
 //

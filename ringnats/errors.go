@@ -25,6 +25,7 @@ var (
 	// ErrLocked: another shipper or puller runs with the same state file
 	// (the same variable as mmap.ErrLocked).
 	ErrLocked = mmap.ErrLocked
-	// ErrClosed: Run was called after Close.
-	ErrClosed = errors.New("closed")
+	// ErrClosed: Run was called after Close (the same variable as
+	// mmap.ErrClosed).
+	ErrClosed = mmap.ErrClosed
 )

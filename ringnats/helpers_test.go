@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,24 +141,53 @@ func quietLog() *slog.Logger {
 func shipUntil(t testing.TB, s *Shipper, n uint64) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for s.Stats().Next < n {
-		select {
-		case err := <-done:
-			cancel()
-			t.Fatalf("Run returned early: %v (stats %+v)", err, s.Stats())
-		case <-time.After(2 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("shipper stuck: %+v", s.Stats())
-		}
-	}
+	waitProgress(t, "the shipper", func() uint64 { return s.Stats().Next }, n, ranEarly(done))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stallLimit is how long a test waits without any progress before it calls
+// the wait a hang. Slowness is no failure (a loaded machine under the race
+// detector can be ten times slower than an idle one); no progress at all for
+// this long is.
+const stallLimit = 3 * time.Minute
+
+// waitProgress waits until progress() reaches target. It fails the test
+// when progress() stays the same for stallLimit, or when check reports an
+// error (e.g. a goroutine the test waits on stopped early).
+func waitProgress(t testing.TB, what string, progress func() uint64, target uint64, check func() error) {
+	t.Helper()
+	last, since := progress(), time.Now()
+	for last < target {
+		if check != nil {
+			if err := check(); err != nil {
+				t.Fatalf("waiting for %s to reach %d (at %d): %v", what, target, last, err)
+			}
+		}
+		time.Sleep(time.Millisecond)
+		if p := progress(); p != last {
+			last, since = p, time.Now()
+		} else if time.Since(since) > stallLimit {
+			t.Fatalf("waiting for %s to reach %d: no progress from %d for %v", what, target, last, stallLimit)
+		}
+	}
+}
+
+// ranEarly turns the channel a Run's result arrives on into a check for
+// waitProgress: Run returning while the test still waits is an error.
+func ranEarly(done <-chan error) func() error {
+	return func() error {
+		select {
+		case err := <-done:
+			return fmt.Errorf("Run returned early: %v", err)
+		default:
+			return nil
+		}
 	}
 }
 
@@ -189,8 +220,9 @@ func shipPosition(t testing.TB, statePath string) uint64 {
 	return sp.next
 }
 
-// waitFor polls cond every millisecond until it holds or the deadline
-// passes (a bounded wait for another process's progress).
+// waitFor polls cond every millisecond until it holds, or fails the test
+// after limit: a guard against a hang, for waits without a measure of
+// progress (keep limit generous).
 func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
@@ -200,4 +232,27 @@ func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// testLog returns a logger that keeps every line (with microsecond times)
+// and prints them when the test fails, so a stall can be read afterwards.
+func testLog(t testing.TB) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("RINGNATS_LOG") != "" {
+			mu.Lock()
+			t.Logf("log:\n%s", buf.String())
+			mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.String("t", a.Value.Time().Format("15:04:05.000000"))
+			}
+			return a
+		},
+	}))
 }

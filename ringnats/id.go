@@ -1,8 +1,6 @@
 package ringnats
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -10,37 +8,20 @@ import (
 	"github.com/mmapkit/mmapkit/ring"
 )
 
-// ID identifies one ring: the same file keeps its ID for life, and a ring
-// deleted and created again at the same path gets another one. Message ids
-// in the stream are derived from it, so records of different rings never
-// collide in JetStream's duplicate window.
-type ID [16]byte
+// ID identifies one ring: the 128-bit identity the ring chose at random
+// when it was created and keeps in its header (ring.ID). The same file
+// keeps its ID for life, and a ring deleted and created again at the same
+// path gets another one. Message ids in the stream are derived from it, so
+// records of different rings never collide in JetStream's duplicate window.
+type ID = ring.ID
 
-// String returns the ID as 32 lower-case hex digits.
-func (id ID) String() string { return hex.EncodeToString(id[:]) }
-
-// RingID returns the identity of the ring at path. It is derived from the
-// ring's static header (its creation time in nanoseconds, capacity, maximum
-// record size and policy), which is written once when the ring is created
-// and never changes.
+// RingID returns the identity of the ring at path.
 func RingID(path string) (ID, error) {
 	info, err := ring.Stat(path)
 	if err != nil {
 		return ID{}, err
 	}
-	return idOf(info), nil
-}
-
-func idOf(info ring.Info) ID {
-	var b [8 * 4]byte
-	binary.LittleEndian.PutUint64(b[0:], uint64(info.Created.UnixNano()))
-	binary.LittleEndian.PutUint64(b[8:], uint64(info.Capacity))
-	binary.LittleEndian.PutUint64(b[16:], uint64(info.MaxRecord))
-	binary.LittleEndian.PutUint64(b[24:], uint64(info.Policy))
-	sum := sha256.Sum256(append([]byte("mmapkit ring id v1\x00"), b[:]...))
-	var id ID
-	copy(id[:], sum[:])
-	return id
+	return info.ID, nil
 }
 
 // MsgID returns the JetStream message id of the record with sequence number

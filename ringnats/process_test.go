@@ -53,13 +53,13 @@ func runRole(role string, args []string) int {
 			}
 		}
 		return 0
-	case "ship": // url, ring, stream, subject
+	case "ship": // url, ring, stream, subject, reader name
 		nc, err := Connect([]string{args[0]}, &ConnectOptions{Logger: quietLog()})
 		if err != nil {
 			return fail(err)
 		}
 		defer nc.Close()
-		s, err := NewShipper(nc, args[1], args[2], &ShipOptions{Subject: args[3], Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		s, err := NewShipper(nc, args[1], args[2], &ShipOptions{Subject: args[3], ReaderName: args[4], Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 		if err != nil {
 			return fail(err)
 		}
@@ -205,7 +205,13 @@ func envInt(name string, def int) int {
 // TestShipSurvivesKills: a writer process appends records while the
 // shipper process is killed with SIGKILL at random moments and restarted;
 // the stream ends with every record exactly once, in order.
-// RINGNATS_STRESS=1 runs the full 1M records and 20 kills.
+// RINGNATS_STRESS=1 runs the full 1M records and 20 kills. Two rings: one
+// with room for every record (a dead shipper's reader slot is reclaimed, so
+// the writer does not wait for it), and a Block ring a fraction of that
+// size, read by a second, fast consumer too, whose shipper keeps a durable
+// reader slot (ShipOptions.ReaderName): while the shipper is dead the writer
+// waits for its slot instead of going on at the other consumer's pace and
+// overwriting records not shipped yet, and nothing is lost.
 func TestShipSurvivesKills(t *testing.T) {
 	records, kills := uint64(100_000), 5
 	if raceEnabled {
@@ -216,61 +222,113 @@ func TestShipSurvivesKills(t *testing.T) {
 	}
 	records = uint64(envInt("RINGNATS_RECORDS", int(records)))
 	kills = envInt("RINGNATS_KILLS", kills)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("records %d, kills %d, seed %d", records, kills, seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
-
-	srv := startServer(t, "")
-	nc := connect(t, srv.url())
-	dir := t.TempDir()
-	path := filepath.Join(dir, "events")
-	// Room for every record: a shipper that is dead cannot hold a writer
-	// back (its reader slot is reclaimed), so a smaller ring would lose
-	// records by design while the shipper is down.
-	capacity := int64(1 << 20)
-	for capacity < int64(records)*128 {
-		capacity *= 2
+	big := int64(1 << 20)
+	for big < int64(records)*128 {
+		big *= 2
 	}
-	createRing(t, path, capacity, ring.Block)
-	const stream, subject = "EVENTS", "events.host1"
-	if _, err := jsNew(t, nc).CreateStream(context.Background(), streamConfig(stream, subject)); err != nil {
-		t.Fatal(err)
-	}
-	statePath := path + "." + stream + "." + subject + ".ship"
-	writer := startChild(t, "write", path, strconv.FormatUint(records, 10))
-	ship := func() *child { return startChild(t, "ship", srv.url(), path, stream, subject) }
-	s := ship()
-	for k := range kills {
-		// Kill at a random moment after this shipper made some progress,
-		// so that every incarnation ships and dies mid-stream.
-		target := shipPosition(t, statePath) + 1 + rng.Uint64N(2*records/uint64(kills+1))
-		deadline := time.Now().Add(60 * time.Second)
-		for shipPosition(t, statePath) < min(target, records) && !s.exited() {
-			if time.Now().After(deadline) {
-				s.kill()
-				t.Fatalf("shipper stuck at %d:\n%s", shipPosition(t, statePath), s.output())
+	for _, tc := range []struct {
+		name       string
+		capacity   int64
+		readerName string
+	}{
+		{"room-for-all", big, ""},
+		{"durable-reader", 1 << 16, "shipper"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("records %d, kills %d, seed %d", records, kills, seed)
+			rng := rand.New(rand.NewPCG(seed, 1))
+			srv := startServer(t, "")
+			nc := connect(t, srv.url())
+			dir := t.TempDir()
+			path := filepath.Join(dir, "events")
+			createRing(t, path, tc.capacity, ring.Block)
+			const stream, subject = "EVENTS", "events.host1"
+			if _, err := jsNew(t, nc).CreateStream(context.Background(), streamConfig(stream, subject)); err != nil {
+				t.Fatal(err)
 			}
-			time.Sleep(time.Millisecond)
-		}
-		if s.exited() {
-			s.wait()
-			t.Fatalf("shipper %d exited on its own", k)
-		}
-		time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond)
-		s.kill()
-		t.Logf("kill %d at position %d", k+1, shipPosition(t, statePath))
-		s = ship()
+			statePath := path + "." + stream + "." + subject + ".ship"
+			consumed := make(chan error, 1)
+			if tc.readerName != "" {
+				// The durable slot exists before the writer starts (as
+				// after the first run of a shipper with the name), so
+				// the writer waits for it from the first record.
+				slot, err := ring.OpenReader(path, &ring.ReaderOptions{Name: tc.readerName, ManualRelease: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := slot.Close(); err != nil {
+					t.Fatal(err)
+				}
+				r, err := ring.OpenReader(path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*stallLimit)
+					defer cancel()
+					for r.Seq() < records {
+						if _, err := r.Next(ctx); err != nil {
+							consumed <- err
+							return
+						}
+					}
+					consumed <- nil
+				}()
+			} else {
+				consumed <- nil
+			}
+			writer := startChild(t, "write", path, strconv.FormatUint(records, 10))
+			ship := func() *child { return startChild(t, "ship", srv.url(), path, stream, subject, tc.readerName) }
+			position := func() uint64 { return shipPosition(t, statePath) }
+			s := ship()
+			exited := func() error {
+				if s.exited() {
+					return fmt.Errorf("the shipper exited on its own:\n%s", s.output())
+				}
+				return nil
+			}
+			for k := range kills {
+				// Kill at a random moment after this shipper made some
+				// progress, so that every incarnation ships and dies
+				// mid-stream.
+				target := min(position()+1+rng.Uint64N(2*records/uint64(kills+1)), records)
+				waitProgress(t, "the shipper", position, target, exited)
+				time.Sleep(time.Duration(rng.IntN(30_000)) * time.Microsecond)
+				s.kill()
+				t.Logf("kill %d at position %d", k+1, position())
+				s = ship()
+			}
+			waitProgress(t, "the last shipper", position, records, exited)
+			writer.wait()
+			s.stop()
+			if err := <-consumed; err != nil {
+				t.Fatalf("the other consumer: %v", err)
+			}
+			id, err := RingID(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExactlyOnce(t, readStream(t, nc, stream, subject), id, 0, records)
+			if info, err := ring.Stat(path); err != nil || len(info.Readers) != 0 && tc.readerName == "" {
+				t.Fatalf("readers left: %+v (%v)", info.Readers, err)
+			} else if tc.readerName != "" {
+				var durable []ring.ReaderInfo
+				for _, ri := range info.Readers {
+					if ri.Name != "" {
+						durable = append(durable, ri)
+					}
+				}
+				if len(durable) != 1 || durable[0].Name != tc.readerName || durable[0].Next != records || durable[0].Open {
+					t.Fatalf("want the durable slot %q at %d, closed; readers %+v", tc.readerName, records, info.Readers)
+				}
+				if err := ForgetReader(path, tc.readerName); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
-	writer.wait()
-	waitFor(t, "the last shipper to ship everything", 120*time.Second, func() bool {
-		return shipPosition(t, statePath) >= records || s.exited()
-	})
-	s.stop()
-	id, err := RingID(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkExactlyOnce(t, readStream(t, nc, stream, subject), id, 0, records)
 }
 
 // TestPullSurvivesKills: a puller process appending a stream into a second

@@ -110,7 +110,7 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 		p.w.Close()
 		return nil, err
 	}
-	st, payload, _, err := openState(o.StatePath, stateHeader{kind: kindPull, ring: idOf(info), stream: stream, name: o.Consumer})
+	st, payload, _, err := openState(o.StatePath, stateHeader{kind: kindPull, ring: info.ID, stream: stream, name: o.Consumer})
 	if err != nil {
 		p.w.Close()
 		return nil, err

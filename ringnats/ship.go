@@ -54,6 +54,17 @@ type ShipOptions struct {
 	// only a lower bound of what the stream holds: what a crash loses of it
 	// is published again and dropped as a duplicate.
 	StateInterval time.Duration
+	// ReaderName, on a Block ring, puts the shipper's reader in the durable
+	// reader slot of that name (ring.ReaderOptions.Name, 1 to
+	// ring.MaxReaderName bytes): while no shipper runs (killed, stopped,
+	// being upgraded) the slot stays, and the ring's writer waits for it
+	// rather than overwrite records not shipped yet. The next shipper with
+	// the name takes the slot over. Without it a dead shipper's slot is
+	// reclaimed and the writer may overwrite what it had not shipped (then
+	// counted in Lost). A durable slot holds the writer back until the
+	// shipper returns or the slot is removed (ForgetReader): use it only
+	// where a writer may wait for the shipper indefinitely.
+	ReaderName string
 	// Logger receives records lost to overwrite, restarts after failed
 	// publishes and resumptions (default slog.Default()).
 	Logger *slog.Logger
@@ -86,6 +97,7 @@ type entry struct {
 	lost  uint64 // a marker for lost records [seq, seq+lost); resolved at once
 	state uint8
 	dup   bool
+	tok   bool // holds a window slot (a publish); markers hold none
 	sseq  uint64
 }
 
@@ -107,8 +119,13 @@ type Shipper struct {
 	id       ID
 	policy   ring.Policy
 	st       *stateFile
-	obs      *ring.Reader // reads ahead, publishes
-	anchor   *ring.Reader // Block rings: registered, held at Next
+	// rd reads ahead and publishes. On a Block ring it is a registered
+	// reader with manual release: the writer waits for the records rd
+	// released, which are those JetStream acknowledged. Only Run's
+	// goroutine uses it (a Reader is not safe for concurrent use).
+	rd       *ring.Reader
+	released uint64 // records before it are released (Block rings)
+	reopen   bool   // rd lost its slot: open another before reading on
 	prevErr  nats.ErrHandler
 
 	mu        sync.Mutex
@@ -125,10 +142,13 @@ type Shipper struct {
 	cancelRun context.CancelFunc
 	sem       chan struct{}
 	kick      chan struct{} // wakes the committer
+	relKick   chan struct{} // wakes the reading loop to release acknowledged records
+	maxAcked  uint64        // SharedStream: 1 + the newest record acknowledged as stored
+	prepared  bool          // prepare ran once (the first resumes from the stream's last record)
 	closed    bool
 	running   bool
 
-	stMu    sync.Mutex // the anchor reader and the state file
+	stMu    sync.Mutex // the state file
 	saved   shipPayload
 	savedAt time.Time
 }
@@ -169,6 +189,7 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		log:      o.Logger,
 		sem:      make(chan struct{}, o.Window),
 		kick:     make(chan struct{}, 1),
+		relKick:  make(chan struct{}, 1),
 		fatalC:   make(chan struct{}),
 	}
 	if s.log == nil {
@@ -178,7 +199,10 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 	if err != nil {
 		return nil, err
 	}
-	s.id, s.policy = idOf(info), info.Policy
+	s.id, s.policy = info.ID, info.Policy
+	if o.ReaderName != "" && s.policy != ring.Block {
+		return nil, op(fmt.Errorf("a durable reader (ReaderName %q) needs a Block ring; an Overwrite ring never waits for readers", o.ReaderName))
+	}
 	s.stats.Ring = s.id
 	st, payload, reset, err := openState(o.StatePath, stateHeader{kind: kindShip, ring: s.id, stream: stream, name: o.Subject})
 	if err != nil {
@@ -199,20 +223,28 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 	}
 	s.readSeq = s.next
 	s.stats.Next = s.next
-	if s.policy == ring.Block {
-		// The anchor is the registered reader: it holds the writer back
-		// at the first record JetStream has not acknowledged.
-		if s.anchor, err = ring.OpenReader(ringPath, &ring.ReaderOptions{}); err != nil {
-			st.close()
-			return nil, err
-		}
-	}
-	if s.obs, err = ring.OpenReader(ringPath, &ring.ReaderOptions{Observe: true}); err != nil {
-		s.closeReaders()
+	if s.rd, err = s.openReader(); err != nil {
 		st.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openReader opens the shipper's reader: on a Block ring a registered one
+// that holds the writer back at the first record it has not released.
+func (s *Shipper) openReader() (*ring.Reader, error) {
+	if s.policy == ring.Block {
+		return ring.OpenReader(s.ringPath, &ring.ReaderOptions{ManualRelease: true, Name: s.opts.ReaderName})
+	}
+	return ring.OpenReader(s.ringPath, &ring.ReaderOptions{Observe: true})
+}
+
+// ForgetReader removes the durable reader slot a shipper with
+// ShipOptions.ReaderName keeps in the ring at ringPath, so that the ring's
+// writer no longer waits for it. It fails (matching ErrLocked) while a
+// shipper holds the slot.
+func ForgetReader(ringPath, name string) error {
+	return ring.RemoveReader(ringPath, name)
 }
 
 // checkSubject refuses subjects a publish cannot use.
@@ -333,10 +365,12 @@ func (s *Shipper) Run(ctx context.Context) error {
 			return nil
 		}
 		if f := s.fatalErr(); f != nil {
+			s.log.Error("ringnats: shipping stopped", "ring", s.ringPath, "next", s.position(), "err", f)
 			return f
 		}
 		var fe *fatalError
 		if errors.As(err, &fe) {
+			s.log.Error("ringnats: shipping stopped", "ring", s.ringPath, "next", s.position(), "err", fe.err)
 			return fe.err
 		}
 		if err == nil {
@@ -450,10 +484,16 @@ func (s *Shipper) prepare(ctx context.Context) error {
 	}
 	// The stream is the source of truth for what it stored: resume after
 	// its last record of this ring, if it is ahead of the state file.
+	// On a shared stream that holds only after a crash (the state file
+	// lags the acknowledgements): within a run the shipper knows what was
+	// acknowledged, and a record stored after its failed predecessor does
+	// not prove the predecessor stored.
+	first := !s.prepared
+	s.prepared = true
 	m, err := str.GetLastMsgForSubject(rctx, s.subject)
 	switch {
 	case err == nil:
-		if id, seq, perr := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); perr == nil && id == s.id {
+		if id, seq, perr := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); perr == nil && id == s.id && (first || !s.opts.SharedStream) {
 			s.mu.Lock()
 			if seq+1 > s.next {
 				s.log.Info("ringnats: the stream holds records past the saved position; resuming after them", "ring", s.ringPath, "saved", s.next, "stream_last", seq)
@@ -475,48 +515,81 @@ func (s *Shipper) prepare(ctx context.Context) error {
 // seek moves the readers to s.next, counting records overwritten since as
 // lost.
 func (s *Shipper) seek() error {
+	if s.reopen {
+		rd, err := s.openReader()
+		if err != nil {
+			return err // not fatal: the ring may be busy
+		}
+		s.rd.Close()
+		s.rd, s.reopen, s.released = rd, false, 0
+	}
 	s.mu.Lock()
 	next := s.next
 	s.mu.Unlock()
-	err := s.obs.SeekSeq(next)
-	if errors.Is(err, ring.ErrNotFound) {
-		if e := s.obs.SeekOldest(); e != nil {
-			return &fatalError{e}
+	// SeekSeq walks the ring from its oldest record, and a writer
+	// overwriting the frames ahead of the walk (released ones, or any on an
+	// Overwrite ring) can make it miss a record that is there: it then says
+	// "not found". Only the ring's bounds, read afterwards, tell a record
+	// overwritten (next < oldest) or a ring that is not the one shipped
+	// (next > end) from such a race, which is tried again.
+	for try := 1; ; try++ {
+		err := s.rd.SeekSeq(next)
+		if err == nil {
+			break
 		}
-		oldest := s.obs.Seq()
-		if oldest <= next {
-			end := oldest
-			if e := s.obs.SeekEnd(); e == nil {
-				end = s.obs.Seq()
-			}
-			return &fatalError{s.errorf("the saved position %d is past the ring's newest record %d: the ring is not the one shipped (restored from a copy?)", next, int64(end)-1)}
-		}
-		s.mu.Lock()
-		lost := oldest - next
-		s.stats.Lost += lost
-		s.next = oldest
-		next = oldest
-		s.mu.Unlock()
-		s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", lost, "from", oldest-lost, "to", oldest-1)
-		s.saveState(true)
-	} else if err != nil {
-		return &fatalError{err}
-	}
-	if s.anchor != nil {
-		s.stMu.Lock()
-		err := error(nil)
-		if s.anchor.Seq() != next {
-			err = s.anchor.SeekSeq(next)
-		}
-		s.stMu.Unlock()
-		if err != nil {
+		if !errors.Is(err, ring.ErrNotFound) {
 			return &fatalError{err}
 		}
+		if e := s.rd.SeekOldest(); e != nil {
+			return &fatalError{e}
+		}
+		oldest := s.rd.Seq()
+		if oldest > next {
+			s.mu.Lock()
+			lost := oldest - next
+			s.stats.Lost += lost
+			s.next = oldest
+			next = oldest
+			s.mu.Unlock()
+			s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", lost, "from", oldest-lost, "to", oldest-1)
+			s.saveState(true)
+			break // the reader is at the oldest record
+		}
+		if e := s.rd.SeekEnd(); e != nil {
+			return &fatalError{e}
+		}
+		if end := s.rd.Seq(); next > end {
+			return &fatalError{s.errorf("the saved position %d is past the ring's newest record %d: the ring is not the one shipped (restored from a copy?)", next, int64(end)-1)}
+		}
+		if try == 1000 {
+			return s.errorf("cannot find record %d in the ring (between its oldest %d and its end): %w", next, oldest, err)
+		}
 	}
+	// A seek releases the records before the new position.
 	s.mu.Lock()
 	s.readSeq = next
+	s.released = next
 	s.mu.Unlock()
 	return nil
+}
+
+// release lets the writer of a Block ring reuse the records JetStream
+// acknowledged. It runs on Run's goroutine, which owns the reader.
+func (s *Shipper) release() {
+	if s.policy != ring.Block {
+		return
+	}
+	s.mu.Lock()
+	next := s.next
+	s.mu.Unlock()
+	if next <= s.released || next > s.rd.Seq() {
+		return
+	}
+	if err := s.rd.Release(next); err != nil {
+		s.log.Warn("ringnats: cannot release shipped records", "ring", s.ringPath, "next", next, "err", err)
+		return
+	}
+	s.released = next
 }
 
 // runOnce publishes from s.next until rctx ends (ctx ended, a publish
@@ -533,7 +606,15 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 	var readErr error
 	for {
 		select {
+		case <-s.relKick:
+			s.release()
+		default:
+		}
+		select {
 		case s.sem <- struct{}{}:
+		case <-s.relKick:
+			s.release()
+			continue
 		case <-rctx.Done():
 		}
 		if rctx.Err() != nil {
@@ -544,13 +625,28 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 			<-s.sem
 			var le *ring.LappedError
 			if errors.As(err, &le) {
+				// Missed can be 0: the reader found itself lapped,
+				// yet the oldest record left is the one it was to
+				// read (only padding was overwritten).
 				s.mu.Lock()
-				s.push(entry{seq: le.Next - le.Missed, lost: le.Missed, state: acked})
+				if le.Missed > 0 {
+					s.push(entry{seq: le.Next - le.Missed, lost: le.Missed, state: acked})
+				}
 				s.readSeq = le.Next
 				s.mu.Unlock()
-				s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", le.Missed, "from", le.Next-le.Missed, "to", le.Next-1)
+				if le.Missed > 0 {
+					s.log.Warn("ringnats: records overwritten before they could be shipped", "ring", s.ringPath, "lost", le.Missed, "from", le.Next-le.Missed, "to", le.Next-1)
+				}
 				s.advance()
 				continue
+			}
+			if errors.Is(err, ring.ErrEvicted) {
+				// The writer took the reader's slot (it judged the
+				// shipper dead): register again and resume from the
+				// position; what was overwritten meanwhile is counted.
+				s.reopen = true
+				readErr = err
+				break
 			}
 			if rctx.Err() == nil {
 				readErr = &fatalError{err}
@@ -565,7 +661,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 		}
 		prevID = id
 		s.mu.Lock()
-		s.push(entry{seq: rec.Seq, size: len(rec.Data)})
+		s.push(entry{seq: rec.Seq, size: len(rec.Data), tok: true})
 		s.inflight++
 		s.readSeq = rec.Seq + 1
 		s.stats.Published++
@@ -613,14 +709,10 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 	// Everything acknowledged at the head has been popped by advance; the
 	// head is now the first failure, if any. Later entries the stream
 	// stored anyway are out of order (SharedStream) or duplicates.
-	var reordered uint64
 	held := 0 // window slots held by the entries dropped here
-	for i, e := range s.q[s.qh:] {
-		if e.lost == 0 {
+	for _, e := range s.q[s.qh:] {
+		if e.tok {
 			held++
-		}
-		if i > 0 && e.state == acked && e.lost == 0 && !e.dup {
-			reordered++
 		}
 	}
 	if len(s.q) > s.qh {
@@ -629,15 +721,12 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 	}
 	s.q, s.qh = s.q[:0], 0
 	s.inflight = 0
-	s.stats.Reordered += reordered
 	s.stats.Next = s.next
 	s.mu.Unlock()
 	for range held {
 		<-s.sem
 	}
-	if reordered > 0 {
-		s.log.Error("ringnats: the server stored records after a predecessor it had refused; they are now out of order in the stream", "ring", s.ringPath, "records", reordered)
-	}
+	s.release()
 	s.saveState(true)
 	if readErr != nil {
 		return readErr
@@ -708,7 +797,14 @@ func (s *Shipper) resolve(seq uint64, ack *jetstream.PubAck, err error) {
 		e.state, e.dup, e.sseq = acked, ack.Duplicate, ack.Sequence
 		if ack.Duplicate {
 			s.stats.Duplicates++
+		} else if seq < s.maxAcked {
+			// Stored now, after a successor stored earlier: its first
+			// publish failed and was not stored (only possible with
+			// SharedStream, where the server does not check the order).
+			s.stats.Reordered++
+			s.log.Error("ringnats: a record was stored after its successors (its first publish was lost); it is out of order in the stream", "ring", s.ringPath, "record", seq)
 		}
+		s.maxAcked = max(s.maxAcked, seq+1)
 	}
 	s.inflight--
 	if s.inflight == 0 && s.idle != nil {
@@ -738,6 +834,8 @@ func (s *Shipper) advanceLocked() {
 			s.stats.Shipped++
 			s.stats.ShippedBytes += uint64(e.size)
 			s.stats.StreamSeq = max(s.stats.StreamSeq, e.sseq)
+		}
+		if e.tok {
 			released++
 		}
 		n++
@@ -761,11 +859,13 @@ func (s *Shipper) advanceLocked() {
 	case s.kick <- struct{}{}:
 	default:
 	}
+	select {
+	case s.relKick <- struct{}{}:
+	default:
+	}
 }
 
-// committer moves the anchor reader up to the position (so a Block ring's
-// writer may reuse what JetStream holds) and saves the state, at most every
-// StateInterval.
+// committer saves the state, at most every StateInterval.
 func (s *Shipper) committer(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(s.opts.StateInterval)
@@ -782,7 +882,7 @@ func (s *Shipper) committer(ctx context.Context, done chan struct{}) {
 }
 
 // saveState writes the state if it changed (force: even if written less
-// than StateInterval ago) and moves the anchor.
+// than StateInterval ago).
 func (s *Shipper) saveState(force bool) {
 	s.mu.Lock()
 	sp := shipPayload{
@@ -795,13 +895,6 @@ func (s *Shipper) saveState(force bool) {
 	defer s.stMu.Unlock()
 	if s.st == nil {
 		return
-	}
-	if s.anchor != nil {
-		for s.anchor.Seq() < sp.next {
-			if _, err := s.anchor.TryNext(); err != nil {
-				break
-			}
-		}
 	}
 	sp.pid = uint32(pid)
 	if s.nc.IsConnected() {
@@ -848,16 +941,10 @@ func (s *Shipper) Close() error {
 }
 
 func (s *Shipper) closeReaders() error {
-	var err error
-	if s.obs != nil {
-		err = s.obs.Close()
+	if s.rd == nil {
+		return nil
 	}
-	if s.anchor != nil {
-		if e := s.anchor.Close(); err == nil {
-			err = e
-		}
-	}
-	return err
+	return s.rd.Close()
 }
 
 // isFatalPublish tells the refusals that publishing again cannot cure.
@@ -949,7 +1036,7 @@ var pid = os.Getpid()
 // grow to 1 ms while the ring stays empty. (Reader.Next would sleep on the
 // ring's futex instead, but cancelling its context races with Close.)
 func (s *Shipper) nextRecord(ctx context.Context) (ring.Record, error) {
-	rec, err := s.obs.TryNext()
+	rec, err := s.rd.TryNext()
 	if err != ring.ErrEmpty {
 		return rec, err
 	}
@@ -966,7 +1053,11 @@ func (s *Shipper) nextRecord(ctx context.Context) (ring.Record, error) {
 			return ring.Record{}, ctx.Err()
 		case <-t.C:
 		}
-		if rec, err = s.obs.TryNext(); err != ring.ErrEmpty {
+		// The writer of a Block ring may be waiting for the records
+		// acknowledged meanwhile: nothing else releases them while the
+		// ring looks empty.
+		s.release()
+		if rec, err = s.rd.TryNext(); err != ring.ErrEmpty {
 			return rec, err
 		}
 	}

@@ -8,8 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -97,16 +100,24 @@ func decodeState(b []byte) (h stateHeader, gen uint64, payload []byte, err error
 	}
 	h.stream = string(b[44 : 44+ls])
 	h.name = string(b[300 : 300+ln])
+	written := false
 	for i := range 2 {
 		s := b[slotA+i*slotSize : slotA+(i+1)*slotSize]
 		g := binary.LittleEndian.Uint64(s)
 		n := int(binary.LittleEndian.Uint32(s[12:]))
+		written = written || g != 0
 		if g == 0 || n > maxPayload || crc32.ChecksumIEEE(s[slotHdr:slotHdr+n]) != binary.LittleEndian.Uint32(s[8:]) {
 			continue
 		}
 		if g > gen {
 			gen, payload = g, s[slotHdr:slotHdr+n]
 		}
+	}
+	if written && payload == nil {
+		// A write replaces one slot and leaves the other intact: both
+		// failing their checks is damage, not a torn write. Starting over
+		// would forget the position.
+		return h, 0, nil, fmt.Errorf("neither position slot passes its checksum: %w", ErrNotState)
 	}
 	return h, gen, payload, nil
 }
@@ -130,10 +141,17 @@ func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, res
 	fail := func(err error) (*stateFile, []byte, bool, error) {
 		return nil, nil, false, &fs.PathError{Op: "ringnats: open state", Path: path, Err: err}
 	}
-	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		// A new state file appears with its header written, so that a
+		// status reader never sees a half-written one.
+		if err := createState(path, hdr); err != nil {
+			return fail(err)
+		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	// One open that cannot follow a link or block on a FIFO, with the type
+	// checked on the descriptor: a check of the name before the open could
+	// be answered by one file and the open by another put there meanwhile.
+	f, err := sys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644, true)
 	if err != nil {
 		return fail(unwrapPath(err))
 	}
@@ -141,12 +159,7 @@ func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, res
 		f.Close()
 		return fail(err)
 	}
-	if fi, err := f.Stat(); err != nil {
-		return closeFail(err)
-	} else if !fi.Mode().IsRegular() {
-		return closeFail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
-	}
-	lock, err := mmap.TryLockFile(f, true)
+	lock, err := lockState(f)
 	if err != nil {
 		if errors.Is(err, mmap.ErrLocked) {
 			pid := 0
@@ -201,20 +214,69 @@ func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, res
 	return st, payload, false, nil
 }
 
+// createState creates the state file at path holding only hdr: written to a
+// temporary file beside it, then linked into place, which fails if the name
+// exists (another shipper or puller created it first: theirs is used). Where
+// the file system has no hard links, the header is written in place.
+func createState(path string, hdr stateHeader) error {
+	if hdr.created.IsZero() {
+		hdr.created = time.Now()
+	}
+	b, err := encodeHeader(hdr)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return nil // a directory we may not create files in: open reports it
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if e := tmp.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		return unwrapPath(err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil // no hard links here: openState writes the header in place
+	}
+	return nil
+}
+
+// Reading a state file while its shipper writes it sees a whole header and
+// at least one whole slot (each write replaces one slot). Should a read
+// still come out inconsistent (the page cache promises no atomicity to
+// readers), it is read again: a write lasts microseconds, damage stays.
+const (
+	stateReadTries = 10
+	stateReadPause = 20 * time.Millisecond
+)
+
+// stateReadHook, when set (by tests), runs after each failed attempt to read
+// a state file.
+var stateReadHook func(attempt int)
+
 // readState reads a state file without locking it, for status reports.
 // running is true when a shipper or puller holds it.
 func readState(path string) (h stateHeader, payload []byte, running bool, err error) {
+	for attempt := 1; ; attempt++ {
+		h, payload, running, err = readStateOnce(path)
+		if err == nil || !errors.Is(err, ErrNotState) || attempt == stateReadTries {
+			return h, payload, running, err
+		}
+		if stateReadHook != nil {
+			stateReadHook(attempt)
+		}
+		time.Sleep(stateReadPause)
+	}
+}
+
+func readStateOnce(path string) (h stateHeader, payload []byte, running bool, err error) {
 	fail := func(err error) (stateHeader, []byte, bool, error) {
 		return h, nil, false, &fs.PathError{Op: "ringnats: read state", Path: path, Err: err}
 	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fail(unwrapPath(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(fmt.Errorf("is a %s, not a regular file", modeName(fi.Mode())))
-	}
-	f, err := os.Open(path)
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, true)
 	if err != nil {
 		return fail(unwrapPath(err))
 	}
@@ -238,6 +300,26 @@ func readState(path string) (h stateHeader, payload []byte, running bool, err er
 		l.Unlock()
 	}
 	return h, payload, running, nil
+}
+
+// lockState takes the exclusive lock of a shipper or puller on its state
+// file. A status report (readState) holds a shared lock for a moment to see
+// whether anyone runs: that must not make a starting shipper fail, so while
+// a shared lock can still be taken (no shipper or puller holds the file,
+// only observers do) it tries again. An exclusive holder fails it at once.
+func lockState(f *os.File) (*mmap.FileLock, error) {
+	for try := 0; ; try++ {
+		lock, err := mmap.TryLockFile(f, true)
+		if err == nil || !errors.Is(err, mmap.ErrLocked) || try == 1000 {
+			return lock, err
+		}
+		sh, e := mmap.TryLockFile(f, false)
+		if e != nil {
+			return nil, err // held exclusively: another shipper or puller
+		}
+		sh.Unlock()
+		runtime.Gosched()
+	}
 }
 
 func (st *stateFile) writeHeader() error {
@@ -328,20 +410,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func modeName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m.IsDir():
-		return "directory"
-	}
-	return "special file"
 }

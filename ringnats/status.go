@@ -64,7 +64,7 @@ func ReadShipStatus(ringPath, stream string, opts *ShipOptions) (ShipStatus, err
 	if err != nil {
 		return st, err
 	}
-	st.RingID = idOf(info)
+	st.RingID = info.ID
 	st.RingNext = info.Next
 	h, payload, running, err := readState(o.StatePath)
 	switch {
@@ -99,18 +99,31 @@ func ReadShipStatus(ringPath, stream string, opts *ShipOptions) (ShipStatus, err
 	}
 	defer r.Close()
 	from := st.Next
-	if err := r.SeekSeq(from); errors.Is(err, ring.ErrNotFound) {
+	// As in Shipper.seek: a "not found" can be a walk that raced the
+	// writer; the ring's bounds decide.
+	for try := 1; ; try++ {
+		err := r.SeekSeq(from)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ring.ErrNotFound) {
+			return st, err
+		}
 		if err := r.SeekOldest(); err != nil {
 			return st, err
 		}
 		if r.Seq() > from {
 			st.Overwritten = r.Seq() - from
-		} else {
-			// Ahead of the ring: nothing to ship.
+			break
+		}
+		if err := r.SeekEnd(); err != nil {
+			return st, err
+		}
+		if from > r.Seq() || try == 100 {
+			// Ahead of the ring (or a writer too fast to find the
+			// position in): nothing to count.
 			return st, nil
 		}
-	} else if err != nil {
-		return st, err
 	}
 	for rec, err := range r.Records() {
 		var le *ring.LappedError

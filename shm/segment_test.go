@@ -39,7 +39,7 @@ func TestValidateName(t *testing.T) {
 	}
 	// Names a Windows file cannot have: an alternate data stream, devices,
 	// a trailing dot or space that Windows would drop.
-	for _, n := range []string{"a:b", "nul", "NUL.txt", "com1", "lpt9.x", "con ", "a.", "a ", "q?", "p|q", `"x"`, "<x>", "*"} {
+	for _, n := range []string{"a:b", "nul", "NUL.txt", "com1", "lpt9.x", "con ", "a.", "a ", "q?", "p|q", `"x"`, "<x>", "*", "com¹", "LPT³.txt", "a\xff"} {
 		tests = append(tests, struct {
 			name string
 			ok   bool

@@ -58,15 +58,19 @@ func (f *natsFlags) connect(log *slog.Logger) (*nats.Conn, error) {
 
 // natsExit gives errors about the input (what was asked for cannot work:
 // the server, the credentials, the stream, the subject, the files) exit
-// status 2, and other failures 1.
+// status 2, and other failures 1. A damaged file (a state file or ring that
+// fails its checks) is a failure, 1: the arguments were right.
 func natsExit(err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, ringnats.ErrNotState) || errors.Is(err, ring.ErrCorrupt) {
+		return &exitError{code: 1, err: err}
+	}
 	for _, bad := range []error{
 		nats.ErrNoServers, nats.ErrAuthorization, nats.ErrPermissionViolation, nats.ErrAuthExpired,
-		ringnats.ErrNoStream, ringnats.ErrSubject, ringnats.ErrStateMismatch, ringnats.ErrNotState,
-		ringnats.ErrLocked, ring.ErrNotRing, ring.ErrVersion, ring.ErrBadHeader, fs.ErrNotExist, fs.ErrPermission,
+		ringnats.ErrNoStream, ringnats.ErrSubject, ringnats.ErrStateMismatch,
+		ringnats.ErrLocked, ring.ErrNotRing, ring.ErrVersion, fs.ErrNotExist, fs.ErrPermission,
 	} {
 		if errors.Is(err, bad) {
 			return &exitError{code: 2, err: err}
@@ -87,7 +91,7 @@ func ringShipCmd() *cobra.Command {
 	var nf natsFlags
 	var o ringnats.ShipOptions
 	var stream string
-	var status, asJSON bool
+	var status, asJSON, forget bool
 	cmd := &cobra.Command{
 		Use:   "ship FILE --stream S --subject SUBJ",
 		Short: "Ship a ring's records to a NATS JetStream stream, exactly once and in order",
@@ -97,14 +101,24 @@ duplicate window makes a restarted shipper exactly-once. Its position (advanced
 only by JetStream's acknowledgements) is kept in FILE.<stream>.<subject>.ship;
 kill it at any moment and start it again. It runs until interrupted.
 
+With --reader-name (a Block ring) the shipper keeps a durable reader slot of
+that name: while no shipper runs, the ring's writer waits for it instead of
+overwriting records not shipped yet. --forget removes the slot and exits.
+
 With --status it reports that position, the lag in records and bytes, the
 records lost to overwrite and the last connection, and exits.
 
 Exit status: 0 after an interrupt, 2 when the input cannot work (server
 unreachable, wrong credentials, no such stream, a subject the account may not
-publish to, not a ring), 1 on other failures.`,
+publish to, not a ring), 1 on other failures (a damaged state file among them).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if forget {
+				if o.ReaderName == "" {
+					return usagef("ring ship: --forget needs --reader-name")
+				}
+				return natsExit(ringnats.ForgetReader(args[0], o.ReaderName))
+			}
 			if stream == "" || o.Subject == "" {
 				return usagef("ring ship: --stream and --subject are required")
 			}
@@ -147,6 +161,8 @@ publish to, not a ring), 1 on other failures.`,
 	fl.DurationVar(&o.AckTimeout, "ack-timeout", 0, "how long a publish may await its acknowledgement (default 10s)")
 	fl.BoolVar(&o.SharedStream, "shared-stream", false, "other publishers write to the stream too: do not chain message ids")
 	fl.StringVar(&o.StatePath, "state", "", "state file (default FILE.<stream>.<subject>.ship)")
+	fl.StringVar(&o.ReaderName, "reader-name", "", "Block ring: keep a durable reader slot of this name, so the writer waits while no shipper runs")
+	fl.BoolVar(&forget, "forget", false, "with --reader-name: remove the durable reader slot and exit")
 	fl.BoolVar(&status, "status", false, "print the shipper's position, lag, losses and connection, and exit")
 	fl.BoolVar(&asJSON, "json", false, "with --status: print JSON")
 	return cmd

@@ -239,3 +239,102 @@ func interrupt(t *testing.T, cmd *exec.Cmd) {
 		t.Fatalf("%s: %v", cmd.Args[1:3], err)
 	}
 }
+
+// TestRingShipDamagedState: a state file that fails its checks is a
+// failure (exit status 1) naming the file and the problem, for --status
+// and for shipping; it is not bad usage (it used to exit 2).
+func TestRingShipDamagedState(t *testing.T) {
+	url := natsTestServer(t, "")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.ring")
+	w, err := ring.Create(src, &ring.Options{Capacity: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Append([]byte("x"))
+	w.Close()
+	state := filepath.Join(dir, "damaged.ship")
+	if err := os.WriteFile(state, []byte(strings.Repeat("damaged!", 512)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"status", []string{"--status"}},
+		{"status-json", []string{"--status", "--json"}},
+		{"ship", []string{"--server", url, "--create-stream"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"ring", "ship", src, "--stream", "S", "--subject", "s.a", "--state", state}, tc.args...)
+			out, err := natsRun(t, "", args...)
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "not a ringnats state file") || !strings.Contains(err.Error(), state) {
+				t.Fatalf("got %v, want exit status 1 naming %s as not a ringnats state file\n%s", err, state, out)
+			}
+		})
+	}
+}
+
+// TestRingShipReaderName: with --reader-name the shipper's reader slot in a
+// Block ring outlives the shipper (the writer keeps waiting for it), and
+// --forget removes it.
+func TestRingShipReaderName(t *testing.T) {
+	url := natsTestServer(t, "")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.ring")
+	w, err := ring.Create(src, &ring.Options{Capacity: 1 << 16, Policy: ring.Block})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := w.Append([]byte(fmt.Sprint("record ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if out, err := natsRun(t, "", "ring", "ship", src, "--reader-name", "shipper", "--forget"); err == nil || !strings.Contains(err.Error(), `no reader named "shipper"`) {
+		t.Fatalf("forgetting a slot that does not exist: %v\n%s", err, out)
+	}
+	ship := cliChild(t, "ring", "ship", src, "--server", url, "--stream", "EV", "--subject", "ev.a", "--create-stream", "--reader-name", "shipper")
+	slot := func() (ring.ReaderInfo, bool) {
+		info, err := ring.Stat(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range info.Readers {
+			if r.Name == "shipper" {
+				return r, true
+			}
+		}
+		return ring.ReaderInfo{}, false
+	}
+	deadline := time.Now().Add(2 * time.Minute) // a hang guard
+	for {
+		out, err := natsRun(t, "", "ring", "ship", src, "--stream", "EV", "--subject", "ev.a", "--status", "--json")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(out), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["next"] == 10.0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not shipped: %v", m)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	interrupt(t, ship)
+	if r, ok := slot(); !ok || r.Open || r.Next != 10 {
+		t.Fatalf("after the shipper stopped, its slot: %+v (found %v), want it kept at 10", r, ok)
+	}
+	if out, err := natsRun(t, "", "ring", "ship", src, "--reader-name", "shipper", "--forget"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r, ok := slot(); ok {
+		t.Fatalf("the slot is still there: %+v", r)
+	}
+}
