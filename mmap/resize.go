@@ -253,6 +253,14 @@ func (r *Region) growMapping(newLen int) error {
 	}
 	prot := sys.ProtRead | sys.ProtWrite
 	mapOff := r.off - int64(r.delta)
+	if fd == sys.NoFile && len(m.Data) > 0 {
+		// The bytes this grow adds in the last page must read as zeros, as
+		// new memory does. The shrink that cut them off cleared them, but a
+		// writer that loaded the view before it may have stored into them
+		// after that (its copy takes no lock): clear them again.
+		old := len(m.Data)
+		clear(unsafe.Slice(unsafe.SliceData(m.Data), min(pageUp(old), newLen))[old:])
+	}
 	if len(m.Data) == 0 {
 		// Shrunk to nothing (resize keeps the start): map over its own
 		// reservation where it is large enough.
