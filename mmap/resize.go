@@ -171,6 +171,25 @@ func (fc fileChange) apply() error {
 	return nil
 }
 
+// zeroTail writes zeros over the bytes the file grew by in the page that
+// held its old end. They must read as zeros, and the page cache may not
+// say so: a lock-free WriteAt that loaded the view before the shrink that
+// cut them off can store there after the truncate zeroed them (the page
+// stays in the cache past the end of the file on tmpfs), and growing the
+// file again brought the stale bytes back.
+func (fc fileChange) zeroTail() error {
+	if fc.end <= fc.eof {
+		return nil
+	}
+	ps := int64(sys.PageSize())
+	n := min(fc.end, (fc.eof+ps-1)/ps*ps) - fc.eof
+	if n <= 0 {
+		return nil
+	}
+	_, err := fc.f.WriteAt(make([]byte, n), fc.eof)
+	return err
+}
+
 // undo restores the file's size after a failed remap.
 func (fc fileChange) undo(err error) error {
 	if fc.end < 0 {
@@ -236,6 +255,9 @@ func (r *Region) resize(old, n int) error {
 	if err := fc.apply(); err != nil {
 		return err
 	}
+	if err := fc.zeroTail(); err != nil {
+		return fc.undo(err)
+	}
 	if err := r.growMapping(newLen); err != nil {
 		return fc.undo(err)
 	}
@@ -253,6 +275,14 @@ func (r *Region) growMapping(newLen int) error {
 	}
 	prot := sys.ProtRead | sys.ProtWrite
 	mapOff := r.off - int64(r.delta)
+	if fd == sys.NoFile && len(m.Data) > 0 {
+		// The bytes this grow adds in the last page must read as zeros, as
+		// new memory does. The shrink that cut them off cleared them, but a
+		// writer that loaded the view before it may have stored into them
+		// after that (its copy takes no lock): clear them again.
+		old := len(m.Data)
+		clear(unsafe.Slice(unsafe.SliceData(m.Data), min(pageUp(old), newLen))[old:])
+	}
 	if len(m.Data) == 0 {
 		// Shrunk to nothing (resize keeps the start): map over its own
 		// reservation where it is large enough.

@@ -115,3 +115,47 @@ func TestChildDiesWithKilledParent(t *testing.T) {
 		t.Fatalf("the live run's directory went: %v", dirs2)
 	}
 }
+
+// Anyone can make a directory in a shared /tmp that looks like a run's. The
+// cleaner opened its owner file with a plain open, which blocks on a FIFO
+// for good: every later bench run hung at start. Nothing planted there may
+// hang the cleaner or make it remove what a live run owns.
+func TestCleanStaleTempDirsPlanted(t *testing.T) {
+	tmp := t.TempDir()
+	plant := func(name string, owner func(path string) error) string {
+		d := filepath.Join(tmp, tempPattern+name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := owner(filepath.Join(d, ownerFile)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	_, release, err := TempDir(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	live, _ := filepath.Glob(filepath.Join(tmp, tempPattern+"*", ownerFile))
+	fifo := plant("fifo", func(p string) error { return sys.Mkfifo(p, 0o644) })
+	plant("dir", func(p string) error { return os.Mkdir(p, 0o755) })
+	link := plant("link", func(p string) error { return os.Symlink(live[0], p) })
+	done := make(chan int, 1)
+	go func() { done <- CleanStaleTempDirs(tmp) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		// Let the blocked open go, so the test binary can exit.
+		if f, err := os.OpenFile(filepath.Join(fifo, ownerFile), os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatal("CleanStaleTempDirs hung on a FIFO planted as a run's owner file")
+	}
+	for _, d := range []string{link, filepath.Dir(live[0])} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s removed: its owner file is (a link to) a live run's: %v", d, err)
+		}
+	}
+}

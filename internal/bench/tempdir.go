@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
 )
 
@@ -66,7 +67,10 @@ func CleanStaleTempDirs(parent string) int {
 		if err != nil || !fi.IsDir() {
 			continue
 		}
-		f, err := os.Open(filepath.Join(d, ownerFile))
+		// Anyone may make a directory of this name in a shared /tmp: the
+		// owner file is opened without following a link or blocking on a
+		// FIFO (a plain open waited for a writer for good).
+		f, err := sys.OpenFile(filepath.Join(d, ownerFile), os.O_RDONLY, 0, true)
 		if errors.Is(err, os.ErrNotExist) {
 			if time.Since(fi.ModTime()) > staleAge && os.RemoveAll(d) == nil {
 				n++
