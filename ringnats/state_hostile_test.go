@@ -2,9 +2,11 @@ package ringnats
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
@@ -55,6 +57,13 @@ func TestStatePlanted(t *testing.T) {
 			p := filepath.Join(dir, c.name)
 			if err := c.plant(p); err != nil {
 				t.Fatal(err)
+			}
+			if strings.HasPrefix(c.name, "link") {
+				if fi, err := os.Lstat(p); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+					// Wine 8's CreateSymbolicLink is a stub: it reports
+					// success and makes nothing.
+					t.Skipf("os.Symlink reported success but made no link (%v): this system cannot create symbolic links", err)
+				}
 			}
 			if _, _, _, err := readState(p); !errors.Is(err, c.want) {
 				t.Errorf("readState: %v, want %v", err, c.want)
