@@ -38,6 +38,16 @@
 // or the kernel reported it from a system call; Do runs your code under the
 // same protection. Slices from Bytes are not protected.
 //
+// How: Do and most methods run the access under debug.SetPanicOnFault with
+// a deferred recover. ReadAt and WriteAt on linux/amd64 use a cheaper way,
+// since that protection would otherwise double the cost of a small read:
+// they copy in an assembly routine, and the first Region installs a SIGBUS
+// and SIGSEGV handler in front of the Go runtime's that makes a fault inside
+// that routine return "failed" (the call then retries under the full
+// protection to report the fault). Every other signal passes to the Go
+// runtime untouched. Set MMAPKIT_FAULT_HANDLER=0 in the environment to do
+// without the handler.
+//
 // # Concurrency, Close and Resize
 //
 // Every method is safe for concurrent use. The copying calls (ReadAt,

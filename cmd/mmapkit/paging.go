@@ -138,8 +138,9 @@ prefetch reads every page of the files (or of --range) into the page cache
 with many reads in flight: it starts the reads of many files ahead of the
 --jobs workers that wait for them. Ranges up to 1 MiB are read through the
 file descriptor (posix_fadvise, sendfile to /dev/null, cachestat), bigger
-ones through a mapping (MADV_POPULATE_READ); the page faults reported are
-those of the mappings (major faults: pages read from disk).`
+ones through a mapping (MADV_POPULATE_READ). The total says how much the
+command read from disk (Linux) and the page faults it took (those of the
+mappings; major faults: pages read from disk).`
 	case pagingEvict:
 		long += `
 
@@ -243,6 +244,7 @@ type pagingTotal struct {
 	Before        *int          `json:"before,omitempty"`
 	Seconds       float64       `json:"seconds"`
 	Faults        *pagingFaults `json:"faults,omitempty"`
+	ReadBytes     *int64        `json:"read_bytes,omitempty"`
 	Skipped       int           `json:"skipped"`
 	Duplicates    int           `json:"duplicates"`
 	Errors        int           `json:"errors"`
@@ -367,6 +369,12 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// Counters and clock start before any work does: the feeders start
+	// reads as soon as the walk finds files.
+	f0, ferr := mmap.ReadFaults()
+	ru0, ruErr := sys.GetRusage()
+	start := time.Now()
+
 	// The lister walks and sends events; a dispatcher passes files to the
 	// feeders and everything else straight to the results.
 	c := newCollector(op, o, stderr)
@@ -467,8 +475,6 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		close(results)
 	}()
 
-	f0, ferr := mmap.ReadFaults()
-	start := time.Now()
 	var (
 		files   []pagingFile
 		done    []pagingTarget // the targets of files, in the same order
@@ -543,6 +549,10 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 	if f1, err := mmap.ReadFaults(); ferr == nil && err == nil && op == pagingPrefetch {
 		d := f1.Sub(f0)
 		rep.Total.Faults = &pagingFaults{Minor: int64(d.Minor), Major: int64(d.Major)}
+	}
+	if ru1, err := sys.GetRusage(); ruErr == nil && err == nil && ru0.ReadBytes >= 0 && op == pagingPrefetch {
+		n := ru1.ReadBytes - ru0.ReadBytes
+		rep.Total.ReadBytes = &n
 	}
 	rep.Files = list(files)
 	for _, f := range files {
@@ -832,6 +842,9 @@ func pagingPrintTotal(w io.Writer, op string, rep *pagingReport) error {
 	default:
 		fmt.Fprintf(&b, "; resident before %s (%s), after %s (%s) in %s", bytesText(int64(*t.Before)*ps), pagingPct(*t.Before, t.Pages),
 			bytesText(t.ResidentBytes), pagingPct(t.Resident, t.Pages), pagingDuration(t.Seconds))
+		if t.ReadBytes != nil {
+			fmt.Fprintf(&b, ", %s read from disk", bytesText(*t.ReadBytes))
+		}
 		if t.Faults != nil {
 			fmt.Fprintf(&b, ", %d major + %d minor faults", t.Faults.Major, t.Faults.Minor)
 		}

@@ -141,6 +141,14 @@ func TestPagingCommandsEvictPrefetch(t *testing.T) {
 		if st.faultsReported && (rep.Total.Faults == nil || rep.Total.Faults.Minor+rep.Total.Faults.Major == 0) {
 			t.Fatalf("%s: faults %v, want the faults that read the file in", st.op, rep.Total.Faults)
 		}
+		// The bytes read from disk: the whole file after evict (where the
+		// kernel counts a task's I/O: /proc/self/io).
+		if (rep.Total.ReadBytes != nil) != (st.op == pagingPrefetch) {
+			t.Fatalf("%s: read_bytes %v", st.op, rep.Total.ReadBytes)
+		}
+		if _, err := os.Stat("/proc/self/io"); err == nil && st.op == pagingPrefetch && *rep.Total.ReadBytes < int64(pages-1)*4096 {
+			t.Fatalf("%s: read_bytes %d, want the file's %d bytes read from disk", st.op, *rep.Total.ReadBytes, pages*4096-5)
+		}
 		if rep.Total.Files != 1 || rep.Total.Pages != pages || rep.Total.Resident != st.after {
 			t.Fatalf("%s: total %+v", st.op, rep.Total)
 		}
@@ -600,6 +608,7 @@ func TestPagingBar(t *testing.T) {
 // header's): times vary, so their column's width does too.
 var durationRE = regexp.MustCompile(` +([0-9.]+(ns|µs|ms|s)|TIME)\b`)
 var faultsRE = regexp.MustCompile(`[0-9]+ major \+ [0-9]+ minor`)
+var readRE = regexp.MustCompile(`[0-9.]+ (B|KiB|MiB|GiB) read from disk`)
 
 // The text of each page-cache command, against golden files.
 func TestPagingGolden(t *testing.T) {
@@ -622,6 +631,7 @@ func TestPagingGolden(t *testing.T) {
 		r := cli(t, tc.args...)
 		out := normalize(r.stdout+"--- stderr\n"+r.stderr, dir, "$DIR")
 		out = faultsRE.ReplaceAllString(durationRE.ReplaceAllString(out, " $$TIME"), "$$FAULTS")
+		out = readRE.ReplaceAllString(out, "$$READ read from disk")
 		golden(t, "paging-"+tc.name, out+"--- exit status "+strconv.Itoa(r.code)+"\n")
 	}
 }

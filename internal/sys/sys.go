@@ -103,6 +103,10 @@ type Rusage struct {
 	MaxRSS      int64         // peak resident set size in bytes
 	UserTime    time.Duration // CPU time spent in user mode
 	SystemTime  time.Duration // CPU time spent in the kernel
+	// ReadBytes is what the process read from storage, readahead it
+	// started included (ru_inblock, in 512-byte units on Linux); -1 where
+	// the OS does not count it in bytes.
+	ReadBytes int64
 }
 
 // unsupported builds an error for a facility this OS lacks.

@@ -11,6 +11,9 @@ import (
 // ru_maxrss is in bytes on darwin.
 const maxRSSUnit = 1
 
+// ru_inblock counts input operations, not bytes, on darwin.
+const inblockUnit = 0
+
 // darwin has no MAP_POPULATE: Map asks for the pages with WillNeed instead.
 const hasMapPopulate = false
 

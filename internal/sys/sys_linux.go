@@ -15,6 +15,9 @@ import (
 // ru_maxrss is in KiB on Linux.
 const maxRSSUnit = 1024
 
+// ru_inblock counts 512-byte units read from storage on Linux.
+const inblockUnit = 512
+
 // hasMapPopulate: mapFlags turns Populate into MAP_POPULATE.
 const hasMapPopulate = true
 

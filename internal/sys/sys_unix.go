@@ -250,6 +250,7 @@ func GetRusage() (Rusage, error) {
 		MaxRSS:      int64(ru.Maxrss) * maxRSSUnit,
 		UserTime:    time.Duration(ru.Utime.Nano()),
 		SystemTime:  time.Duration(ru.Stime.Nano()),
+		ReadBytes:   readBytes(int64(ru.Inblock)),
 	}, nil
 }
 
@@ -281,4 +282,11 @@ func DiskFree(path string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+func readBytes(inblock int64) int64 {
+	if inblockUnit == 0 {
+		return -1
+	}
+	return inblock * inblockUnit
 }
