@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/mmapkit/mmapkit/internal/sys"
 )
 
 // bytes returns the current view's bytes. Scoped calls (inside the gate) may
@@ -91,12 +93,13 @@ func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 		return r.readAtGated(p, off)
 	}
 	v := r.v.Load()
-	if v.closed || uint64(off) >= uint64(len(v.data)) {
+	if uint64(off) >= uint64(len(v.data)) { // a closed view has no bytes
 		return r.readAtEdge(v, p, off)
 	}
-	old := debug.SetPanicOnFault(true)
-	n, ok := copyGuarded(p, v.data[off:])
-	debug.SetPanicOnFault(old)
+	if !v.noFault {
+		return r.readAtPanicOnFault(v, p, off)
+	}
+	n, ok := sys.CopyNoFault(p, v.data[off:])
 	if !ok {
 		// A memory fault: redo the read where the fault can be told
 		// apart (ours or not, retired pages or a truncated file).
@@ -104,6 +107,22 @@ func (r *Region) ReadAt(p []byte, off int64) (n int, err error) {
 	}
 	// The Region must stay reachable until the copy is done: its cleanup
 	// gives the address range back.
+	runtime.KeepAlive(r)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// readAtPanicOnFault is ReadAt's fast path without sys.CopyNoFault: the copy
+// runs under debug.SetPanicOnFault with a deferred recover (copyGuarded).
+func (r *Region) readAtPanicOnFault(v *view, p []byte, off int64) (n int, err error) {
+	old := debug.SetPanicOnFault(true)
+	n, ok := copyGuarded(p, v.data[off:])
+	debug.SetPanicOnFault(old)
+	if !ok {
+		return r.readAtGated(p, off)
+	}
 	runtime.KeepAlive(r)
 	if n < len(p) {
 		return n, io.EOF
@@ -186,9 +205,14 @@ func (r *Region) WriteAt(p []byte, off int64) (n int, err error) {
 	if v.closed || r.mode == ReadOnly || off < 0 || off > int64(len(v.data)) || len(p) > len(v.data)-int(off) {
 		return r.writeAtGated(p, off)
 	}
-	old := debug.SetPanicOnFault(true)
-	n, ok := copyGuarded(v.data[off:], p)
-	debug.SetPanicOnFault(old)
+	var ok bool
+	if v.noFault {
+		n, ok = sys.CopyNoFault(v.data[off:], p)
+	} else {
+		old := debug.SetPanicOnFault(true)
+		n, ok = copyGuarded(v.data[off:], p)
+		debug.SetPanicOnFault(old)
+	}
 	if !ok {
 		return r.writeAtGated(p, off)
 	}

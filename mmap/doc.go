@@ -38,6 +38,16 @@
 // or the kernel reported it from a system call; Do runs your code under the
 // same protection. Slices from Bytes are not protected.
 //
+// How: Do and most methods run the access under debug.SetPanicOnFault with
+// a deferred recover. ReadAt and WriteAt on linux/amd64 use a cheaper way,
+// since that protection would otherwise double the cost of a small read:
+// they copy in an assembly routine, and the first Region installs a SIGBUS
+// and SIGSEGV handler in front of the Go runtime's that makes a fault inside
+// that routine return "failed" (the call then retries under the full
+// protection to report the fault). Every other signal passes to the Go
+// runtime untouched. Set MMAPKIT_FAULT_HANDLER=0 in the environment to do
+// without the handler.
+//
 // # Concurrency, Close and Resize
 //
 // Every method is safe for concurrent use. The copying calls (ReadAt,
@@ -54,7 +64,8 @@
 // What a slice of mapped memory is worth: the b that Do passes is valid
 // while the function runs; a slice from Bytes is valid until Close or
 // Resize. Using it later is a bug that crashes with a fault (the pages are
-// gone) rather than reading other memory.
+// gone) rather than reading other memory (on Windows, which unmaps, unless
+// other memory was mapped at that address since).
 //
 // Resize grows or shrinks a ReadWrite file mapping or anonymous memory. It
 // never removes file bytes outside the Region: the file grows only when the
@@ -81,10 +92,14 @@
 //
 // # Systems
 //
-// Everything works on Linux. darwin lacks mremap (Resize maps again),
-// mincore and eviction from the page cache; Windows has no advice and no
-// residency query, and until it can retire pages (see Close) its copying
-// calls register like the others, so Close waits for them. What a system
-// lacks returns an error matching errors.ErrUnsupported, never a silent
-// no-op.
+// Everything works on Linux. darwin lacks mremap (Resize grows in place only
+// into pages a shrink left, else it moves) and eviction from the page cache.
+// Windows cannot retire pages yet (that needs placeholder memory), so its
+// copying calls register like the others and Close and Resize wait for them;
+// it has no page-cache eviction and no major/minor fault counts, and a file
+// cannot shrink while mapped. Advice that only tunes speed (Normal,
+// Sequential, Random) is accepted and ignored where the system has no such
+// hint (Windows); anything else a system lacks returns an error matching
+// errors.ErrUnsupported that says why, never a silent no-op. The README's
+// platform table has the details.
 package mmap

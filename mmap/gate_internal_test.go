@@ -5,6 +5,9 @@ package mmap
 import (
 	"bytes"
 	"errors"
+	"os"
+	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -51,12 +54,17 @@ func TestStaleViewFaults(t *testing.T) {
 			stale := r.v.Load()
 			tc.change(t, r)
 			buf := make([]byte, 100)
-			// The fast path's guard stops the fault...
+			// The fast path's guards stop the fault...
 			old := debug.SetPanicOnFault(true)
 			_, ok := copyGuarded(buf, stale.data[4096+200:])
 			debug.SetPanicOnFault(old)
 			if ok {
 				t.Fatal("copy from retired pages did not fault")
+			}
+			if stale.noFault {
+				if _, ok := sys.CopyNoFault(buf, stale.data[4096+200:]); ok {
+					t.Fatal("CopyNoFault from retired pages did not fault")
+				}
 			}
 			// ...and the full handler classifies it.
 			_, err = r.readAt(stale, buf, 4096+200)
@@ -182,5 +190,48 @@ func TestOnlyShrunkTailIsReused(t *testing.T) {
 	}
 	if _, err := r.readAt(stale, make([]byte, 10), 0); err != errRetry {
 		t.Fatalf("read through the view from before the move: %v, want a fault (errRetry)", err)
+	}
+}
+
+// Where the platform has sys.CopyNoFault, ReadAt and WriteAt use it (unless
+// MMAPKIT_FAULT_HANDLER=0 turns it off), so the tests above exercise it.
+func TestFastCopyInUse(t *testing.T) {
+	r, err := Anonymous(4096, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && os.Getenv("MMAPKIT_FAULT_HANDLER") != "0"
+	if got := r.v.Load().noFault; got != want {
+		t.Errorf("view.noFault = %v on %s/%s, want %v", got, runtime.GOOS, runtime.GOARCH, want)
+	}
+	if err := r.Resize(8192); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.v.Load().noFault; got != want {
+		t.Errorf("after Resize: view.noFault = %v, want %v", got, want)
+	}
+}
+
+// The fault tests pass without sys.CopyNoFault too (as on platforms that
+// lack it): the same test binary, run again with MMAPKIT_FAULT_HANDLER=0.
+func TestFaultTestsWithoutFaultHandler(t *testing.T) {
+	if !sys.NoFaultCopy() {
+		t.Skip("the fault-catching copy is not in use: the other tests already cover this")
+	}
+	if testing.Short() {
+		t.Skip("runs several stress tests again")
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.v", "-test.timeout=3m", "-test.run",
+		"^(TestFastCopyInUse|TestStaleViewFaults|TestWriteDuringMoveRetries|TestForeignFaultPanics|TestCloseWhileCopying|TestResizeWhileCopying|TestTruncatedWhileReading|TestTruncatedFaultsAreErrFault)$")
+	cmd.Env = append(os.Environ(), "MMAPKIT_FAULT_HANDLER=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("with MMAPKIT_FAULT_HANDLER=0: %v\n%s", err, out)
+	}
+	for _, name := range []string{"TestStaleViewFaults", "TestCloseWhileCopying", "TestTruncatedWhileReading"} {
+		if !bytes.Contains(out, []byte("--- PASS: "+name+" ")) {
+			t.Errorf("%s did not run:\n%s", name, out)
+		}
 	}
 }

@@ -17,15 +17,16 @@ import (
 // current position (Read, Write, Seek, ReadByte, WriteByte, ReadLine, WriteTo,
 // ReadFrom) share that one position.
 type Region struct {
+	// The first 64 bytes are what the copying calls read and nothing
+	// writes after Open (v only by Close and Resize), so that readers on
+	// many cores share the cache line without it bouncing between them;
+	// the fields written by other calls follow, and the padding makes the
+	// Region 128 bytes, an allocation that starts on a cache line.
+
 	// v is what calls see: the current view, replaced (never changed) by
 	// Close and Resize. The copying calls (ReadAt, WriteAt, Find, ...) only
 	// load it; see gate.go for why that is safe.
-	v atomic.Pointer[view]
-
-	gate    atomic.Int64  // scoped calls inside, and the closed/drain/mutating flags (gate.go)
-	drained chan struct{} // a token when the scoped calls drain while someone waits
-	mu      sync.Mutex    // serialises Close and Resize
-
+	v     atomic.Pointer[view]
 	st    *state
 	delta int   // bytes between the mapping's start and the Region's first byte
 	off   int64 // file offset of the Region's first byte
@@ -33,8 +34,14 @@ type Region struct {
 	path  string
 	flags sys.Flags
 
+	gate    atomic.Int64  // scoped calls inside, and the closed/drain/mutating flags (gate.go)
+	drained chan struct{} // a token when the scoped calls drain while someone waits
+	mu      sync.Mutex    // serialises Close and Resize
+
 	posMu sync.Mutex // the position lock: taken before anything else (stream.go)
 	pos   int64
+
+	_ [24]byte
 }
 
 // view is the Region at one moment. It is immutable once published.
@@ -42,6 +49,18 @@ type view struct {
 	data   []byte // the Region's bytes (nil when empty)
 	closed bool   // Close has begun: every call fails with ErrClosed
 	moving bool   // anonymous memory is being copied to a new place: writers wait
+
+	// noFault: ReadAt and WriteAt copy with sys.CopyNoFault, a copy that
+	// returns false where it would fault, instead of under
+	// debug.SetPanicOnFault with a deferred recover: the same answer for
+	// a fraction of the cost of a small read. Each new view asks whether
+	// the signal handler it needs is (still) in place.
+	noFault bool
+
+	// A 64-byte allocation has a cache line of its own: no object that
+	// other goroutines write shares it (a 32-byte view did, for example
+	// with the testing package's per-goroutine counters).
+	_ [31]byte
 }
 
 var closedView = &view{closed: true}
@@ -256,7 +275,7 @@ func newRegion(st *state, mode Mode, path string, off int64, delta int, flags sy
 		flags:   flags,
 	}
 	st.hold(st.m.Data)
-	v := &view{}
+	v := &view{noFault: sys.NoFaultCopy()}
 	if len(st.m.Data) > 0 {
 		v.data = st.m.Data[delta:]
 	}

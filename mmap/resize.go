@@ -107,7 +107,7 @@ func (r *Region) Resize(size int) error {
 // publish makes the first n bytes after delta of the current mapping the
 // Region's bytes.
 func (r *Region) publish(n int, moving bool) {
-	v := &view{moving: moving}
+	v := &view{moving: moving, noFault: sys.NoFaultCopy()}
 	if n > 0 {
 		v.data = r.st.m.Data[r.delta : r.delta+n : r.delta+n]
 	}
