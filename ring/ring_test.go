@@ -1236,52 +1236,52 @@ func TestSeekWhileWriterOverwrites(t *testing.T) {
 			check := openTestReader(t, path, &ReaderOptions{Observe: true})
 			perLap := uint64(64<<10) / uint64(frameSize(maxRec/2))
 			var appended atomic.Uint64 // records whose Append returned
-			stop := make(chan struct{})
-			done := make(chan error, 1)
+			// One context stops the writer and the consumer: a writer of
+			// a Block ring waiting for room is stopped by it, not left
+			// waiting for a consumer that stopped first.
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 2)
+			running := 1
 			go func() {
 				for seq := uint64(0); ; seq++ {
-					select {
-					case <-stop:
+					if ctx.Err() != nil { // appends that do not wait ignore ctx
 						done <- nil
 						return
-					default:
 					}
-					if _, err := w.Append(payload(seq, maxRec)); err != nil {
+					if _, err := w.AppendContext(ctx, payload(seq, maxRec)); err != nil {
+						if ctx.Err() != nil {
+							err = nil
+						}
 						done <- err
 						return
 					}
 					appended.Store(seq + 1)
 				}
 			}()
-			defer func() {
-				close(stop)
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}()
 			if tc.policy == Block {
 				// A consumer makes room; the seeks observe.
-				ctx, cancel := context.WithCancel(context.Background())
 				c := openTestReader(t, path, nil)
-				consumed := make(chan error, 1)
+				running++
 				go func() {
 					for {
 						if _, err := c.Next(ctx); err != nil {
 							if ctx.Err() != nil {
 								err = nil
 							}
-							consumed <- err
+							done <- err
 							return
 						}
 					}
 				}()
-				defer func() {
-					cancel()
-					if err := <-consumed; err != nil {
+			}
+			defer func() {
+				cancel()
+				for range running {
+					if err := <-done; err != nil {
 						t.Error(err)
 					}
-				}()
-			}
+				}
+			}()
 			rng := uint64(1)
 			bad := 0
 			// At least 20,000 seeks, while the writer wraps the ring 50 times.
