@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -843,4 +846,53 @@ func TestLockGolden(t *testing.T) {
 	waitGone(t, pid, pidfile)
 	out := normalize(r.stdout+"--- stderr\n"+r.stderr, dir, "$DIR", "pid "+strconv.Itoa(pid), "pid $PID")
 	golden(t, "lock", durationRE.ReplaceAllString(out, " $$TIME")+"--- exit status "+strconv.Itoa(r.code)+"\n")
+}
+
+// A pidfile planted by someone who can write its directory: a FIFO is
+// refused at once (a plain read of it waited for a writer for good), and a
+// link planted under the temporary name is not written through.
+func TestLockPidfilePlanted(t *testing.T) {
+	dir := t.TempDir()
+	a := pagingTestFile(t, dir, "a.bin", 4*4096)
+
+	fifo := filepath.Join(dir, "fifo.pid")
+	if err := sys.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := cliCommand(t, "lock", "--pidfile", fifo, a)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(errb.String(), "FIFO") {
+			t.Fatalf("lock --pidfile FIFO: %v, stderr %q; want an error naming the FIFO", err, errb.String())
+		}
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("lock --pidfile FIFO still running after a minute (blocked opening the FIFO)")
+	}
+
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(dir, "lock.pid")
+	if err := os.Symlink(victim, fmt.Sprintf("%s.%d.tmp", pidfile, os.Getpid())); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePidfile(pidfile); err == nil {
+		t.Error("writePidfile wrote through a planted temporary name")
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "precious" {
+		t.Fatalf("the link's target now holds %q (%v)", b, err)
+	}
+	if _, err := os.Lstat(pidfile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a pidfile was left: %v", err)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -116,22 +117,50 @@ func (h *lockHeld) release() {
 	}
 	h.regions = nil
 	if h.pidfile != "" {
-		if b, err := os.ReadFile(h.pidfile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		if b, err := readPidfile(h.pidfile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
 			_ = os.Remove(h.pidfile)
 		}
 	}
 }
 
+// readPidfile reads a pidfile without following a symbolic link and without
+// blocking: anyone who can write the pidfile's directory could plant a FIFO
+// there (a plain read waits for a writer for good, deaf to SIGTERM) or a link
+// to some other file.
+func readPidfile(path string) ([]byte, error) {
+	f, err := sys.OpenFile(path, os.O_RDONLY, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 64))
+}
+
 // writePidfile writes this process's pid to path, refusing a pidfile that
 // names another running process.
 func writePidfile(path string) error {
-	if b, err := os.ReadFile(path); err == nil {
+	b, err := readPidfile(path)
+	switch {
+	case err == nil:
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && sys.ProcessAlive(pid) {
 			return fmt.Errorf("lock: pidfile %s names running process %d: stop it first (kill %d) or choose another --pidfile", path, pid, pid)
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		// A FIFO, a directory, a symbolic link: not a pidfile this
+		// command wrote, so not one it may replace.
+		return fmt.Errorf("lock: --pidfile: %w", err)
 	}
+	// The temporary name is created, never opened if it exists: a link
+	// planted under it would otherwise make this write through to its
+	// target.
 	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	f, err := sys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644, true)
+	if err != nil {
+		return fmt.Errorf("lock: write --pidfile: %w", err)
+	}
+	_, werr := f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("lock: write --pidfile: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
