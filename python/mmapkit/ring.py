@@ -187,39 +187,53 @@ class Ring:
         of frames) and walks at most a few KiB of frames, however large the
         ring and however fast the writer.
         """
-        for attempt in range(4):
+        for attempt in range(50):
             try:
                 # The writer overtook the walk three times: this process
                 # cannot keep up with it, so take the hint as it is (at
-                # most a few KiB of records before the end).
-                self._seek_end(walk=attempt < 3)
-                return
+                # most a few KiB of records before the end), once it
+                # reads whole: a hint caught mid-update is read again
+                # rather than leaving the reader at the oldest record.
+                if self._seek_end(walk=attempt < 3) or attempt < 3:
+                    return
             except Lapped:
                 continue  # the writer overtook the walk: start again
+            except FormatError:
+                # A writer lapping a small ring faster than this process
+                # reads its header; damage raises again below.
+                continue
         self.seek_oldest()
 
     def _seek_end(self, walk=True):
-        self.seek_oldest()
-        budget = self.capacity
+        """Seek to the end; report whether the tail hint was used."""
         # The position first, then its sequence number (the writer stores
         # them in the other order): a pair torn by an update then has, at
         # its position, a frame of this lap with another sequence number,
-        # and is not used (FORMAT.md, "Reading").
+        # and is not used (FORMAT.md, "Reading"). The hint is checked
+        # against the write limit alone, so that a writer lapping a small
+        # ring faster than this process reads the oldest pair cannot keep
+        # the reader from the end.
         tail = self._u64(_OFF_TAIL)
         tail_seq = self._u64(_OFF_TAIL_SEQ)
         limit = self._u64(_OFF_LIMIT)
-        if (self.pos < tail <= limit and tail - self.pos <= self.capacity and tail % RING_ALIGN == 0
-                and tail_seq >= self.seq):
+        if (0 < tail <= limit <= _MAX_POSITION and limit - tail <= self.capacity
+                and tail % RING_ALIGN == 0):
             lo, hi = self._seq_bounds(tail)
-            if lo <= tail_seq <= hi and tail_seq - self.seq <= (tail - self.pos) // RING_ALIGN:
+            if lo <= tail_seq <= hi:
                 w, s32 = struct.unpack("<QI", self._src.read(RING_HEADER_SIZE + (tail & self._mask), 12))
                 torn = w >> 32 == ((tail >> self._shift) + 1) & 0xFFFFFFFF and s32 != tail_seq & 0xFFFFFFFF
                 if not torn and not self._lapped(tail):
                     self.pos, self.seq = tail, tail_seq
                     budget = _TAIL_EVERY + 2 * _frame_size(self.max_record) + RING_ALIGN
+                    start = self.pos
+                    while walk and self.pos - start < budget and self.next(_copy=False) is not None:
+                        pass
+                    return True
+        self.seek_oldest()
         start = self.pos
-        while walk and self.pos - start < budget and self.next(_copy=False) is not None:
+        while walk and self.pos - start < self.capacity and self.next(_copy=False) is not None:
             pass
+        return False
 
     def _jump(self):
         try:
