@@ -26,6 +26,26 @@ import (
 // regular file") matching ErrNotRegular. With O_CREATE|O_EXCL the open can
 // only create a new regular file, which passes.
 func OpenFile(name string, flag int, perm fs.FileMode, noFollow bool) (*os.File, error) {
+	fd, _, err := openRegular(name, flag, perm, noFollow)
+	if err != nil {
+		return nil, err
+	}
+	// Back to blocking mode: os.NewFile then treats the descriptor as an
+	// ordinary file (a regular file ignores O_NONBLOCK anyway, but os would
+	// try to register a non-blocking one with the poller).
+	if err := setBlocking(fd); err != nil {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// openRegular opens name without blocking (O_NONBLOCK, O_CLOEXEC, and
+// O_NOFOLLOW if noFollow) and refuses anything but a regular file, checked
+// on the opened descriptor. The descriptor it returns is still in
+// non-blocking mode: each caller restores blocking mode its own way.
+func openRegular(name string, flag int, perm fs.FileMode, noFollow bool) (int, unix.Stat_t, error) {
+	var st unix.Stat_t
 	sysFlag := flag | unix.O_NONBLOCK | unix.O_CLOEXEC
 	if noFollow {
 		sysFlag |= unix.O_NOFOLLOW
@@ -39,25 +59,17 @@ func OpenFile(name string, flag int, perm fs.FileMode, noFollow bool) (*os.File,
 		}
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: openErr(name, err, noFollow)}
+		return -1, st, &fs.PathError{Op: "open", Path: name, Err: openErr(name, err, noFollow)}
 	}
-	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		return -1, st, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: &NotRegularError{Kind: kindOfStat(uint32(st.Mode))}}
+		return -1, st, &fs.PathError{Op: "open", Path: name, Err: &NotRegularError{Kind: kindOfStat(uint32(st.Mode))}}
 	}
-	// Back to blocking mode: os.NewFile then treats the descriptor as an
-	// ordinary file (a regular file ignores O_NONBLOCK anyway, but os would
-	// try to register a non-blocking one with the poller).
-	if err := setBlocking(fd); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	return os.NewFile(uintptr(fd), name), nil
+	return fd, st, nil
 }
 
 func setBlocking(fd int) error {

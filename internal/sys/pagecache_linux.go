@@ -31,25 +31,9 @@ type CacheFile struct {
 // descriptor) and notes its size. Where the OS has no such interface (not
 // Linux), it returns an error matching errors.ErrUnsupported.
 func OpenCacheFile(name string) (*CacheFile, error) {
-	var fd int
-	var err error
-	for {
-		fd, err = unix.Open(name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	fd, st, err := openRegular(name, unix.O_RDONLY, 0, false)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: openErr(name, err, false)}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		return nil, &fs.PathError{Op: "open", Path: name, Err: &NotRegularError{Kind: kindOfStat(uint32(st.Mode))}}
+		return nil, err
 	}
 	// Back to blocking mode, so that sendfile waits for the pages
 	// (a non-blocking descriptor would make it answer EAGAIN instead).
