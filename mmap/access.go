@@ -69,8 +69,9 @@ func (r *Region) Do(fn func(b []byte) error) (err error) {
 }
 
 func (r *Region) do(op string, fn func(b []byte) error) (err error) {
-	defer r.catch(op, &err, debug.SetPanicOnFault(true))
-	err = fn(r.bytes())
+	v := r.v.Load()
+	defer r.catch(op, v, &err, debug.SetPanicOnFault(true))
+	err = fn(v.data)
 	return err
 }
 
@@ -186,7 +187,7 @@ func (r *Region) readAt(v *view, p []byte, off int64) (n int, err error) {
 	if v.closed || uint64(off) >= uint64(len(v.data)) {
 		return r.readAtEdge(v, p, off)
 	}
-	defer r.catch("read", &err, debug.SetPanicOnFault(true))
+	defer r.catch("read", v, &err, debug.SetPanicOnFault(true))
 	n = copy(p, v.data[off:])
 	if n < len(p) {
 		return n, io.EOF
@@ -248,7 +249,7 @@ func (r *Region) writeAt(v *view, p []byte, off int64) (n int, err error) {
 	if err := checkRange(v.data, off, len(p)); err != nil {
 		return 0, r.errorf(op, err)
 	}
-	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	defer r.catch(op, v, &err, debug.SetPanicOnFault(true))
 	n = copy(v.data[off:], p)
 	return n, nil
 }

@@ -33,8 +33,11 @@ import (
 //     reachable, so no other mapping can appear under it.
 //
 // A fault is one of ours if its address lies in a range the Region holds
-// (state.held). Inside the current view's bytes it is a real fault (the file
-// was truncated, or a disk error): *FaultError.
+// (state.held). Inside the bytes of the view the call used, while that view
+// is still the current one, it is a real fault (the file was truncated, or a
+// disk error): *FaultError. If Resize published another view meanwhile, the
+// call retries: the pages may have been retired and mapped again at the same
+// addresses.
 //
 // The scoped calls (Do, WriteTo, ReadFrom, Move and the paging calls) hand
 // the memory to code that cannot be retried, or to the kernel, or use the
@@ -224,17 +227,20 @@ func retry(attempt int) {
 // errRetry); every other panic continues. It must be deferred directly so
 // that recover works:
 //
-//	defer r.catch(op, &err, debug.SetPanicOnFault(true))
-func (r *Region) catch(op string, err *error, oldFault bool) {
+//	defer r.catch(op, v, &err, debug.SetPanicOnFault(true))
+//
+// v is the view whose bytes the call touched.
+func (r *Region) catch(op string, v *view, err *error, oldFault bool) {
 	debug.SetPanicOnFault(oldFault)
 	if p := recover(); p != nil {
-		*err = r.fault(op, p)
+		*err = r.fault(op, v, p)
 	}
 }
 
-// fault classifies a recovered panic; it panics again with p if p is not a
-// memory fault in a range this Region holds.
-func (r *Region) fault(op string, p any) error {
+// fault classifies a recovered panic of a call that touched the bytes of
+// view used; it panics again with p if p is not a memory fault in a range
+// this Region holds.
+func (r *Region) fault(op string, used *view, p any) error {
 	ae, ok := p.(interface{ Addr() uintptr })
 	if _, isRuntime := p.(runtime.Error); !ok || !isRuntime {
 		panic(p)
@@ -248,6 +254,16 @@ func (r *Region) fault(op string, p any) error {
 	case v.closed:
 		return r.errorf(op, ErrClosed)
 	case v.moving:
+		return errRetry
+	case lockFree && v != used:
+		// Resize published another view while the call ran: the page it
+		// faulted on may have been retired and mapped again since (a
+		// shrink, then a grow over the shrink's own reservation, puts the
+		// Region back at the same addresses), so a fault inside the
+		// current bytes says nothing yet. Try again with the current view;
+		// a real fault repeats under it. Every retirement follows the
+		// publication of a new view, so an unchanged view means that no
+		// page of it was retired during the call.
 		return errRetry
 	}
 	if base := uintptr(unsafe.Pointer(unsafe.SliceData(v.data))); addr >= base && addr-base < uintptr(len(v.data)) {

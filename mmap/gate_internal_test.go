@@ -96,6 +96,43 @@ func TestStaleViewFaults(t *testing.T) {
 	}
 }
 
+// A fault on pages that Resize retired can be classified only after the
+// Region grew back over its own reservation, at the same addresses: the
+// faulting address then lies inside the current bytes, and only the change
+// of view tells it from a truncated file. TestResizeToZeroWhileCopying hit
+// this in about one run in five under -race (ErrFault from ReadAt); here the
+// grow runs between the fault and its classification.
+func TestFaultClassifiedAfterRegrow(t *testing.T) {
+	for _, shrinkTo := range []int{0, 100} {
+		r, err := Anonymous(2*4096, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		stale := r.v.Load()
+		if err := r.Resize(shrinkTo); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 100)
+		err = func() (err error) {
+			defer r.catch("read", stale, &err, debug.SetPanicOnFault(true))
+			defer func() { // runs while the fault unwinds, before catch
+				if err := r.Resize(2 * 4096); err != nil {
+					t.Error(err)
+				}
+			}()
+			copy(buf, stale.data[4096+200:])
+			return nil
+		}()
+		if now := r.v.Load(); &now.data[0] != &stale.data[0] {
+			t.Fatalf("shrink to %d: the Region grew back elsewhere: the test needs the same addresses", shrinkTo)
+		}
+		if err != errRetry {
+			t.Errorf("shrink to %d: fault on retired pages, classified after the grow: %v, want errRetry", shrinkTo, err)
+		}
+	}
+}
+
 // While anonymous memory is copied to its new place, writers wait (their
 // fault on the read-only old pages reads as "retry"), so no write is lost.
 func TestWriteDuringMoveRetries(t *testing.T) {

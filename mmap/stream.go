@@ -122,7 +122,7 @@ func (r *Region) readLine(v *view) (line []byte, err error) {
 	if r.pos >= int64(len(v.data)) {
 		return nil, io.EOF
 	}
-	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	defer r.catch(op, v, &err, debug.SetPanicOnFault(true))
 	rest := v.data[r.pos:]
 	end := bytes.IndexByte(rest, '\n') + 1
 	if end == 0 {
@@ -167,7 +167,7 @@ func (r *Region) find(v *view, sub []byte, start int64) (idx int64, err error) {
 	if err := checkRange(v.data, start, 0); err != nil {
 		return -1, r.errorf(op, err)
 	}
-	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	defer r.catch(op, v, &err, debug.SetPanicOnFault(true))
 	i := bytes.Index(v.data[start:], sub)
 	if i < 0 {
 		return -1, nil
@@ -202,7 +202,7 @@ func (r *Region) findLast(v *view, sub []byte, end int64) (idx int64, err error)
 	if end < 0 || end > int64(len(v.data)) {
 		return -1, r.errorf(op, fmt.Errorf("end %d outside the region (%d bytes): %w", end, len(v.data), ErrOutOfRange))
 	}
-	defer r.catch(op, &err, debug.SetPanicOnFault(true))
+	defer r.catch(op, v, &err, debug.SetPanicOnFault(true))
 	return int64(bytes.LastIndex(v.data[:end], sub)), nil
 }
 
