@@ -9,26 +9,40 @@ import (
 	"time"
 )
 
-// FuzzParseMsgID: any string either parses into an id and sequence that
-// MsgID turns back into the same string, or fails with ErrForeignID.
+// FuzzParseMsgID: any string either parses into an id and sequence (and
+// tag) that MsgID (or a shipper's tagged form) turns back into the same
+// string, or fails with ErrForeignID.
 func FuzzParseMsgID(f *testing.F) {
 	f.Add(MsgID(ID{1, 2, 3}, 0))
 	f.Add(MsgID(ID{0xff}, 1<<64-1))
+	f.Add(string(appendTaggedMsgID(nil, ID{1, 2, 3}, 7, 0x0123456789abcdef)))
+	f.Add(string(appendTaggedMsgID(nil, ID{0xff}, 1<<64-1, 1<<64-1)))
 	f.Add("0123456789abcdef0123456789ABCDEF-1")
 	f.Add("0123456789abcdef0123456789abcdef-01")
 	f.Add("0123456789abcdef0123456789abcdef-+1")
 	f.Add("0123456789abcdef0123456789abcdef-18446744073709551616")
+	f.Add("0123456789abcdef0123456789abcdef-1-0123456789ABCDEF")
+	f.Add("0123456789abcdef0123456789abcdef-1-0123456789abcde")
+	f.Add("0123456789abcdef0123456789abcdef--0123456789abcdef")
 	f.Add("x")
 	f.Fuzz(func(t *testing.T, s string) {
-		id, seq, err := ParseMsgID(s)
+		id, seq, tag, tagged, err := parseMsgID(s)
+		id2, seq2, err2 := ParseMsgID(s)
+		if id != id2 || seq != seq2 || (err == nil) != (err2 == nil) {
+			t.Fatalf("%q: ParseMsgID says %s %d %v, parseMsgID %s %d %v", s, id2, seq2, err2, id, seq, err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrForeignID) {
 				t.Fatalf("%q: %v does not match ErrForeignID", s, err)
 			}
 			return
 		}
-		if got := MsgID(id, seq); got != s {
-			t.Fatalf("%q parsed to %s, %d, which prints as %q", s, id, seq, got)
+		got := MsgID(id, seq)
+		if tagged {
+			got = string(appendTaggedMsgID(nil, id, seq, tag))
+		}
+		if got != s {
+			t.Fatalf("%q parsed to %s, %d (tag %x %v), which prints as %q", s, id, seq, tag, tagged, got)
 		}
 	})
 }
@@ -48,7 +62,7 @@ func FuzzDecodeState(f *testing.F) {
 		f.Fatal(err)
 	}
 	static := bytes.TrimRight(good[:staticLen], "\x00")
-	sp := shipPayload{next: 5, lost: 1, url: "nats://x"}
+	sp := shipPayload{next: 5, lost: 1, url: "nats://x", key: [16]byte{1, 2}, hasKey: true}
 	pp := pullPayload{hasIntent: true, intentAt: 3, committed: pullMark{sseq: 9, hasID: true, seq: 2}}
 	shipSlot, pullSlot := appendSlot(nil, 1, sp.encode()), appendSlot(nil, 2, pp.encode())
 	f.Add(static, []byte(nil), []byte(nil), byte(0))

@@ -1,6 +1,7 @@
 package ringnats
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -117,6 +118,8 @@ type Shipper struct {
 	opts     ShipOptions
 	log      *slog.Logger
 	id       ID
+	key      [16]byte // the secret of the message ids' tags, kept in the state file
+	tags     tagger
 	policy   ring.Policy
 	st       *stateFile
 	// rd reads ahead and publishes. On a Block ring it is a registered
@@ -212,6 +215,7 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 	if reset {
 		s.log.Warn("ringnats: the ring was created anew since the state file was written; shipping starts at its oldest record", "ring", ringPath, "state", o.StatePath)
 	}
+	keyed := false
 	if payload != nil {
 		var sp shipPayload
 		if err := sp.decode(payload); err != nil {
@@ -220,9 +224,22 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		}
 		s.next = sp.next
 		s.stats.Shipped, s.stats.ShippedBytes, s.stats.Lost, s.stats.Reordered, s.stats.StreamSeq = sp.shipped, sp.shippedBytes, sp.lost, sp.reordered, sp.streamSeq
+		s.key, keyed = sp.key, sp.hasKey
 	}
 	s.readSeq = s.next
 	s.stats.Next = s.next
+	if !keyed {
+		// A new secret, saved before anything is published with it: a
+		// shipper that published under a key it then lost would publish
+		// the same records again under other ids after a crash, and the
+		// duplicate window would not recognise them.
+		s.key = newKey()
+		if err := s.writeState(); err != nil {
+			st.close()
+			return nil, err
+		}
+	}
+	s.tags = newTagger(s.key)
 	if s.rd, err = s.openReader(); err != nil {
 		st.close()
 		return nil, err
@@ -482,26 +499,26 @@ func (s *Shipper) prepare(ctx context.Context) error {
 	if !captured {
 		return &fatalError{s.errorf("stream %q (subjects %s) and subject %q: %w", s.stream, strings.Join(cfg.Subjects, " "), s.subject, ErrSubject)}
 	}
-	// The stream is the source of truth for what it stored: resume after
-	// its last record of this ring, if it is ahead of the state file.
-	// On a shared stream that holds only after a crash (the state file
-	// lags the acknowledgements): within a run the shipper knows what was
-	// acknowledged, and a record stored after its failed predecessor does
-	// not prove the predecessor stored.
+	// The state file is the authority on the position. The stream's last
+	// message may move it forward (the state file lags the
+	// acknowledgements: a killed shipper resumes from a position up to
+	// StateInterval old, and records stored beyond the duplicate window
+	// would be stored twice), but only when it is proven to be this
+	// shipper's record: anyone who may publish to the subject can put this
+	// ring's id on a message (it is in every shipped message), and
+	// believing a forged one would skip records never shipped. See
+	// resumeAfterStream.
+	// On a shared stream the last record proves its predecessors stored
+	// only after a crash (the state file lags the acknowledgements): within
+	// a run the shipper knows what was acknowledged, and a record stored
+	// after its failed predecessor does not prove the predecessor stored.
 	first := !s.prepared
 	s.prepared = true
 	m, err := str.GetLastMsgForSubject(rctx, s.subject)
 	switch {
 	case err == nil:
-		if id, seq, perr := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); perr == nil && id == s.id && (first || !s.opts.SharedStream) {
-			s.mu.Lock()
-			if seq+1 > s.next {
-				s.log.Info("ringnats: the stream holds records past the saved position; resuming after them", "ring", s.ringPath, "saved", s.next, "stream_last", seq)
-				s.stats.Shipped += seq + 1 - s.next
-				s.next = seq + 1
-				s.stats.StreamSeq = m.Sequence
-			}
-			s.mu.Unlock()
+		if first || !s.opts.SharedStream {
+			s.resumeAfterStream(m)
 		}
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case isPermission(err):
@@ -510,6 +527,101 @@ func (s *Shipper) prepare(ctx context.Context) error {
 		return fmt.Errorf("stream %q: last message of %q: %w", s.stream, s.subject, err)
 	}
 	return s.seek()
+}
+
+// resumeAfterStream moves the position past m, the stream's last message on
+// the subject, when m is this shipper's publish of a record at or past the
+// position. That is proven when m's id names this ring and a record the
+// ring has already appended, and m's payload and the headers the shipper
+// sets are exactly what the shipper would have published for that record,
+// read from the ring now. Without the proof m is ignored for positioning
+// (with a warning naming it): records from the saved position on are
+// published again, and those the stream holds already are dropped as
+// duplicates within its duplicate window.
+//
+// A claimed record that the ring has overwritten since cannot be checked.
+// Ignoring the claim then costs nothing more than the overwrite did: every
+// record before it is gone from the ring too, and seek counts them, from the
+// saved position on, in Lost (records the shipper does not know to be in
+// the stream). Believing it would have counted them as shipped on the word
+// of a message anyone could have written.
+func (s *Shipper) resumeAfterStream(m *jetstream.RawStreamMsg) {
+	msgID := m.Header.Get(jetstream.MsgIDHeader)
+	id, seq, tag, tagged, err := parseMsgID(msgID)
+	if err != nil || id != s.id {
+		return // another publisher's message, or another ring's
+	}
+	s.mu.Lock()
+	next := s.next
+	s.mu.Unlock()
+	if seq < next {
+		return
+	}
+	if tagged && tag == s.tags.tag(seq) {
+		// Only this shipper's key makes the tag: proven, even when the
+		// ring has overwritten the record since.
+	} else if why := s.provenOurs(m, seq); why != "" {
+		s.log.Warn("ringnats: the stream's last message carries this ring's id but is not proven to be its record; ignored, shipping resumes from the saved position", "ring", s.ringPath, "stream", s.stream, "stream_seq", m.Sequence, "msg_id", msgID, "why", why, "next", next)
+		return
+	}
+	s.mu.Lock()
+	if seq+1 > s.next {
+		s.log.Info("ringnats: the stream holds records past the saved position; resuming after them", "ring", s.ringPath, "saved", s.next, "stream_last", seq, "stream_seq", m.Sequence)
+		s.stats.Shipped += seq + 1 - s.next
+		s.next = seq + 1
+		s.stats.StreamSeq = m.Sequence
+	}
+	s.mu.Unlock()
+}
+
+// provenOurs checks m against record seq of the ring, as resumeAfterStream
+// describes, and says why it is not proven ("" when it is).
+func (s *Shipper) provenOurs(m *jetstream.RawStreamMsg, seq uint64) string {
+	if m.Subject != "" && m.Subject != s.subject {
+		return fmt.Sprintf("it was published to %q", m.Subject)
+	}
+	// The predecessor's id, or nothing on the first publish of a run.
+	if prev := m.Header.Values(jetstream.ExpectedLastMsgIDHeader); len(prev) > 1 ||
+		(len(prev) == 1 && !s.isMsgIDOf(prev[0], seq-1)) {
+		return fmt.Sprintf("its %s header %q is not what the shipper sets", jetstream.ExpectedLastMsgIDHeader, prev)
+	}
+	// An observer reads without holding the writer back or releasing what
+	// the shipper's own reader holds.
+	rd, err := ring.OpenReader(s.ringPath, &ring.ReaderOptions{Observe: true})
+	if err != nil {
+		return fmt.Sprintf("cannot read the ring to check it: %v", err)
+	}
+	defer rd.Close()
+	if err := rd.SeekSeq(seq); err != nil {
+		if rd.SeekOldest() == nil && seq < rd.Seq() {
+			return fmt.Sprintf("record %d was overwritten in the ring (its oldest is %d): it cannot be checked", seq, rd.Seq())
+		}
+		if rd.SeekEnd() == nil && seq >= rd.Seq() {
+			return fmt.Sprintf("the ring has not appended record %d yet (its next is %d)", seq, rd.Seq())
+		}
+		return fmt.Sprintf("cannot find record %d in the ring: %v", seq, err)
+	}
+	rec, err := rd.TryNext()
+	switch {
+	case err != nil && errors.As(err, new(*ring.LappedError)):
+		return fmt.Sprintf("record %d was overwritten in the ring while it was checked", seq)
+	case errors.Is(err, ring.ErrEmpty):
+		return fmt.Sprintf("the ring has not appended record %d yet", seq)
+	case err != nil:
+		return fmt.Sprintf("cannot read record %d of the ring: %v", seq, err)
+	case rec.Seq != seq:
+		return fmt.Sprintf("the ring gave record %d for %d", rec.Seq, seq)
+	case !bytes.Equal(rec.Data, m.Data):
+		return fmt.Sprintf("its payload (%d bytes) differs from record %d of the ring (%d bytes)", len(m.Data), seq, len(rec.Data))
+	}
+	return ""
+}
+
+// isMsgIDOf reports whether msgID is an id this ring's records are
+// published with (plain or tagged) for record seq.
+func (s *Shipper) isMsgIDOf(msgID string, seq uint64) bool {
+	id, got, _, _, err := parseMsgID(msgID)
+	return err == nil && id == s.id && got == seq
 }
 
 // seek moves the readers to s.next, counting records overwritten since as
@@ -653,7 +765,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 			}
 			break
 		}
-		idBuf = appendMsgID(idBuf[:0], s.id, rec.Seq)
+		idBuf = appendTaggedMsgID(idBuf[:0], s.id, rec.Seq, s.tags.tag(rec.Seq))
 		id := string(idBuf)
 		m := &nats.Msg{Subject: s.subject, Data: rec.Data, Header: nats.Header{jetstream.MsgIDHeader: {id}}}
 		if prevID != "" && !s.opts.SharedStream {
@@ -884,18 +996,39 @@ func (s *Shipper) committer(ctx context.Context, done chan struct{}) {
 // saveState writes the state if it changed (force: even if written less
 // than StateInterval ago).
 func (s *Shipper) saveState(force bool) {
-	s.mu.Lock()
-	sp := shipPayload{
-		next: s.next, lost: s.stats.Lost, shipped: s.stats.Shipped, shippedBytes: s.stats.ShippedBytes,
-		streamSeq: s.stats.StreamSeq, reordered: s.stats.Reordered,
-	}
-	s.stats.Next = s.next
-	s.mu.Unlock()
 	s.stMu.Lock()
 	defer s.stMu.Unlock()
 	if s.st == nil {
 		return
 	}
+	sp := s.payload()
+	if !force && sp == s.saved && time.Since(s.savedAt) < time.Second {
+		return
+	}
+	if !force && time.Since(s.savedAt) < s.opts.StateInterval {
+		return
+	}
+	if err := s.writePayload(sp); err != nil {
+		s.log.Error("ringnats: cannot save the shipper's position", "err", err)
+	}
+}
+
+// writeState saves the state now.
+func (s *Shipper) writeState() error {
+	s.stMu.Lock()
+	defer s.stMu.Unlock()
+	return s.writePayload(s.payload())
+}
+
+// payload is what saveState would write (without its time).
+func (s *Shipper) payload() shipPayload {
+	s.mu.Lock()
+	sp := shipPayload{
+		next: s.next, lost: s.stats.Lost, shipped: s.stats.Shipped, shippedBytes: s.stats.ShippedBytes,
+		streamSeq: s.stats.StreamSeq, reordered: s.stats.Reordered, key: s.key, hasKey: true,
+	}
+	s.stats.Next = s.next
+	s.mu.Unlock()
 	sp.pid = uint32(pid)
 	if s.nc.IsConnected() {
 		sp.conn, sp.url = connUp, s.nc.ConnectedUrlRedacted()
@@ -904,19 +1037,18 @@ func (s *Shipper) saveState(force bool) {
 	} else {
 		sp.conn = connDown
 	}
-	if !force && sp == s.saved && time.Since(s.savedAt) < time.Second {
-		return
-	}
-	if !force && time.Since(s.savedAt) < s.opts.StateInterval {
-		return
-	}
+	return sp
+}
+
+// writePayload writes sp with the time now; the caller holds stMu.
+func (s *Shipper) writePayload(sp shipPayload) error {
 	sp.updated = time.Now().UnixNano()
 	if err := s.st.write(sp.encode()); err != nil {
-		s.log.Error("ringnats: cannot save the shipper's position", "err", err)
-		return
+		return err
 	}
 	sp.updated = 0
 	s.saved, s.savedAt = sp, time.Now()
+	return nil
 }
 
 // Close saves the position, closes the ring's readers and releases the
@@ -978,6 +1110,11 @@ type shipPayload struct {
 	next, lost, shipped, shippedBytes, streamSeq, reordered uint64
 	updated                                                 int64
 	url                                                     string
+	// key is the secret of the message ids' tags; hasKey is false in the
+	// slots of shippers that published plain ids (it then comes last,
+	// after url, 16 bytes).
+	key    [16]byte
+	hasKey bool
 }
 
 func (p *shipPayload) encode() []byte {
@@ -985,7 +1122,7 @@ func (p *shipPayload) encode() []byte {
 	if len(url) > 256 {
 		url = url[:256]
 	}
-	b := make([]byte, 66, 66+len(url))
+	b := make([]byte, 66, 66+len(url)+len(p.key))
 	binary.LittleEndian.PutUint32(b[0:], p.pid)
 	binary.LittleEndian.PutUint32(b[4:], p.conn)
 	binary.LittleEndian.PutUint64(b[8:], p.next)
@@ -996,7 +1133,11 @@ func (p *shipPayload) encode() []byte {
 	binary.LittleEndian.PutUint64(b[48:], uint64(p.updated))
 	binary.LittleEndian.PutUint64(b[56:], p.reordered)
 	binary.LittleEndian.PutUint16(b[64:], uint16(len(url)))
-	return append(b, url...)
+	b = append(b, url...)
+	if p.hasKey {
+		b = append(b, p.key[:]...)
+	}
+	return b
 }
 
 func (p *shipPayload) decode(b []byte) error {
@@ -1004,7 +1145,8 @@ func (p *shipPayload) decode(b []byte) error {
 		return fmt.Errorf("shipper state of %d bytes: %w", len(b), ErrNotState)
 	}
 	n := int(binary.LittleEndian.Uint16(b[64:]))
-	if n > 256 || 66+n != len(b) {
+	hasKey := 66+n+len(p.key) == len(b)
+	if n > 256 || (66+n != len(b) && !hasKey) {
 		return fmt.Errorf("shipper state: bad server length %d: %w", n, ErrNotState)
 	}
 	*p = shipPayload{
@@ -1017,7 +1159,11 @@ func (p *shipPayload) decode(b []byte) error {
 		streamSeq:    binary.LittleEndian.Uint64(b[40:]),
 		updated:      int64(binary.LittleEndian.Uint64(b[48:])),
 		reordered:    binary.LittleEndian.Uint64(b[56:]),
-		url:          string(b[66:]),
+		url:          string(b[66 : 66+n]),
+		hasKey:       hasKey,
+	}
+	if hasKey {
+		p.key = [16]byte(b[66+n:])
 	}
 	return nil
 }
