@@ -22,22 +22,31 @@
 //
 // # Exactly once, in order
 //
-// Each record is published with the message id "<ring id>-<sequence>"
-// (Nats-Msg-Id; the ring id is the 128-bit ring.ID the ring chose when it
-// was created), so JetStream's duplicate window drops a record published
-// twice, as a restarted shipper does with the records it had in flight. The
-// shipper's position (the first record not known to be in the stream) is
-// advanced only by JetStream's acknowledgements and kept in a small state
-// file beside the ring; a shipper killed at any moment resumes from it.
+// Each record is published with a message id naming the ring and the
+// record (Nats-Msg-Id; see "Message ids"), so JetStream's duplicate window
+// drops a record published twice, as a restarted shipper does with the
+// records it had in flight. The shipper's position (the first record not
+// known to be in the stream) is advanced only by JetStream's
+// acknowledgements and kept in a small state file beside the ring; a
+// shipper killed at any moment resumes from it.
 //
-// The stream, not the state file, is the source of truth for what was
-// stored: at start and after every failed publish the shipper looks up the
-// last message of its subject and, if it carries this ring's id, resumes
-// after it. The state file is a lower bound that is never ahead of the
-// stream; it matters when the stream cannot answer (its last message aged
-// out or was purged, or the account may not read it) and so that records
-// the stream deliberately dropped are not shipped again. Between the two,
-// the duplicate window (two minutes by default) absorbs what was in flight.
+// The state file is the authority on the position. It lags the
+// acknowledgements by up to ShipOptions.StateInterval, so at start (and
+// after every failed publish) the shipper also looks up the last message of
+// its subject: if that message is proven to be its own record, past the
+// saved position, it resumes after it (so that records stored beyond the
+// duplicate window are not stored twice). Proven means the message's id
+// carries the tag only this shipper can compute, or, failing that (the
+// state file and its key were lost, or an older shipper published plain
+// ids), the ring still holds that record and the message holds exactly its
+// bytes and the headers the shipper sets. Any other message is ignored for
+// positioning, with a warning naming its stream sequence and id: anyone who
+// may publish to the subject can put this ring's id on a message, and a
+// forged one believed would make the shipper skip records it never
+// shipped. A claimed record the ring has overwritten since, without the
+// tag, cannot be checked: the records from the saved position to the
+// ring's oldest are then counted in Stats.Lost (not known to be stored),
+// which is no more loss than the overwrite caused.
 //
 // Many publishes are in flight at once. When one fails (a lost connection,
 // a timeout, a server that dropped a message under load or during a leader
@@ -52,6 +61,27 @@
 // order, and a record the server dropped while it stored later ones is
 // counted in Stats.Reordered).
 //
+// # Message ids
+//
+// A shipper publishes record seq of a ring as
+// "<32 hex digits of the ring's ID>-<seq in decimal>-<16 hex digits>". The
+// last part is a tag: a pseudo-random function of seq (AES-128) under a
+// secret key that the shipper keeps in its state file. Nobody without the
+// key can compute the tag of a record not yet published, even knowing the
+// tags of all the others, so a message put on the subject ahead of time
+// with a future record's id cannot make the duplicate window drop that
+// record (it did when ids were predictable: the record's publish was
+// acknowledged as a duplicate of the forgery, and its bytes never reached
+// the stream). ParseMsgID reads both this form and the plain
+// "<ring>-<seq>" of MsgID (which older shippers published); a puller
+// cannot check tags and does not need to (see "Pulling").
+//
+// The key is made with the state file and saved before anything is
+// published with it. A state file that is deleted takes the key with it:
+// the next shipper publishes under a new key, so a record it publishes
+// again that the stream already holds under the old key is not recognised
+// by the duplicate window; the puller's own check still recognises it.
+//
 // # Lost records
 //
 // A Block ring holds its writer back while the shipper is behind: the
@@ -60,7 +90,8 @@
 // JetStream acknowledged them. An Overwrite ring does not wait; when it laps the shipper
 // the records overwritten before they could be shipped are counted in
 // Stats.Lost (and persisted with the position) and logged, and shipping
-// continues with the oldest record left. A Block ring's writer also
+// continues with the oldest record left, whose message carries their number
+// in the LostHeader header. A Block ring's writer also
 // reclaims the reader slot of a shipper that died; while no shipper runs it
 // then waits only for the ring's other registered readers, if any, and can
 // overwrite records not shipped yet (counted the same way when the next
@@ -74,7 +105,31 @@
 // each message to a local ring, acknowledging it only after the append. It
 // notes in its own state file which message it is about to append, and at
 // which sequence number of the local ring, before it appends, so after a
-// crash it knows whether the append happened: a redelivered message, or a
-// record the source shipped twice, is acknowledged without being appended
-// again.
+// crash it knows whether the append happened: a redelivered message (its
+// stream sequence number is at most the last one appended) is acknowledged
+// without being appended again. It also keeps the stream's creation time:
+// a stream deleted and created anew under the same name numbers its
+// messages from 1 again, and the puller then starts from its first message
+// rather than skip what the new stream holds below the old number.
+//
+// A record shipped twice (a restarted shipper beyond the duplicate window)
+// arrives as a new message with the id of a record appended before. The
+// puller skips it only when the local ring holds exactly its bytes for that
+// record: it remembers where it appended each ring's records (the 16 runs
+// of consecutive records it extended last, in its state file) and compares.
+// An id is no proof (anyone who may publish to the stream can put any id on
+// a message), the bytes are: a skip then loses nothing, whoever sent the
+// message. Any other message is appended, so a forged id can add a record
+// to the copy, as any foreign message can, but never make the puller skip a
+// genuine one. Appended messages whose id does not fit their ring's order
+// (an id appended before with other bytes, or a sequence number that jumps
+// without the shipper's LostHeader explaining the gap) are counted in
+// PullStats.Suspect and logged. The puller does not refuse them: genuine
+// records jump too (records lost to overwrite before the header existed, a
+// stream limit removing messages the consumer had not reached, a shared
+// stream storing a record after its successors), and no rule on ids alone
+// tells them from forgeries.
+//
+// An existing consumer is used only if it waits for explicit
+// acknowledgements and has the filter PullOptions.FilterSubject asks for.
 package ringnats

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mmapkit/mmapkit/ring"
 	"github.com/nats-io/nats.go"
@@ -257,5 +258,259 @@ func TestShipForgedFutureMsgID(t *testing.T) {
 	checkExactlyOnce(t, ours, s.ID(), 0, 30)
 	if st := s.Stats(); st.Duplicates != 0 {
 		t.Errorf("publishes taken for duplicates: %s", fmtStats(st))
+	}
+}
+
+// pubRecord publishes a message with message id msgID (none if "") and the
+// given headers to subject.
+func pubRecord(t testing.TB, js jetstream.JetStream, subject, msgID string, data []byte, hdr ...string) {
+	t.Helper()
+	m := nats.NewMsg(subject)
+	m.Data = data
+	if msgID != "" {
+		m.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		m.Header.Set(hdr[i], hdr[i+1])
+	}
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pullAll runs a Puller until it has handled n messages in all.
+func pullAll(t testing.TB, p *Puller, n uint64) PullStats {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	waitProgress(t, "the puller", func() uint64 { s := p.Stats(); return s.Pulled + s.Skipped }, n, ranEarly(done))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return p.Stats()
+}
+
+// ringRecords returns the payloads of every record in the ring at path.
+func ringRecords(t testing.TB, path string) []string {
+	t.Helper()
+	r, err := ring.OpenReader(path, &ring.ReaderOptions{Observe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []string
+	for rec, err := range r.Records() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(rec.Data))
+	}
+	return out
+}
+
+// TestPullForgedMsgID: the puller skips a message for its id only when the
+// local ring holds the same bytes for that record; a forged id (anyone who
+// may publish to the stream can put one on a message) can add a record to
+// the copy but never make it skip a genuine one. It used to skip every
+// record of a ring at or before the newest one appended: one forged id
+// with a large sequence number hid every later record.
+func TestPullForgedMsgID(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	src := ID{7}
+	rec := func(seq uint64) string { return string(payload(seq)) }
+	// A step publishes the records from..to-1 of src, or one forged
+	// message (forged >= 0).
+	type step struct {
+		from, to uint64
+		tagged   bool   // with a shipper's (tagged) id, which the stream's duplicate window does not match to a plain one
+		bytes    string // other bytes than the record's
+		lost     string // LostHeader
+	}
+	for _, tc := range []struct {
+		name          string
+		steps         []step
+		want          []string // the copy, in order
+		skipped, susp uint64
+	}{
+		{"huge-seq", []step{{from: 0, to: 5}, {from: 1<<64 - 1, to: 0, bytes: "forged"}, {from: 5, to: 10}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), "forged", rec(5), rec(6), rec(7), rec(8), rec(9)}, 0, 1},
+		{"seq-ahead", []step{{from: 0, to: 5}, {from: 7, to: 8, tagged: true, bytes: "forged"}, {from: 5, to: 10}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), "forged", rec(5), rec(6), rec(7), rec(8), rec(9)}, 0, 2},
+		{"seq-behind", []step{{from: 0, to: 10}, {from: 3, to: 4, tagged: true, bytes: "forged"}, {from: 10, to: 12}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), rec(5), rec(6), rec(7), rec(8), rec(9), "forged", rec(10), rec(11)}, 0, 1},
+		{"shipped-twice", []step{{from: 0, to: 10}, {from: 5, to: 10, tagged: true}, {from: 10, to: 12}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), rec(5), rec(6), rec(7), rec(8), rec(9), rec(10), rec(11)}, 5, 0},
+		{"lost-noted", []step{{from: 0, to: 5}, {from: 8, to: 10, lost: "3"}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), rec(8), rec(9)}, 0, 0},
+		{"lost-unnoted", []step{{from: 0, to: 5}, {from: 8, to: 10}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), rec(8), rec(9)}, 0, 1},
+		{"lost-misnoted", []step{{from: 0, to: 5}, {from: 8, to: 10, lost: "2"}},
+			[]string{rec(0), rec(1), rec(2), rec(3), rec(4), rec(8), rec(9)}, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "P" + strings.ReplaceAll(tc.name, "-", "_")
+			subject := "pull." + tc.name
+			if _, err := js.CreateStream(context.Background(), streamConfig(stream, subject)); err != nil {
+				t.Fatal(err)
+			}
+			n := uint64(0)
+			for _, st := range tc.steps {
+				for seq := st.from; ; seq++ {
+					id, data := MsgID(src, seq), payload(seq)
+					if st.tagged {
+						id = string(appendTaggedMsgID(nil, src, seq, seq*7919))
+					}
+					if st.bytes != "" {
+						data = []byte(st.bytes)
+					}
+					var hdr []string
+					if st.lost != "" && seq == st.from {
+						hdr = []string{LostHeader, st.lost}
+					}
+					pubRecord(t, js, subject, id, data, hdr...)
+					n++
+					if seq+1 >= st.to {
+						break
+					}
+				}
+			}
+			var logs logBuffer
+			dst := filepath.Join(t.TempDir(), "dst")
+			p, err := NewPuller(nc, stream, dst, &PullOptions{Consumer: "c", Create: &ring.Options{Capacity: 1 << 16}, Logger: logs.logger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := pullAll(t, p, n)
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := ringRecords(t, dst)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("the copy holds\n%q\nwant\n%q", got, tc.want)
+			}
+			if st.Pulled != uint64(len(tc.want)) || st.Skipped != tc.skipped || st.Suspect != tc.susp {
+				t.Errorf("stats %+v, want %d pulled, %d skipped, %d suspect", st, len(tc.want), tc.skipped, tc.susp)
+			}
+			if warned := uint64(strings.Count(logs.String(), "does not fit its ring's records")); warned != tc.susp {
+				t.Errorf("%d warnings for %d suspect messages:\n%s", warned, tc.susp, logs.String())
+			}
+			// The counters and what the puller remembers survive a restart.
+			p, err = NewPuller(nc, stream, dst, &PullOptions{Consumer: "c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if again := p.Stats(); again.Pulled != st.Pulled || again.Skipped != st.Skipped || again.Suspect != st.Suspect {
+				t.Errorf("after a restart: %+v, before %+v", again, st)
+			}
+		})
+	}
+}
+
+// TestPullStreamRecreated: a stream deleted and created again under its name
+// numbers its messages from 1 again. The puller's state file says where it
+// stopped in the old stream; believed, it made the puller skip the new
+// stream's messages up to that number, silently.
+func TestPullStreamRecreated(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		known bool // the state file knows the old stream's creation time (else: only that it pulled further than the new one goes)
+	}{{"creation-time", true}, {"sequence", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream, subject := "RE"+strings.ReplaceAll(tc.name, "-", "_"), "re."+tc.name
+			if _, err := js.CreateStream(ctx, streamConfig(stream, subject)); err != nil {
+				t.Fatal(err)
+			}
+			for seq := range uint64(10) {
+				pubRecord(t, js, subject, MsgID(ID{1}, seq), payload(seq))
+			}
+			dst := filepath.Join(t.TempDir(), "dst")
+			var logs logBuffer
+			opts := &PullOptions{Consumer: "c", Create: &ring.Options{Capacity: 1 << 16}, Logger: logs.logger()}
+			p, err := NewPuller(nc, stream, dst, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pullAll(t, p, 10)
+			if !tc.known {
+				p.created = 0 // as a state file written before it was kept
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := js.DeleteStream(ctx, stream); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.CreateStream(ctx, streamConfig(stream, subject)); err != nil {
+				t.Fatal(err)
+			}
+			for seq := range uint64(5) {
+				pubRecord(t, js, subject, MsgID(ID{2}, seq), []byte(fmt.Sprintf("new %d", seq)))
+			}
+			p, err = NewPuller(nc, stream, dst, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := pullAll(t, p, 15)
+			p.Close()
+			got := ringRecords(t, dst)
+			if len(got) != 15 || got[10] != "new 0" || got[14] != "new 4" || st.Skipped != 0 {
+				t.Errorf("the copy holds %d records (%q...), stats %+v", len(got), got[min(10, len(got)):], st)
+			}
+			if !strings.Contains(logs.String(), "pulling its messages from its first") {
+				t.Errorf("no warning about the new stream:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestPullConsumerMismatch: an existing consumer that would not deliver
+// what was asked for, or would not wait for acknowledgements, is refused
+// rather than used.
+func TestPullConsumerMismatch(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, streamConfig("CM", "cm.>")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    jetstream.ConsumerConfig
+		filter string
+		want   string
+	}{
+		{"ack-none", jetstream.ConsumerConfig{Durable: "none", AckPolicy: jetstream.AckNonePolicy}, "", "does not wait for explicit acknowledgements"},
+		{"other-filter", jetstream.ConsumerConfig{Durable: "other", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "cm.a"}, "cm.b", `with the filter "cm.a"`},
+		{"no-filter", jetstream.ConsumerConfig{Durable: "all", AckPolicy: jetstream.AckExplicitPolicy}, "cm.b", `with the filter ""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := js.CreateConsumer(ctx, "CM", tc.cfg); err != nil {
+				t.Fatal(err)
+			}
+			p, err := NewPuller(nc, "CM", filepath.Join(t.TempDir(), "dst"), &PullOptions{Consumer: tc.cfg.Durable, FilterSubject: tc.filter, Create: &ring.Options{Capacity: 1 << 16}, Logger: quietLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			// A puller that takes the consumer runs until the context
+			// ends: a guard against a hang, not a wait.
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			err = p.Run(rctx)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -63,7 +64,8 @@ func FuzzDecodeState(f *testing.F) {
 	}
 	static := bytes.TrimRight(good[:staticLen], "\x00")
 	sp := shipPayload{next: 5, lost: 1, url: "nats://x", key: [16]byte{1, 2}, hasKey: true}
-	pp := pullPayload{hasIntent: true, intentAt: 3, committed: pullMark{sseq: 9, hasID: true, seq: 2}}
+	pp := pullPayload{hasIntent: true, intentAt: 3, committed: pullMark{sseq: 9, hasID: true, seq: 2},
+		runs: []run{{id: ID{3}, lo: 1, hi: 2, at: 0}, {id: ID{4}, lo: 7, hi: 7, at: 2}}, created: 5, suspect: 1, intentSuspect: true}
 	shipSlot, pullSlot := appendSlot(nil, 1, sp.encode()), appendSlot(nil, 2, pp.encode())
 	f.Add(static, []byte(nil), []byte(nil), byte(0))
 	f.Add(static, shipSlot, pullSlot, byte(0))
@@ -112,8 +114,10 @@ func checkDecodeState(t *testing.T, b []byte) {
 	if s.decode(payload) == nil && !bytes.Equal(s.encode(), payload) {
 		t.Fatalf("ship payload %x re-encodes as %x", payload, s.encode())
 	}
-	var p pullPayload
-	if p.decode(payload) == nil && len(payload) != pullPayloadLen {
-		t.Fatalf("pull payload of %d bytes accepted", len(payload))
+	var p, p2 pullPayload
+	if p.decode(payload) == nil {
+		if err := p2.decode(p.encode()); err != nil || !reflect.DeepEqual(p, p2) {
+			t.Fatalf("pull payload %x decodes as %+v, which re-encodes and decodes as %+v (%v)", payload, p, p2, err)
+		}
 	}
 }

@@ -60,6 +60,7 @@ type streamMsg struct {
 	id   string
 	data []byte
 	sseq uint64
+	lost string // LostHeader
 }
 
 // readStream returns every message of stream on subject, in stream order.
@@ -91,7 +92,7 @@ func readStream(t testing.TB, nc *nats.Conn, stream, subject string) []streamMsg
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, streamMsg{id: m.Headers().Get(jetstream.MsgIDHeader), data: m.Data(), sseq: md.Sequence.Stream})
+			out = append(out, streamMsg{id: m.Headers().Get(jetstream.MsgIDHeader), data: m.Data(), sseq: md.Sequence.Stream, lost: m.Headers().Get(LostHeader)})
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			t.Fatal(err)

@@ -1,12 +1,15 @@
 package ringnats
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +32,8 @@ type PullOptions struct {
 	// does not exist. Without it a missing ring is an error.
 	Create *ring.Options
 	// StatePath is the puller's state file (default: the ring's path
-	// followed by ".<stream>.<consumer>.pull").
+	// followed by ".<stream>.<consumer>.pull", in the ring's directory,
+	// escaped as for ShipOptions.StatePath).
 	StatePath string
 	// Batch is how many messages one fetch asks for (default 256).
 	Batch int
@@ -38,10 +42,21 @@ type PullOptions struct {
 	Logger *slog.Logger
 }
 
-// PullStats are a puller's counters (Pulled and Skipped survive restarts).
+// PullStats are a puller's counters (Pulled, Skipped and Suspect survive
+// restarts).
 type PullStats struct {
-	Pulled    uint64 // messages appended to the ring
-	Skipped   uint64 // messages acknowledged without an append: redeliveries, records shipped twice
+	Pulled  uint64 // messages appended to the ring
+	Skipped uint64 // messages acknowledged without an append: redeliveries, records shipped twice
+	// Suspect counts messages appended (they are also in Pulled) whose id
+	// names a ring record that does not fit what the puller saw of that
+	// ring: an id appended before with other bytes, or a sequence number
+	// that neither follows one of the ring's runs of records nor skips
+	// exactly the records the shipper noted as lost. A forged id counts
+	// here; so do a record of a shared stream stored after its successors
+	// and, rarely, the first record after records lost to overwrite that a
+	// restarted shipper published. Each is logged. See the package
+	// documentation, "Pulling".
+	Suspect   uint64
 	StreamSeq uint64 // stream sequence of the newest message appended
 	RingNext  uint64 // the ring's next sequence number
 }
@@ -55,6 +70,27 @@ type pullMark struct {
 	seq   uint64
 }
 
+// A run is a stretch of one source ring's records that the puller appended
+// one right after the other: records lo..hi of ring id are the local ring's
+// records at..at+hi-lo. The puller remembers the maxRuns runs it extended
+// last; they let it recognise a record it appended before by comparing
+// bytes (see Puller.seen).
+type run struct {
+	id     ID
+	lo, hi uint64
+	at     uint64
+}
+
+const (
+	maxRuns = 16
+	runLen  = 40
+)
+
+// LostHeader is the header a Shipper puts on the first record it publishes
+// after records lost to overwrite: their number, in decimal. A Puller reads
+// it to tell the gap from a forged sequence number (PullStats.Suspect).
+const LostHeader = "Mmapkit-Lost"
+
 // Puller appends the messages of a stream to a local ring, through a
 // durable consumer.
 type Puller struct {
@@ -65,9 +101,12 @@ type Puller struct {
 	log      *slog.Logger
 	w        *ring.Writer
 	st       *stateFile
+	rd       *ring.Reader // observes the local ring, to compare would-be duplicates (opened when needed)
 
 	mu        sync.Mutex
 	committed pullMark // newest message appended
+	runs      []run    // most recently extended first
+	created   int64    // the stream's creation time (Unix ns; 0: not known yet)
 	stats     PullStats
 	closed    bool
 }
@@ -84,14 +123,14 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 	if o.Consumer == "" || strings.ContainsAny(o.Consumer, ". *>/\\\t\r\n") {
 		return nil, op(fmt.Errorf("bad consumer name %q", o.Consumer))
 	}
-	if stream == "" || strings.ContainsAny(stream, ". *>/\\\t\r\n") {
-		return nil, op(fmt.Errorf("bad stream name %q", stream))
+	if err := checkStream(stream); err != nil {
+		return nil, op(err)
 	}
 	if o.Batch <= 0 {
 		o.Batch = 256
 	}
 	if o.StatePath == "" {
-		o.StatePath = ringPath + "." + stream + "." + o.Consumer + ".pull"
+		o.StatePath = defaultStatePath(ringPath, stream, o.Consumer, "pull")
 	}
 	p := &Puller{nc: nc, stream: stream, ringPath: ringPath, opts: o, log: o.Logger}
 	if p.log == nil {
@@ -122,13 +161,17 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 			p.Close()
 			return nil, &fs.PathError{Op: "ringnats: open state", Path: o.StatePath, Err: err}
 		}
-		p.committed = pp.committed
-		p.stats.Pulled, p.stats.Skipped = pp.pulled, pp.skipped
+		p.committed, p.runs, p.created = pp.committed, pp.runs, pp.created
+		p.stats.Pulled, p.stats.Skipped, p.stats.Suspect = pp.pulled, pp.skipped, pp.suspect
 		// The intent was written before its append: if the ring holds a
 		// record at the intended sequence number, the append happened.
 		if pp.hasIntent && p.w.Next() > pp.intentAt {
 			p.committed = pp.intent
+			p.runs = addRun(p.runs, pp.intent, pp.intentAt)
 			p.stats.Pulled++
+			if pp.intentSuspect {
+				p.stats.Suspect++
+			}
 		}
 	}
 	p.stats.StreamSeq = p.committed.sseq
@@ -204,6 +247,9 @@ func (p *Puller) errorf(format string, args ...any) error {
 func (p *Puller) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	if err := p.checkStream(rctx, js); err != nil {
+		return nil, err
+	}
 	cons, err := js.Consumer(rctx, p.stream, p.opts.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		cons, err = js.CreateConsumer(rctx, p.stream, jetstream.ConsumerConfig{
@@ -224,6 +270,13 @@ func (p *Puller) consumer(ctx context.Context, js jetstream.JetStream) (jetstrea
 	if err != nil {
 		return nil, fmt.Errorf("consumer %q of stream %q: %w", p.opts.Consumer, p.stream, err)
 	}
+	// A consumer made by someone else may not deliver what was asked for,
+	// or may not wait for acknowledgements (then a crash loses messages).
+	if cfg := cons.CachedInfo().Config; cfg.AckPolicy != jetstream.AckExplicitPolicy {
+		return nil, &fatalError{p.errorf("consumer %q of stream %q does not wait for explicit acknowledgements (ack policy %s): delete it, or use another name", p.opts.Consumer, p.stream, cfg.AckPolicy)}
+	} else if f := p.opts.FilterSubject; f != "" && (cfg.FilterSubject != f || len(cfg.FilterSubjects) > 0) {
+		return nil, &fatalError{p.errorf("consumer %q of stream %q exists with the filter %q %q, not %q: delete it, or use another name", p.opts.Consumer, p.stream, cfg.FilterSubject, cfg.FilterSubjects, f)}
+	}
 	// Deliver from the message after the last one appended, in order: what
 	// an earlier puller had delivered and not acknowledged (it was killed,
 	// or its connection dropped) comes first, not after the ack wait.
@@ -237,6 +290,41 @@ func (p *Puller) consumer(ctx context.Context, js jetstream.JetStream) (jetstrea
 		return nil, fmt.Errorf("consumer %q of stream %q: restart at stream sequence %d: %w", p.opts.Consumer, p.stream, from, err)
 	}
 	return cons, nil
+}
+
+// checkStream makes sure the stream is the one the state file's stream
+// sequence numbers belong to. A stream deleted and created again under the
+// same name numbers its messages from 1 again: resuming after the old
+// number would skip the new stream's messages up to it.
+func (p *Puller) checkStream(ctx context.Context, js jetstream.JetStream) error {
+	str, err := js.Stream(ctx, p.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return &fatalError{p.errorf("stream %q: %w", p.stream, ErrNoStream)}
+	}
+	if err != nil && isPermission(err) {
+		return &fatalError{p.errorf("stream %q: %w", p.stream, err)}
+	}
+	if err != nil {
+		return fmt.Errorf("stream %q: %w", p.stream, err)
+	}
+	info := str.CachedInfo()
+	created := info.Created.UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.committed
+	switch {
+	case p.created != 0 && p.created != created:
+		p.log.Warn("ringnats: the stream was created anew since the last pull; pulling its messages from its first", "stream", p.stream, "consumer", p.opts.Consumer, "created", info.Created, "pulled_up_to", c.sseq)
+	case c.sseq > info.State.LastSeq:
+		p.log.Warn("ringnats: the stream's last message is older than the last one pulled: it is another stream of the same name; pulling its messages from its first", "stream", p.stream, "consumer", p.opts.Consumer, "last_seq", info.State.LastSeq, "pulled_up_to", c.sseq)
+	default:
+		p.created = created
+		return nil
+	}
+	// The runs stay: records of the same rings shipped again to the new
+	// stream are still recognised.
+	p.committed, p.created = pullMark{}, created
+	return nil
 }
 
 // fetch appends one batch.
@@ -261,19 +349,56 @@ func (p *Puller) fetch(ctx context.Context, cons jetstream.Consumer) error {
 
 // handle appends one message unless it is already in the ring, then
 // acknowledges it.
+//
+// Which messages are "already in the ring": a message whose stream
+// sequence number is at most the last one appended was delivered before
+// (a redelivery): the stream numbers its messages itself, so that is
+// certain. A message with a later stream sequence number whose id names a
+// record the puller appended before is a record shipped twice (a restarted
+// shipper publishes its unacknowledged records again; beyond the stream's
+// duplicate window they are stored again) - or a forgery: anyone who may
+// publish to the stream can put any id on a message. The puller used to
+// skip every message whose id named a record at or before the newest one
+// appended of that ring; one forged id with a large sequence number then
+// made it skip every later genuine record, silently.
+//
+// Now a message is skipped for its id only when the local ring holds the
+// same bytes for that record: the puller remembers where it appended each
+// ring's records (runs, see run) and compares. A skip then loses nothing,
+// whoever published the message. Anything else is appended. So a forged
+// id can add a record to the local ring (as any foreign message can) but
+// never hide a genuine one; a genuine record shipped twice is recognised as
+// long as the puller remembers its run (the maxRuns runs extended last) and
+// the local ring still holds it. When the local ring has overwritten the
+// record since, the message is skipped too: the record was appended, and
+// the copy lost it to its own overwriting as it would have anyway.
+//
+// An appended message whose id does not fit its ring's order (see
+// PullStats.Suspect) is counted and logged: forged, or out of order.
+// Refusing such messages instead would not be safe: genuine records jump
+// ahead (records lost to overwrite, a stream's limits removing messages the
+// consumer had not reached) or arrive late (a shared stream), and the
+// puller cannot tell them from forgeries.
 func (p *Puller) handle(ctx context.Context, m jetstream.Msg) error {
 	md, err := m.Metadata()
 	if err != nil {
 		return err
 	}
 	mark := pullMark{sseq: md.Sequence.Stream}
-	if id, seq, err := ParseMsgID(m.Headers().Get(jetstream.MsgIDHeader)); err == nil {
+	msgID := m.Headers().Get(jetstream.MsgIDHeader)
+	if id, seq, err := ParseMsgID(msgID); err == nil {
 		mark.hasID, mark.id, mark.seq = true, id, seq
 	}
 	p.mu.Lock()
 	c := p.committed
 	p.mu.Unlock()
-	skip := mark.sseq <= c.sseq || (mark.hasID && c.hasID && mark.id == c.id && mark.seq <= c.seq)
+	skip, why := mark.sseq <= c.sseq, ""
+	if !skip && mark.hasID {
+		skip, why = p.seen(mark, m.Data())
+		if !skip && why == "" {
+			why = p.outOfOrder(mark, m.Headers().Get(LostHeader))
+		}
+	}
 	if skip {
 		p.mu.Lock()
 		p.stats.Skipped++
@@ -284,7 +409,11 @@ func (p *Puller) handle(ctx context.Context, m jetstream.Msg) error {
 	// number tells whether this append happened.
 	at := p.w.Next()
 	p.mu.Lock()
-	pp := pullPayload{pid: uint32(pid), committed: c, hasIntent: true, intent: mark, intentAt: at, pulled: p.stats.Pulled, skipped: p.stats.Skipped, updated: time.Now().UnixNano()}
+	pp := pullPayload{
+		pid: uint32(pid), committed: c, runs: p.runs, created: p.created,
+		hasIntent: true, intent: mark, intentAt: at, intentSuspect: why != "",
+		pulled: p.stats.Pulled, skipped: p.stats.Skipped, suspect: p.stats.Suspect, updated: time.Now().UnixNano(),
+	}
 	p.mu.Unlock()
 	if err := p.st.write(pp.encode()); err != nil {
 		return &fatalError{err}
@@ -297,10 +426,130 @@ func (p *Puller) handle(ctx context.Context, m jetstream.Msg) error {
 	}
 	p.mu.Lock()
 	p.committed = mark
+	p.runs = addRun(p.runs, mark, at)
 	p.stats.Pulled++
 	p.stats.StreamSeq = mark.sseq
+	if why != "" {
+		p.stats.Suspect++
+	}
 	p.mu.Unlock()
+	if why != "" {
+		p.log.Warn("ringnats: a message's id does not fit its ring's records (forged, or out of order); appended", "stream", p.stream, "stream_seq", mark.sseq, "msg_id", msgID, "why", why, "ring_seq", at)
+	}
 	return m.Ack()
+}
+
+// seen tells whether the local ring already holds the record mark names,
+// with the same bytes (or held it and has overwritten it since). If it
+// holds other bytes for it, why says so.
+func (p *Puller) seen(mark pullMark, data []byte) (dup bool, why string) {
+	p.mu.Lock()
+	runs := p.runs
+	p.mu.Unlock()
+	for _, r := range runs {
+		if r.id != mark.id || mark.seq < r.lo || mark.seq > r.hi {
+			continue
+		}
+		local := r.at + (mark.seq - r.lo)
+		switch same, err := p.localRecord(local, data); {
+		case err == nil && same:
+			return true, ""
+		case errors.Is(err, errOverwritten):
+			return true, ""
+		case err == nil:
+			why = fmt.Sprintf("record %d of ring %s was appended before (at %d) with other bytes", mark.seq, mark.id, local)
+		default:
+			// The ring does not hold what the run says (a state file
+			// that does not match the ring): no proof either way.
+		}
+	}
+	return false, why
+}
+
+var errOverwritten = errors.New("overwritten")
+
+// localRecord compares data with the local ring's record seq. Only this
+// puller appends to the ring, and only from the goroutine that calls this.
+func (p *Puller) localRecord(seq uint64, data []byte) (bool, error) {
+	if seq >= p.w.Next() {
+		return false, ring.ErrNotFound
+	}
+	if p.rd == nil {
+		rd, err := ring.OpenReader(p.ringPath, &ring.ReaderOptions{Observe: true})
+		if err != nil {
+			return false, err
+		}
+		p.rd = rd
+	}
+	if err := p.rd.SeekSeq(seq); err != nil {
+		if p.rd.SeekOldest() == nil && seq < p.rd.Seq() {
+			return false, errOverwritten
+		}
+		return false, err
+	}
+	rec, err := p.rd.TryNext()
+	if errors.As(err, new(*ring.LappedError)) {
+		return false, errOverwritten
+	}
+	if err != nil {
+		return false, err
+	}
+	if rec.Seq != seq {
+		return false, ring.ErrNotFound
+	}
+	return bytes.Equal(rec.Data, data), nil
+}
+
+// outOfOrder says why a record about to be appended does not follow any run
+// of its ring ("" if it does, or if it is the first record seen of its
+// ring). lost is the shipper's LostHeader, if any.
+func (p *Puller) outOfOrder(mark pullMark, lost string) string {
+	gap, err := strconv.ParseUint(lost, 10, 64)
+	if err != nil || strconv.FormatUint(gap, 10) != lost {
+		gap = 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	newest := uint64(0)
+	known := false
+	for _, r := range p.runs {
+		if r.id != mark.id {
+			continue
+		}
+		if r.hi < math.MaxUint64 && (r.hi+1 == mark.seq || (gap > 0 && r.hi+1 <= math.MaxUint64-gap && r.hi+1+gap == mark.seq)) {
+			return ""
+		}
+		if !known {
+			newest, known = r.hi, true
+		}
+	}
+	if !known {
+		return ""
+	}
+	if gap > 0 {
+		return fmt.Sprintf("record %d follows none of the ring's records the puller saw (the last appended is %d), not even after the %d records the shipper notes as lost", mark.seq, newest, gap)
+	}
+	return fmt.Sprintf("record %d follows none of the ring's records the puller saw (the last appended is %d)", mark.seq, newest)
+}
+
+// addRun records that mark's record was appended at the local sequence
+// number at: it extends the run it follows, or starts a new one (dropping
+// the run extended longest ago beyond maxRuns). It returns a new slice: the
+// old one may be in a payload being written.
+func addRun(runs []run, mark pullMark, at uint64) []run {
+	if !mark.hasID {
+		return runs
+	}
+	out := make([]run, 0, min(len(runs)+1, maxRuns))
+	for i, r := range runs {
+		if r.id == mark.id && r.hi < math.MaxUint64 && r.hi+1 == mark.seq && r.at+(r.hi-r.lo)+1 == at {
+			r.hi++
+			out = append(append(out, r), runs[:i]...)
+			return append(out, runs[i+1:]...)
+		}
+	}
+	out = append(out, run{id: mark.id, lo: mark.seq, hi: mark.seq, at: at})
+	return append(out, runs[:min(len(runs), maxRuns-1)]...)
 }
 
 // Close saves the state, closes the ring's writer and releases the state
@@ -312,9 +561,17 @@ func (p *Puller) Close() error {
 		return nil
 	}
 	p.closed = true
-	pp := pullPayload{pid: uint32(pid), committed: p.committed, pulled: p.stats.Pulled, skipped: p.stats.Skipped, updated: time.Now().UnixNano()}
+	pp := pullPayload{
+		pid: uint32(pid), committed: p.committed, runs: p.runs, created: p.created,
+		pulled: p.stats.Pulled, skipped: p.stats.Skipped, suspect: p.stats.Suspect, updated: time.Now().UnixNano(),
+	}
 	p.mu.Unlock()
 	err := p.w.Close()
+	if p.rd != nil {
+		if e := p.rd.Close(); err == nil {
+			err = e
+		}
+	}
 	if e := p.st.write(pp.encode()); err == nil {
 		err = e
 	}
@@ -327,17 +584,25 @@ func (p *Puller) Close() error {
 	return err
 }
 
-// pullPayload is a puller's state-file slot.
+// pullPayload is a puller's state-file slot: 120 bytes (the first
+// version), then the suspect count, the stream's creation time, the number
+// of runs, 4 zero bytes and the runs, 40 bytes each.
 type pullPayload struct {
-	pid               uint32
-	updated           int64
-	pulled, skipped   uint64
-	committed, intent pullMark
-	hasIntent         bool
-	intentAt          uint64 // ring sequence number the intended record gets
+	pid                      uint32
+	updated                  int64
+	pulled, skipped, suspect uint64
+	committed, intent        pullMark
+	hasIntent                bool
+	intentSuspect            bool   // the intended append counts in suspect
+	intentAt                 uint64 // ring sequence number the intended record gets
+	created                  int64
+	runs                     []run
 }
 
-const pullPayloadLen = 40 + 2*40
+const (
+	pullPayloadV1 = 40 + 2*40
+	pullPayloadV2 = pullPayloadV1 + 24
+)
 
 func putMark(b []byte, m pullMark) {
 	binary.LittleEndian.PutUint64(b, m.sseq)
@@ -362,40 +627,78 @@ func getMark(b []byte) (pullMark, error) {
 }
 
 func (p *pullPayload) encode() []byte {
-	b := make([]byte, pullPayloadLen)
+	b := make([]byte, pullPayloadV2+runLen*len(p.runs))
 	binary.LittleEndian.PutUint32(b[0:], p.pid)
+	flags := uint32(0)
 	if p.hasIntent {
-		binary.LittleEndian.PutUint32(b[4:], 1)
+		flags |= 1
 	}
+	if p.intentSuspect {
+		flags |= 2
+	}
+	binary.LittleEndian.PutUint32(b[4:], flags)
 	binary.LittleEndian.PutUint64(b[8:], uint64(p.updated))
 	binary.LittleEndian.PutUint64(b[16:], p.pulled)
 	binary.LittleEndian.PutUint64(b[24:], p.skipped)
 	binary.LittleEndian.PutUint64(b[32:], p.intentAt)
 	putMark(b[40:], p.committed)
 	putMark(b[80:], p.intent)
+	binary.LittleEndian.PutUint64(b[120:], p.suspect)
+	binary.LittleEndian.PutUint64(b[128:], uint64(p.created))
+	binary.LittleEndian.PutUint32(b[136:], uint32(len(p.runs)))
+	for i, r := range p.runs {
+		o := b[pullPayloadV2+runLen*i:]
+		copy(o, r.id[:])
+		binary.LittleEndian.PutUint64(o[16:], r.lo)
+		binary.LittleEndian.PutUint64(o[24:], r.hi)
+		binary.LittleEndian.PutUint64(o[32:], r.at)
+	}
 	return b
 }
 
 func (p *pullPayload) decode(b []byte) error {
-	if len(b) != pullPayloadLen {
+	if len(b) != pullPayloadV1 && (len(b) < pullPayloadV2 || (len(b)-pullPayloadV2)%runLen != 0) {
 		return fmt.Errorf("puller state of %d bytes: %w", len(b), ErrNotState)
 	}
-	flag := binary.LittleEndian.Uint32(b[4:])
-	if flag > 1 {
-		return fmt.Errorf("puller state: bad flag: %w", ErrNotState)
+	flags := binary.LittleEndian.Uint32(b[4:])
+	if flags > 3 || (len(b) == pullPayloadV1 && flags > 1) {
+		return fmt.Errorf("puller state: bad flags %#x: %w", flags, ErrNotState)
 	}
 	var err error
 	*p = pullPayload{
-		pid:       binary.LittleEndian.Uint32(b[0:]),
-		hasIntent: flag == 1,
-		updated:   int64(binary.LittleEndian.Uint64(b[8:])),
-		pulled:    binary.LittleEndian.Uint64(b[16:]),
-		skipped:   binary.LittleEndian.Uint64(b[24:]),
-		intentAt:  binary.LittleEndian.Uint64(b[32:]),
+		pid:           binary.LittleEndian.Uint32(b[0:]),
+		hasIntent:     flags&1 != 0,
+		intentSuspect: flags&2 != 0,
+		updated:       int64(binary.LittleEndian.Uint64(b[8:])),
+		pulled:        binary.LittleEndian.Uint64(b[16:]),
+		skipped:       binary.LittleEndian.Uint64(b[24:]),
+		intentAt:      binary.LittleEndian.Uint64(b[32:]),
 	}
 	if p.committed, err = getMark(b[40:]); err != nil {
 		return err
 	}
-	p.intent, err = getMark(b[80:])
-	return err
+	if p.intent, err = getMark(b[80:]); err != nil {
+		return err
+	}
+	if len(b) == pullPayloadV1 {
+		return nil
+	}
+	p.suspect = binary.LittleEndian.Uint64(b[120:])
+	p.created = int64(binary.LittleEndian.Uint64(b[128:]))
+	n := int(binary.LittleEndian.Uint32(b[136:]))
+	if n > maxRuns || n != (len(b)-pullPayloadV2)/runLen || binary.LittleEndian.Uint32(b[140:]) != 0 {
+		return fmt.Errorf("puller state: %d runs in %d bytes: %w", n, len(b), ErrNotState)
+	}
+	if n > 0 {
+		p.runs = make([]run, n)
+	}
+	for i := range p.runs {
+		o := b[pullPayloadV2+runLen*i:]
+		r := run{id: ID(o[:16]), lo: binary.LittleEndian.Uint64(o[16:]), hi: binary.LittleEndian.Uint64(o[24:]), at: binary.LittleEndian.Uint64(o[32:])}
+		if r.lo > r.hi || r.at > math.MaxUint64-(r.hi-r.lo) {
+			return fmt.Errorf("puller state: impossible run %d..%d at %d: %w", r.lo, r.hi, r.at, ErrNotState)
+		}
+		p.runs[i] = r
+	}
+	return nil
 }

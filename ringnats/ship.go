@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +27,11 @@ type ShipOptions struct {
 	// "events.host1". The stream must capture it.
 	Subject string
 	// StatePath is the shipper's state file (default: the ring's path
-	// followed by ".<stream>.<subject>.ship"). One file per ring and
-	// destination; a second shipper with the same file is refused.
+	// followed by ".<stream>.<subject>.ship", in the ring's directory; a
+	// character of the subject that does not belong in a file name, such
+	// as '/', ':' or '%', is written as '%' and its hex code). One file per
+	// ring and destination; a second shipper with the same file is
+	// refused.
 	StatePath string
 	// CreateStream creates the stream, capturing Subject, if it does not
 	// exist. Without it a missing stream is an error matching ErrNoStream.
@@ -80,7 +84,7 @@ type Stats struct {
 	Read         uint64 // next record the shipper will read from the ring
 	Shipped      uint64 // records acknowledged by JetStream (including duplicates)
 	ShippedBytes uint64 // their payload bytes
-	Lost         uint64 // records overwritten before they could be shipped
+	Lost         uint64 // records overwritten in the ring before they were known to be in the stream
 	Reordered    uint64 // SharedStream only: records stored after a predecessor the server dropped
 	StreamSeq    uint64 // stream sequence number of the newest acknowledged record
 	Published    uint64 // publishes sent
@@ -128,8 +132,11 @@ type Shipper struct {
 	// goroutine uses it (a Reader is not safe for concurrent use).
 	rd       *ring.Reader
 	released uint64 // records before it are released (Block rings)
-	reopen   bool   // rd lost its slot: open another before reading on
-	prevErr  nats.ErrHandler
+	// gaps maps the first record after records lost to overwrite to their
+	// number, for LostHeader; entries before the position are dropped.
+	gaps    map[uint64]uint64
+	reopen  bool // rd lost its slot: open another before reading on
+	prevErr nats.ErrHandler
 
 	mu        sync.Mutex
 	q         []entry // in read order; q[qh] is the oldest unresolved
@@ -168,8 +175,8 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 	if err := checkSubject(o.Subject); err != nil {
 		return nil, op(err)
 	}
-	if stream == "" || strings.ContainsAny(stream, ". *>/\\\t\r\n") {
-		return nil, op(fmt.Errorf("bad stream name %q", stream))
+	if err := checkStream(stream); err != nil {
+		return nil, op(err)
 	}
 	if o.Window <= 0 {
 		o.Window = 4096
@@ -181,7 +188,7 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		o.StateInterval = 10 * time.Millisecond
 	}
 	if o.StatePath == "" {
-		o.StatePath = ringPath + "." + stream + "." + o.Subject + ".ship"
+		o.StatePath = defaultStatePath(ringPath, stream, o.Subject, "ship")
 	}
 	s := &Shipper{
 		nc:       nc,
@@ -273,6 +280,14 @@ func checkSubject(subj string) error {
 		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
 			return fmt.Errorf("bad subject %q: a publish subject has non-empty tokens without wildcards or spaces", subj)
 		}
+	}
+	return nil
+}
+
+// checkStream refuses names JetStream does not allow for a stream.
+func checkStream(stream string) error {
+	if stream == "" || strings.ContainsAny(stream, ". *>/\\\t\r\n") {
+		return fmt.Errorf("bad stream name %q", stream)
 	}
 	return nil
 }
@@ -617,6 +632,28 @@ func (s *Shipper) provenOurs(m *jetstream.RawStreamMsg, seq uint64) string {
 	return ""
 }
 
+// noteGap remembers that the n records before seq were lost, for the
+// LostHeader of seq's publish (and of its publishes again after a failure);
+// it forgets the gaps before the position next. Only Run's goroutine uses
+// gaps.
+func (s *Shipper) noteGap(seq, n, next uint64) {
+	if s.gaps == nil {
+		s.gaps = make(map[uint64]uint64)
+	}
+	// A gap that ended where this one begins had its first record lost
+	// too, unpublished: one gap.
+	if m, ok := s.gaps[seq-n]; ok {
+		n += m
+		delete(s.gaps, seq-n)
+	}
+	for k := range s.gaps {
+		if k < next {
+			delete(s.gaps, k)
+		}
+	}
+	s.gaps[seq] = n
+}
+
 // isMsgIDOf reports whether msgID is an id this ring's records are
 // published with (plain or tagged) for record seq.
 func (s *Shipper) isMsgIDOf(msgID string, seq uint64) bool {
@@ -659,6 +696,7 @@ func (s *Shipper) seek() error {
 		if oldest > next {
 			s.mu.Lock()
 			lost := oldest - next
+			s.noteGap(oldest, lost, next)
 			s.stats.Lost += lost
 			s.next = oldest
 			next = oldest
@@ -743,6 +781,7 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 				s.mu.Lock()
 				if le.Missed > 0 {
 					s.push(entry{seq: le.Next - le.Missed, lost: le.Missed, state: acked})
+					s.noteGap(le.Next, le.Missed, s.next)
 				}
 				s.readSeq = le.Next
 				s.mu.Unlock()
@@ -770,6 +809,11 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 		m := &nats.Msg{Subject: s.subject, Data: rec.Data, Header: nats.Header{jetstream.MsgIDHeader: {id}}}
 		if prevID != "" && !s.opts.SharedStream {
 			m.Header[jetstream.ExpectedLastMsgIDHeader] = []string{prevID}
+		}
+		if len(s.gaps) > 0 {
+			if n, ok := s.gaps[rec.Seq]; ok {
+				m.Header[LostHeader] = []string{strconv.FormatUint(n, 10)}
+			}
 		}
 		prevID = id
 		s.mu.Lock()

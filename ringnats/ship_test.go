@@ -257,7 +257,11 @@ func TestShipCountsLostRecords(t *testing.T) {
 		t.Fatalf("no log line with %q:\n%s", line, logs.String())
 	}
 	mu.Unlock()
-	checkExactlyOnce(t, readStream(t, nc, "SMALL", "small.a"), s.ID(), info.Oldest, 1000)
+	first := readStream(t, nc, "SMALL", "small.a")
+	checkExactlyOnce(t, first, s.ID(), info.Oldest, 1000)
+	if first[0].lost != fmt.Sprint(info.Oldest) {
+		t.Fatalf("the first record shipped, %d, has %s %q, want %d", info.Oldest, LostHeader, first[0].lost, info.Oldest)
+	}
 	// Now a writer laps the running shipper: whatever it overwrote first is
 	// counted, the rest is in the stream, in order, once.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -287,12 +291,30 @@ func TestShipCountsLostRecords(t *testing.T) {
 		t.Fatalf("stream holds %d records, shipped %d", len(msgs), st.Shipped)
 	}
 	prev := int64(info.Oldest) - 1
-	for _, m := range msgs {
+	for i, m := range msgs {
 		_, seq, err := ParseMsgID(m.id)
 		if err != nil || int64(seq) <= prev || !bytes.Equal(m.data, payload(seq)) {
 			t.Fatalf("record %d after %d (%v): out of order, doubled or damaged", seq, prev, err)
 		}
+		// Every gap but the first (before it the shipper ran) is noted in
+		// the first record after it, and nothing else is.
+		want := fmt.Sprint(int64(seq) - prev - 1)
+		if want == "0" {
+			want = ""
+		}
+		if i > 0 && m.lost != want {
+			t.Fatalf("record %d after %d: %s %q, want %q", seq, prev, LostHeader, m.lost, want)
+		}
 		prev = int64(seq)
+	}
+	// A puller copying the stream sees the gaps as noted, none suspect.
+	p, err := NewPuller(nc, "SMALL", filepath.Join(t.TempDir(), "copy"), &PullOptions{Consumer: "copy", Create: &ring.Options{Capacity: 1 << 20}, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if pst := pullAll(t, p, uint64(len(msgs))); pst.Pulled != uint64(len(msgs)) || pst.Suspect != 0 {
+		t.Fatalf("puller: %+v, stream holds %d", pst, len(msgs))
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
@@ -120,6 +122,53 @@ func decodeState(b []byte) (h stateHeader, gen uint64, payload []byte, err error
 		return h, 0, nil, fmt.Errorf("neither position slot passes its checksum: %w", ErrNotState)
 	}
 	return h, gen, payload, nil
+}
+
+// defaultStatePath returns the state file a shipper (kind "ship", name the
+// subject) or a puller (kind "pull", name the consumer) uses by default:
+// beside the ring, named after it, the stream and the name. The stream and
+// the name are escaped (escapeName) so that the file is always that one
+// name in the ring's directory, whatever characters a subject holds.
+func defaultStatePath(ringPath, stream, name, kind string) string {
+	return ringPath + "." + escapeName(stream) + "." + escapeName(name) + "." + kind
+}
+
+// escapeName makes s fit for one file name on every system: each byte that
+// is a path separator ('/', '\'), a character Windows does not allow in
+// names (': * ? " < > |'), a control character, '%' itself, or part of an
+// invalid UTF-8 sequence becomes "%XX" (upper-case hex). The mapping is
+// one-to-one, and leaves the usual subject characters (letters, digits,
+// '.', '-', '_', '$' and the like) alone, so the names of subjects made of
+// them are what they always were.
+func escapeName(s string) string {
+	clean := true
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if escapeByte(s[i]) || (r == utf8.RuneError && n <= 1) {
+			clean = false
+			break
+		}
+		i += n
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !escapeByte(s[i]) && (r != utf8.RuneError || n > 1) {
+			b.WriteString(s[i : i+n])
+			i += n
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", s[i])
+		i++
+	}
+	return b.String()
+}
+
+func escapeByte(c byte) bool {
+	return c < 0x20 || c == 0x7f || strings.IndexByte(`/\:*?"<>|%`, c) >= 0
 }
 
 // stateFile is an open state file, held with an exclusive lock for as long

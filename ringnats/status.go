@@ -56,10 +56,17 @@ func ReadShipStatus(ringPath, stream string, opts *ShipOptions) (ShipStatus, err
 	if opts != nil {
 		o = *opts
 	}
-	if o.StatePath == "" {
-		o.StatePath = ringPath + "." + stream + "." + o.Subject + ".ship"
+	st := ShipStatus{Ring: ringPath, Stream: stream, Subject: o.Subject}
+	if err := checkStream(stream); err != nil {
+		return st, &fs.PathError{Op: "ringnats: status", Path: ringPath, Err: err}
 	}
-	st := ShipStatus{Ring: ringPath, Stream: stream, Subject: o.Subject, StateFile: o.StatePath}
+	if err := checkSubject(o.Subject); err != nil {
+		return st, &fs.PathError{Op: "ringnats: status", Path: ringPath, Err: err}
+	}
+	if o.StatePath == "" {
+		o.StatePath = defaultStatePath(ringPath, stream, o.Subject, "ship")
+	}
+	st.StateFile = o.StatePath
 	info, err := ring.Stat(ringPath)
 	if err != nil {
 		return st, err
