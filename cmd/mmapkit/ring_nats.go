@@ -263,7 +263,7 @@ failures.`,
 			if e := p.Close(); err == nil {
 				err = e
 			}
-			log.Info("stopped", "pulled", st.Pulled, "skipped", st.Skipped, "stream_seq", st.StreamSeq, "ring_next", st.RingNext)
+			log.Info("stopped", "pulled", st.Pulled, "skipped", st.Skipped, "suspect", st.Suspect, "stream_seq", st.StreamSeq, "ring_next", st.RingNext)
 			return natsExit(err)
 		},
 	}
