@@ -490,7 +490,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		case r.ev.skipped != nil:
 			rep.Skipped = append(rep.Skipped, *r.ev.skipped)
 			if r.ev.loud {
-				fmt.Fprintf(stderr, "mmapkit %s: skipping %s: %s\n", op, r.ev.skipped.Path, r.ev.skipped.Message)
+				fmt.Fprintf(stderr, "mmapkit %s: skipping %s: %s\n", op, visible(r.ev.skipped.Path), visible(r.ev.skipped.Message))
 			}
 			if o.ndjson {
 				return writeNDJSON(stdout, pagingLine{Type: "skipped", pagingProblem: r.ev.skipped})
@@ -503,7 +503,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 				msg = r.ev.failedErr.Error()
 			}
 			errs = append(errs, *p)
-			fmt.Fprintln(stderr, "mmapkit:", msg)
+			fmt.Fprintln(stderr, "mmapkit:", visible(msg))
 			if o.ndjson {
 				return writeNDJSON(stdout, pagingLine{Type: "error", pagingProblem: p})
 			}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
@@ -894,5 +895,57 @@ func TestLockPidfilePlanted(t *testing.T) {
 	}
 	if _, err := os.Lstat(pidfile); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a pidfile was left: %v", err)
+	}
+}
+
+// Names come from the file system: a newline in one must not start a line
+// of its own in the table or forge a line on stderr, and an escape sequence
+// must not reach the terminal. Each is printed escaped, on its own row.
+func TestPagingUnprintableNames(t *testing.T) {
+	dir := t.TempDir()
+	names := map[string]string{ // name → as printed
+		"line\nbreak.bin":  `line\nbreak.bin`,
+		"esc\x1b[31mred":   `esc\x1b[31mred`,
+		"bad\xffutf8":      `bad\xffutf8`,
+		"plain name.bin":   "plain name.bin",
+		"ünïcode.bin":      "ünïcode.bin",
+		"back\\slash\tTab": `back\\slash\tTab`,
+	}
+	for name := range names {
+		pagingTestFile(t, dir, name, 2*4096)
+	}
+	missing := filepath.Join(dir, "gone\nmmapkit: forged line")
+	for _, op := range []string{"residency", "evict", "prefetch"} {
+		t.Run(op, func(t *testing.T) {
+			r := cli(t, op, "-r", dir, missing)
+			if r.code != 1 {
+				t.Fatalf("want status 1 (the missing name), got %v", r)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+			if len(lines) != 1+len(names)+1 { // header, a row per file, total
+				t.Fatalf("%d lines, want %d:\n%s", len(lines), 1+len(names)+1, r.stdout)
+			}
+			for name, shown := range names {
+				want := dir + string(filepath.Separator) + shown
+				found := 0
+				for _, l := range lines[1 : len(lines)-1] {
+					if strings.HasSuffix(l, "  "+want) {
+						found++
+					}
+				}
+				if found != 1 {
+					t.Errorf("%q: %d rows end with %q:\n%s", name, found, want, r.stdout)
+				}
+			}
+			// The error and the summary: the forged text stays inside the
+			// first line.
+			errLines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if len(errLines) != 2 || !strings.Contains(errLines[0], `gone\nmmapkit: forged line: no such file`) {
+				t.Errorf("stderr: want the missing file's error on one line, then the summary, got %q", r.stderr)
+			}
+			if out := r.stdout + r.stderr; strings.ContainsAny(out, "\x1b\t") || !utf8.ValidString(out) {
+				t.Errorf("a raw control byte reached the output: %q", r.stdout+r.stderr)
+			}
+		})
 	}
 }
