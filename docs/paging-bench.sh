@@ -22,6 +22,7 @@ DIR=$2
 ROUNDS=${3:-5}
 TARGETS=${4:-tree big.bin}
 command -v vmtouch >/dev/null || { echo "needs vmtouch (apt-get install vmtouch)"; exit 1; }
+# fio (apt-get install fio), if present, measures the disk itself for comparison.
 mkdir -p "$DIR"
 if [ ! -d "$DIR/tree" ]; then
   for d in $(seq -w 0 99); do
@@ -65,6 +66,20 @@ for target in $TARGETS; do
     done
     echo "$line"
   done
+  if command -v fio >/dev/null; then
+    # The disk's own rate for the same bytes: fio reads them with O_DIRECT
+    # (no page cache, so no eviction needed), 32 requests in flight; its
+    # I/O time, without its start-up.
+    case $target in
+      big.bin) io=(--filename="$DIR/$target" --bs=1m) ;;
+      *) io=(--opendir="$DIR/$target" --bs=64k --file_service_type=sequential --openfiles=512) ;;
+    esac
+    disk=$(for r in $(seq "$ROUNDS"); do
+      fio --name=disk "${io[@]}" --rw=read --direct=1 --ioengine=libaio --iodepth=32 --minimal 2>/dev/null |
+        awk -F';' 'NF > 10 {printf "%.2f\n", $9 / 1000}'
+    done | median)
+    echo "$target disk: fio O_DIRECT at queue depth 32 reads the same bytes in $disk s (median of $ROUNDS)"
+  fi
   med() { echo "$1" | tr ' ' '\n' | grep . | median; }
   mv=$(med "${all[vmtouch]}") mc=$(med "${all[cat]}") mm=$(med "${all[mmapkit]}")
   echo "$target medians: vmtouch -t $mv s, cat $mc s, mmapkit prefetch $mm s;" \

@@ -71,23 +71,26 @@ func (e *LappedError) Error() string {
 // Is makes errors.Is(err, ErrLapped) true.
 func (e *LappedError) Is(target error) bool { return target == ErrLapped }
 
-// lockedError says who holds the writer lock. It matches ErrLocked.
-type lockedError struct {
-	pid         int  // the holder's pid as recorded in the ring (0: unknown)
-	thisProcess bool // held by another Writer of this process
+// LockedError says who holds the writer lock of a ring that OpenWriter (or
+// Create) found locked. It matches ErrLocked; errors.As finds it inside the
+// *fs.PathError naming the ring.
+type LockedError struct {
+	PID         int  // the holder's pid as recorded in the ring (0: unknown)
+	ThisProcess bool // held by another Writer of this process
 }
 
-func (e *lockedError) Error() string {
+func (e *LockedError) Error() string {
 	switch {
-	case e.thisProcess:
-		return fmt.Sprintf("locked by another Writer of this process (pid %d): close it first, or share it (a Writer is safe for concurrent use)", e.pid)
-	case e.pid > 0:
-		return fmt.Sprintf("locked by another writer, pid %d (as recorded in the ring): OpenWriterWait (mmapkit ring append --wait) waits for it", e.pid)
+	case e.ThisProcess:
+		return fmt.Sprintf("locked by another Writer of this process (pid %d): close it first, or share it (a Writer is safe for concurrent use)", e.PID)
+	case e.PID > 0:
+		return fmt.Sprintf("locked by another writer, pid %d (as recorded in the ring): OpenWriterWait (mmapkit ring append --wait) waits for it", e.PID)
 	}
 	return "locked by another writer: OpenWriterWait (mmapkit ring append --wait) waits for it"
 }
 
-func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // pathErr returns err as the *fs.PathError of operation op ("open",
 // "append", ...) on path. An underlying *fs.PathError for the same path is

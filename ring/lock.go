@@ -93,9 +93,9 @@ func lockHolder(f *os.File, id fileID) error {
 		pid = int(binary.LittleEndian.Uint32(b[:]))
 	}
 	if id.heldHere() {
-		return &lockedError{pid: os.Getpid(), thisProcess: true}
+		return &LockedError{PID: os.Getpid(), ThisProcess: true}
 	}
-	return &lockedError{pid: pid}
+	return &LockedError{PID: pid}
 }
 
 // unlockWriter releases the writer lock (closing f releases it too).

@@ -3,6 +3,7 @@ package shm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"time"
 
@@ -73,6 +74,21 @@ func queueErr(op, p string, err error) error {
 	}
 	return sys.WrapPath("shm: "+op, p, err)
 }
+
+// senderLocked says which Sender holds the queue. It matches ring.ErrLocked.
+type senderLocked struct{ le *ring.LockedError }
+
+func (e senderLocked) Error() string {
+	switch {
+	case e.le.ThisProcess:
+		return fmt.Sprintf("another Sender of this process (pid %d) is attached: close it first (a queue has one Sender, and a Sender is not safe for concurrent use)", e.le.PID)
+	case e.le.PID > 0:
+		return fmt.Sprintf("another Sender is attached, pid %d (as recorded in the queue): it is released when that Sender closes or its process dies", e.le.PID)
+	}
+	return "another Sender is attached: it is released when that Sender closes or its process dies"
+}
+
+func (e senderLocked) Unwrap() error { return e.le }
 
 // tooLarge makes ring's ErrTooLarge match this package's too.
 type tooLarge struct{ err error }
@@ -164,6 +180,12 @@ func OpenSender(name string, opts *QueueOptions) (*Sender, error) {
 	}
 	w, err := ring.OpenWriter(p, &ring.Options{NoFollow: true})
 	if err != nil {
+		var le *ring.LockedError
+		if errors.As(err, &le) {
+			// The ring's wording speaks of Writers, which may be shared;
+			// a Sender may not.
+			err = senderLocked{le}
+		}
 		return nil, queueErr("open sender", p, err)
 	}
 	if w.Policy() != ring.Block {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,8 +86,14 @@ func TestQueueErrors(t *testing.T) {
 	if _, err := shm.CreateQueue(name, nil); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("create existing queue: %v, want fs.ErrExist", err)
 	}
-	if _, err := shm.OpenSender(name, nil); !errors.Is(err, ring.ErrLocked) {
-		t.Errorf("second sender: %v, want ErrLocked", err)
+	// The second Sender is told of the first in a Sender's terms: a
+	// Writer may be shared, a Sender may not.
+	_, err = shm.OpenSender(name, nil)
+	var le *ring.LockedError
+	if !errors.Is(err, ring.ErrLocked) || !errors.As(err, &le) || le.PID != os.Getpid() || !le.ThisProcess {
+		t.Errorf("second sender: %v, want ErrLocked naming this process", err)
+	} else if msg := err.Error(); !strings.Contains(msg, "another Sender of this process") || strings.Contains(msg, "share it") {
+		t.Errorf("second sender: %q, want it to speak of the other Sender and not advise sharing it", msg)
 	}
 	if _, err := shm.OpenReceiver("no-such-queue-"+name, nil); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("open missing queue: %v, want fs.ErrNotExist", err)

@@ -82,7 +82,7 @@ func printError(w io.Writer, err error) {
 	if errors.As(err, &e) && e.printed {
 		return
 	}
-	fmt.Fprintln(w, "mmapkit:", err)
+	fmt.Fprintln(w, "mmapkit:", visible(err.Error()))
 }
 
 // batch collects the outcome of a command over many items (files, segments):
@@ -107,7 +107,7 @@ func (b *batch) fail(err error) {
 	b.failed++
 	b.last = err
 	if !b.quietErrors {
-		fmt.Fprintln(b.stderr, "mmapkit:", err)
+		fmt.Fprintln(b.stderr, "mmapkit:", visible(err.Error()))
 	}
 }
 
@@ -212,11 +212,12 @@ type table struct {
 // newTable starts a table; with no header names, no header line is printed.
 func newTable(header ...string) *table { return &table{header: header, left: map[int]bool{}} }
 
-// row adds a row; fmt.Sprint formats each cell.
+// row adds a row; fmt.Sprint formats each cell, and visible escapes what
+// is not printable (a name with a newline stays on its row).
 func (t *table) row(cells ...any) {
 	r := make([]string, len(cells))
 	for i, c := range cells {
-		r[i] = fmt.Sprint(c)
+		r[i] = visible(fmt.Sprint(c))
 	}
 	t.rows = append(t.rows, r)
 }
@@ -298,7 +299,7 @@ func (f *fields) write(w io.Writer) error {
 	}
 	var b strings.Builder
 	for _, kv := range f.kv {
-		fmt.Fprintf(&b, "%s:%s%s\n", kv[0], strings.Repeat(" ", wid-utf8.RuneCountInString(kv[0])+1), kv[1])
+		fmt.Fprintf(&b, "%s:%s%s\n", kv[0], strings.Repeat(" ", wid-utf8.RuneCountInString(kv[0])+1), visible(kv[1]))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -510,6 +511,24 @@ func writeRecord(w io.Writer, f recordFormat, seq uint64, hasSeq, withSeq bool, 
 	b = append(b, '\n')
 	_, err := w.Write(b)
 	return err
+}
+
+// visible returns s for a terminal or a line-oriented reader: unchanged when
+// every character is printable, else with the unprintable ones escaped as
+// appendEscaped does (and then every backslash doubled, so that the escapes
+// can be told from the name). File names and segment names come from the
+// file system or another process: a newline in one must not start a line of
+// its own in a table or forge one in an error message, and an escape
+// sequence must not reach the terminal.
+func visible(s string) string {
+	for rest := s; rest != ""; {
+		r, size := utf8.DecodeRuneInString(rest)
+		if r == utf8.RuneError && size <= 1 || !unicode.IsPrint(r) {
+			return string(appendEscaped(nil, []byte(s)))
+		}
+		rest = rest[size:]
+	}
+	return s
 }
 
 // appendEscaped appends data with everything that is not printable UTF-8

@@ -137,10 +137,12 @@ Ctrl-C or --count rounds: handy while a database or a benchmark warms up.`
 prefetch reads every page of the files (or of --range) into the page cache
 with many reads in flight: it starts the reads of many files ahead of the
 --jobs workers that wait for them. Ranges up to 1 MiB are read through the
-file descriptor (posix_fadvise, sendfile to /dev/null, cachestat), bigger
-ones through a mapping (MADV_POPULATE_READ). The total says how much the
-command read from disk (Linux) and the page faults it took (those of the
-mappings; major faults: pages read from disk).`
+file descriptor (posix_fadvise, sendfile to /dev/null, cachestat), and so
+is a whole bigger file, in 4 MiB parts from many goroutines at once; a
+bigger range that is not a whole file is read through a mapping
+(MADV_POPULATE_READ), which reads exactly its pages. The total says how
+much the command read from disk (Linux) and the page faults it took (those
+of the mappings; major faults: pages read from disk).`
 	case pagingEvict:
 		long += `
 
@@ -408,10 +410,11 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 
 	// prefetch keeps the device busy: feeders open the files ahead of the
 	// workers and start their reads (a small range: one POSIX_FADV_WILLNEED
-	// on the descriptor; a big one: mapped, PrefetchOffsets), up to
-	// prefetchAhead bytes and prefetchFilesAhead files in flight; a worker
-	// then waits for a file's pages (sendfile to /dev/null, or
-	// MADV_POPULATE_READ) and measures it. Several feeders, since starting
+	// on the descriptor; a big range that is not a whole file: mapped,
+	// PrefetchOffsets), up to prefetchAhead bytes and prefetchFilesAhead
+	// files in flight; a worker then waits for a file's pages (sendfile to
+	// /dev/null, or MADV_POPULATE_READ) and measures it, and reads a whole
+	// big file in parts (pagingReadWhole). Several feeders, since starting
 	// a read allocates its pages and submits the I/O in the system call,
 	// which one thread would serialize.
 	var work chan *pagingJob
@@ -490,7 +493,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 		case r.ev.skipped != nil:
 			rep.Skipped = append(rep.Skipped, *r.ev.skipped)
 			if r.ev.loud {
-				fmt.Fprintf(stderr, "mmapkit %s: skipping %s: %s\n", op, r.ev.skipped.Path, r.ev.skipped.Message)
+				fmt.Fprintf(stderr, "mmapkit %s: skipping %s: %s\n", op, visible(r.ev.skipped.Path), visible(r.ev.skipped.Message))
 			}
 			if o.ndjson {
 				return writeNDJSON(stdout, pagingLine{Type: "skipped", pagingProblem: r.ev.skipped})
@@ -503,7 +506,7 @@ func pagingReportFor(ctx context.Context, stdin io.Reader, stdout, stderr io.Wri
 				msg = r.ev.failedErr.Error()
 			}
 			errs = append(errs, *p)
-			fmt.Fprintln(stderr, "mmapkit:", msg)
+			fmt.Fprintln(stderr, "mmapkit:", visible(msg))
 			if o.ndjson {
 				return writeNDJSON(stdout, pagingLine{Type: "error", pagingProblem: p})
 			}
@@ -609,7 +612,7 @@ func pagingStart(op string, t pagingTarget, j *pagingJob) {
 	}
 	if pagingByFD(op, t) {
 		if j.cf, j.err = pagingOpenFD(op, t); j.err == nil {
-			if j.cached, j.err = j.cf.Cached(t.off, t.n); j.err == nil && op == pagingPrefetch {
+			if j.cached, j.err = j.cf.Cached(t.off, t.n); j.err == nil && op == pagingPrefetch && !pagingWhole(t) {
 				j.err = j.cf.WillNeed(t.off, t.n)
 			}
 			if j.err != nil {
@@ -695,9 +698,12 @@ func pagingFinishFD(op string, t pagingTarget, j *pagingJob, f pagingFile, width
 		*f.Before = j.cached
 		start := time.Now()
 		var err error
-		if op == pagingPrefetch {
+		switch {
+		case op == pagingPrefetch && pagingWhole(t):
+			err = pagingReadWhole(j.cf, t.off, t.n)
+		case op == pagingPrefetch:
 			err = j.cf.Read(t.off, t.n)
-		} else {
+		default:
 			err = j.cf.Drop(t.off, t.n)
 		}
 		secs := time.Since(start).Seconds()

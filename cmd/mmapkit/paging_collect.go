@@ -93,7 +93,7 @@ func (c *collector) skip(path, why string, loud bool) {
 	if c.events != nil {
 		c.emit(pagingEvent{skipped: &p, loud: loud})
 	} else if loud {
-		fmt.Fprintf(c.stderr, "mmapkit %s: skipping %s: %s\n", c.op, path, why)
+		fmt.Fprintf(c.stderr, "mmapkit %s: skipping %s: %s\n", c.op, visible(path), visible(why))
 	}
 }
 
@@ -103,7 +103,7 @@ func (c *collector) fail(path string, err error) {
 	if c.events != nil {
 		c.emit(pagingEvent{failed: &p, failedErr: err})
 	} else {
-		fmt.Fprintf(c.stderr, "mmapkit: %v\n", err)
+		fmt.Fprintf(c.stderr, "mmapkit: %s\n", visible(err.Error()))
 	}
 }
 

@@ -245,7 +245,7 @@ func lockAll(ctx context.Context, c *collector, h *lockHeld, o *pagingOptions, s
 			n++
 			last = err.Error()
 			rep.Errors = append(rep.Errors, pagingProblem{c.targets[i].path, last})
-			fmt.Fprintln(stderr, "mmapkit:", err)
+			fmt.Fprintln(stderr, "mmapkit:", visible(err.Error()))
 		}
 	}
 	if n > 0 {
@@ -469,7 +469,7 @@ func lockStartDaemon(cmd *cobra.Command, args []string, o *pagingOptions) error 
 		switch m.Stage {
 		case "failed":
 			if m.Error != "" {
-				fmt.Fprintln(stderr, m.Error)
+				fmt.Fprintln(stderr, visible(m.Error))
 			}
 			return &exitError{code: max(m.Code, exitFailed), err: errors.New("lock failed"), printed: true}
 		case "started":

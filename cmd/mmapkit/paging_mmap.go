@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/mmap"
@@ -53,15 +55,76 @@ const (
 	// prefetchFilesAhead bounds the files (open descriptors) whose reads
 	// are started ahead of the workers.
 	prefetchFilesAhead = 256
+	// prefetchPart is what one goroutine reads at a time of a whole file
+	// (pagingReadWhole).
+	prefetchPart = 4 << 20
 )
 
 // pagingByFD says whether op works on a target through a descriptor
 // (sys.CacheFile: cachestat, posix_fadvise, sendfile) rather than a
-// mapping: residency and evict always, prefetch for a range of up to
-// prefetchSmall bytes, read in with one request (a bigger one is mapped
-// and read in windows of PrefetchOffsets requests).
+// mapping: residency and evict always; prefetch for a range of up to
+// prefetchSmall bytes, read in with one request, and for a whole file,
+// read in parts from several goroutines (pagingReadWhole). A bigger range
+// that is not the whole file is mapped and read in windows of
+// PrefetchOffsets requests, which read exactly its pages.
 func pagingByFD(op string, t pagingTarget) bool {
-	return op == pagingResidency || op == pagingEvict || op == pagingPrefetch && t.n <= prefetchSmall
+	switch op {
+	case pagingResidency, pagingEvict:
+		return true
+	case pagingPrefetch:
+		return t.n <= prefetchSmall || pagingWhole(t)
+	}
+	return false
+}
+
+// pagingWhole says whether a prefetch reads a whole file bigger than
+// prefetchSmall, in parts, with the kernel's read-ahead (ReadAhead).
+func pagingWhole(t pagingTarget) bool {
+	return t.n > prefetchSmall && t.off == 0 && t.n == t.size
+}
+
+// pagingReaders bounds the reads of parts of whole files (pagingReadWhole)
+// in flight over all files: enough to keep a disk that wants many requests
+// busy, each a read-ahead stream of its own.
+var pagingReaders = make(chan struct{}, 32)
+
+// pagingReadWhole reads [off, off+n) of a whole file into the page cache
+// in parts of prefetchPart bytes from up to cap(pagingReaders) goroutines.
+// They read as sequential reads do, so the kernel allocates the page cache
+// in large folios where the file system has them: a quarter of the CPU
+// time of the page-sized reads that WILLNEED and PrefetchOffsets start, at
+// the same speed (a cold 4 GiB file: 0.3-0.9 s of CPU against 1.7 s).
+func pagingReadWhole(cf *sys.CacheFile, off, n int64) error {
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	parts := (n + prefetchPart - 1) / prefetchPart
+	for range min(parts, int64(cap(pagingReaders))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= parts {
+					return
+				}
+				pagingReaders <- struct{}{}
+				p := off + i*prefetchPart
+				err := cf.ReadAhead(p, min(prefetchPart, off+n-p))
+				<-pagingReaders
+				if err != nil {
+					errOnce.Do(func() { first = err })
+					next.Store(parts) // the others stop after their part
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // pagingOpenFD opens a target for pagingByFD; an error matching

@@ -166,6 +166,26 @@ func (f *CacheFile) Read(off, n int64) error {
 			return err
 		}
 	}
+	return f.read(off, n)
+}
+
+// ReadAhead reads the pages holding [off, off+n) into the page cache like
+// Read, but as a sequential read: the kernel reads ahead of it, possibly
+// beyond the range, in large folios where the file system has them, which
+// costs a fraction of the CPU time of the page-sized reads that Read and
+// WillNeed start. It is for ranges where reading around does no harm, such
+// as parts of a whole file read from several goroutines at once (which it
+// allows), and must not be mixed with Read on the same CacheFile (Read
+// switches the descriptor to random access).
+func (f *CacheFile) ReadAhead(off, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	return f.read(off, n)
+}
+
+// read reads [off, off+n) and discards it.
+func (f *CacheFile) read(off, n int64) error {
 	if null := devNull(); null != nil && !noSendfile.Load() {
 		err := f.sendfile(int(null.Fd()), off, n)
 		switch {

@@ -130,6 +130,37 @@ func TestCacheFileRead(t *testing.T) {
 	noSendfile.Store(false)
 }
 
+// ReadAhead from several goroutines at once, on parts of a whole file,
+// leaves every page of it cached, with sendfile and with the fallback.
+func TestCacheFileReadAhead(t *testing.T) {
+	ps := int64(PageSize())
+	const pages, parts = 256, 8
+	for _, fallback := range []bool{false, true} {
+		noSendfile.Store(fallback)
+		f, err := OpenCacheFile(cacheTestFile(t, pages, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, parts)
+		for i := range int64(parts) {
+			go func() { errs <- f.ReadAhead(i*pages/parts*ps, pages/parts*ps) }()
+		}
+		for range parts {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := f.Cached(0, f.Size()); err != nil || got != pages {
+			t.Errorf("fallback %v: %d of %d pages cached (%v)", fallback, got, pages, err)
+		}
+		if err := f.ReadAhead((pages-2)*ps, 4*ps); err == nil {
+			t.Errorf("fallback %v: ReadAhead past the end: no error", fallback)
+		}
+		f.Close()
+	}
+	noSendfile.Store(false)
+}
+
 // Anything but a regular file is refused, a FIFO without blocking.
 func TestOpenCacheFileNotRegular(t *testing.T) {
 	dir := t.TempDir()

@@ -28,5 +28,9 @@ func (*CacheFile) Incore(off, n int64) ([]byte, error) { return nil, unsupported
 // Read reads the pages holding [off, off+n) into the page cache.
 func (*CacheFile) Read(off, n int64) error { return unsupported("fadvise") }
 
+// ReadAhead reads the pages holding [off, off+n) into the page cache,
+// reading ahead as for a sequential read.
+func (*CacheFile) ReadAhead(off, n int64) error { return unsupported("sendfile") }
+
 // Drop writes back and drops the pages holding [off, off+n) from the page cache.
 func (*CacheFile) Drop(off, n int64) error { return unsupported("fadvise") }
