@@ -138,7 +138,7 @@ prefetch reads every page of the files (or of --range) into the page cache
 with many reads in flight: it starts the reads of many files ahead of the
 --jobs workers that wait for them. Ranges up to 1 MiB are read through the
 file descriptor (posix_fadvise, sendfile to /dev/null, cachestat), and so
-is a whole bigger file, in 4 MiB parts from many goroutines at once; a
+is a whole bigger file, in 32 MiB parts from 8 goroutines at once; a
 bigger range that is not a whole file is read through a mapping
 (MADV_POPULATE_READ), which reads exactly its pages. The total says how
 much the command read from disk (Linux) and the page faults it took (those
