@@ -36,10 +36,13 @@
 // its subject: if that message is proven to be its own record, past the
 // saved position, it resumes after it (so that records stored beyond the
 // duplicate window are not stored twice). Proven means the message's id
-// carries the tag only this shipper can compute, or, failing that (the
-// state file and its key were lost, or an older shipper published plain
-// ids), the ring still holds that record and the message holds exactly its
-// bytes and the headers the shipper sets. Any other message is ignored for
+// carries the tag only this shipper can compute. Only while the shipper's
+// key is new (the state file and its key were lost, or an older shipper
+// published plain ids) and no publish under it has been acknowledged, a
+// message without the tag is proven when the ring still holds that record
+// and the message holds exactly its bytes and the headers the shipper
+// sets; once the key is proven, bytes prove nothing (the ring's other
+// readers and any subscriber to the subject can copy them). Any other message is ignored for
 // positioning, with a warning naming its stream sequence and id: anyone who
 // may publish to the subject can put this ring's id on a message, and a
 // forged one believed would make the shipper skip records it never

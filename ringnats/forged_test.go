@@ -50,19 +50,26 @@ func publishForged(t testing.TB, nc *nats.Conn, subject string, id ID, seq uint6
 // TestShipForgedLastMsgID: a message on the shipper's subject carrying a
 // forged id of this ring (the id is in every shipped message) must not make
 // a restarted shipper believe the records up to it stored. It used to:
-// records 5..7 were never shipped, silently.
+// records 5..7 were never shipped, silently. A shipper whose key is proven
+// (a publish under it was acknowledged) refuses every id without its tag;
+// one with a new key (a lost state file) checks the bytes and says why they
+// do not prove the claim.
 func TestShipForgedLastMsgID(t *testing.T) {
 	srv := startServer(t, "")
 	nc := connect(t, srv.url())
 	for _, tc := range []struct {
-		name string
-		seq  uint64 // the forged id's record
-		data func(seq uint64) []byte
-		why  string // in the warning
+		name  string
+		seq   uint64 // the forged id's record
+		data  func(seq uint64) []byte
+		keyed bool   // the shipper shipped 0..4 under its key before
+		why   string // in the warning
 	}{
-		{"in-ring-other-bytes", 7, func(uint64) []byte { return []byte("forged") }, "differs from record 7"},
-		{"past-the-ring", 1000, func(uint64) []byte { return []byte("forged") }, "has not appended record 1000"},
-		{"in-ring-empty", 8, func(uint64) []byte { return nil }, "differs from record 8"},
+		{"in-ring-other-bytes", 7, func(uint64) []byte { return []byte("forged") }, false, "differs from record 7"},
+		{"past-the-ring", 1000, func(uint64) []byte { return []byte("forged") }, false, "has not appended record 1000"},
+		{"in-ring-empty", 8, func(uint64) []byte { return nil }, false, "differs from record 8"},
+		{"keyed-in-ring-other-bytes", 7, func(uint64) []byte { return []byte("forged") }, true, "not this shipper's tag"},
+		{"keyed-past-the-ring", 1000, func(uint64) []byte { return []byte("forged") }, true, "not this shipper's tag"},
+		{"keyed-same-bytes", 7, payload, true, "not this shipper's tag"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "events")
@@ -76,7 +83,11 @@ func TestShipForgedLastMsgID(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := s.ID()
-			shipUntil(t, s, 5)
+			if tc.keyed {
+				shipUntil(t, s, 5)
+			} else if _, err := jsNew(t, nc).CreateStream(context.Background(), streamConfig(stream, subject)); err != nil {
+				t.Fatal(err)
+			}
 			s.Close()
 
 			forged := publishForged(t, nc, subject, id, tc.seq, tc.data(tc.seq))
@@ -510,6 +521,73 @@ func TestPullConsumerMismatch(t *testing.T) {
 			err = p.Run(rctx)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run: %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestShipUntaggedCopyOfRecordIgnored: a shipper whose state file (and
+// key) is intact publishes every record with a tagged id, so a message on
+// its subject with a plain id, or a wrong tag, cannot be its own. Yet anyone who
+// may publish to the subject and knows a record's bytes (the ring is
+// world-readable by default and meant for other readers; a subscriber to
+// the subject sees in-flight publishes; many records are predictable) can
+// put a plain-id copy of a record far ahead of the position on the subject:
+// the restarted shipper takes the bytes for proof and resumes after it,
+// counting the records in between as shipped. They never reached the stream.
+// Now bytes prove a claim only while the shipper's key is new (its state
+// file was lost) and nothing under it was acknowledged.
+func TestShipUntaggedCopyOfRecordIgnored(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	for _, tc := range []struct {
+		name string
+		id   func(id ID, seq uint64) string
+	}{
+		{"plain-id", func(id ID, seq uint64) string { return MsgID(id, seq) }},
+		{"wrong-tag", func(id ID, seq uint64) string { return string(appendTaggedMsgID(nil, id, seq, 12345)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "events")
+			createRing(t, path, 1<<20, ring.Overwrite)
+			stream, subject := "PB"+strings.ReplaceAll(tc.name, "-", "_"), "pb."+tc.name
+			var logs logBuffer
+			opts := &ShipOptions{Subject: subject, CreateStream: true, Logger: logs.logger()}
+			appendRecords(t, path, 5)
+			s, err := NewShipper(nc, path, stream, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := s.ID()
+			shipUntil(t, s, 5)
+			s.Close() // state file intact: position 5, key kept
+
+			appendRecords(t, path, 15) // records 5..19, not shipped yet
+			// The attacker's copy of record 15: its bytes, an id without
+			// the shipper's tag, no other header.
+			forgedID := tc.id(id, 15)
+			pubRecord(t, js, subject, forgedID, payload(15))
+
+			s, err = NewShipper(nc, path, stream, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shipUntil(t, s, 20)
+			st := s.Stats()
+			s.Close()
+			var ours []streamMsg
+			for _, m := range readStream(t, nc, stream, subject) {
+				if m.id != forgedID {
+					ours = append(ours, m)
+				}
+			}
+			checkExactlyOnce(t, ours, id, 0, 20)
+			if st.Published < 15 {
+				t.Errorf("published %d records after the restart, want 15 (5..19): %s", st.Published, fmtStats(st))
+			}
+			if l := logs.String(); strings.Contains(l, "resuming after them") {
+				t.Errorf("the shipper resumed after a message it did not publish:\n%s", l)
 			}
 		})
 	}

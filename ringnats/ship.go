@@ -124,8 +124,14 @@ type Shipper struct {
 	id       ID
 	key      [16]byte // the secret of the message ids' tags, kept in the state file
 	tags     tagger
-	policy   ring.Policy
-	st       *stateFile
+	// keyUnproven: the key was made by this shipper's NewShipper (a new
+	// state file, one reset for a new ring, or one from before tags) and
+	// no publish under it has been acknowledged yet. Only then may the
+	// stream's last message be proven by its bytes instead of its tag
+	// (see resumeAfterStream). Kept in the state file; guarded by mu.
+	keyUnproven bool
+	policy      ring.Policy
+	st          *stateFile
 	// rd reads ahead and publishes. On a Block ring it is a registered
 	// reader with manual release: the writer waits for the records rd
 	// released, which are those JetStream acknowledged. Only Run's
@@ -231,7 +237,7 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		}
 		s.next = sp.next
 		s.stats.Shipped, s.stats.ShippedBytes, s.stats.Lost, s.stats.Reordered, s.stats.StreamSeq = sp.shipped, sp.shippedBytes, sp.lost, sp.reordered, sp.streamSeq
-		s.key, keyed = sp.key, sp.hasKey
+		s.key, keyed, s.keyUnproven = sp.key, sp.hasKey, sp.keyUnproven
 	}
 	s.readSeq = s.next
 	s.stats.Next = s.next
@@ -241,6 +247,7 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		// the same records again under other ids after a crash, and the
 		// duplicate window would not recognise them.
 		s.key = newKey()
+		s.keyUnproven = true
 		if err := s.writeState(); err != nil {
 			st.close()
 			return nil, err
@@ -546,10 +553,15 @@ func (s *Shipper) prepare(ctx context.Context) error {
 
 // resumeAfterStream moves the position past m, the stream's last message on
 // the subject, when m is this shipper's publish of a record at or past the
-// position. That is proven when m's id names this ring and a record the
-// ring has already appended, and m's payload and the headers the shipper
-// sets are exactly what the shipper would have published for that record,
-// read from the ring now. Without the proof m is ignored for positioning
+// position. That is proven when m's id carries the tag of this shipper's key.
+// Only while the key is new (made by this NewShipper, as when the state
+// file was lost, and no publish under it acknowledged yet), a message
+// without the tag (an older key's, or a plain id) is proven when its id
+// names this ring and a record the ring has already appended, and m's
+// payload and the headers the shipper sets are exactly what the shipper
+// would have published for that record, read from the ring now. Once the
+// key is proven, bytes prove nothing: anyone who can read the ring, or
+// subscribe to the subject, can copy them. Without the proof m is ignored for positioning
 // (with a warning naming it): records from the saved position on are
 // published again, and those the stream holds already are dropped as
 // duplicates within its duplicate window.
@@ -572,9 +584,22 @@ func (s *Shipper) resumeAfterStream(m *jetstream.RawStreamMsg) {
 	if seq < next {
 		return
 	}
+	s.mu.Lock()
+	unproven := s.keyUnproven
+	s.mu.Unlock()
 	if tagged && tag == s.tags.tag(seq) {
 		// Only this shipper's key makes the tag: proven, even when the
 		// ring has overwritten the record since.
+	} else if !unproven {
+		// Every record this shipper published carries its tag (the key
+		// came with the state file, or a publish under it was
+		// acknowledged): a message without it is someone else's, whatever
+		// bytes it holds (a ring is readable by its other readers, a
+		// subscriber to the subject sees every publish, records can be
+		// predictable). Believing the bytes would skip records never
+		// shipped; ignoring a genuine message costs duplicates at most.
+		s.log.Warn("ringnats: the stream's last message carries this ring's id but not this shipper's tag; ignored, shipping resumes from the saved position", "ring", s.ringPath, "stream", s.stream, "stream_seq", m.Sequence, "msg_id", msgID, "next", next)
+		return
 	} else if why := s.provenOurs(m, seq); why != "" {
 		s.log.Warn("ringnats: the stream's last message carries this ring's id but is not proven to be its record; ignored, shipping resumes from the saved position", "ring", s.ringPath, "stream", s.stream, "stream_seq", m.Sequence, "msg_id", msgID, "why", why, "next", next)
 		return
@@ -989,6 +1014,7 @@ func (s *Shipper) advanceLocked() {
 		} else {
 			s.stats.Shipped++
 			s.stats.ShippedBytes += uint64(e.size)
+			s.keyUnproven = false // the stream holds a publish under the key
 			s.stats.StreamSeq = max(s.stats.StreamSeq, e.sseq)
 		}
 		if e.tok {
@@ -1070,6 +1096,7 @@ func (s *Shipper) payload() shipPayload {
 	sp := shipPayload{
 		next: s.next, lost: s.stats.Lost, shipped: s.stats.Shipped, shippedBytes: s.stats.ShippedBytes,
 		streamSeq: s.stats.StreamSeq, reordered: s.stats.Reordered, key: s.key, hasKey: true,
+		keyFlags: true, keyUnproven: s.keyUnproven,
 	}
 	s.stats.Next = s.next
 	s.mu.Unlock()
@@ -1159,6 +1186,11 @@ type shipPayload struct {
 	// after url, 16 bytes).
 	key    [16]byte
 	hasKey bool
+	// keyFlags: a flags byte follows the key (bit 0: keyUnproven, see
+	// Shipper.keyUnproven). Slots written before it existed have none;
+	// their key counts as proven.
+	keyFlags    bool
+	keyUnproven bool
 }
 
 func (p *shipPayload) encode() []byte {
@@ -1166,7 +1198,7 @@ func (p *shipPayload) encode() []byte {
 	if len(url) > 256 {
 		url = url[:256]
 	}
-	b := make([]byte, 66, 66+len(url)+len(p.key))
+	b := make([]byte, 66, 66+len(url)+len(p.key)+1)
 	binary.LittleEndian.PutUint32(b[0:], p.pid)
 	binary.LittleEndian.PutUint32(b[4:], p.conn)
 	binary.LittleEndian.PutUint64(b[8:], p.next)
@@ -1180,6 +1212,13 @@ func (p *shipPayload) encode() []byte {
 	b = append(b, url...)
 	if p.hasKey {
 		b = append(b, p.key[:]...)
+		if p.keyFlags {
+			flags := byte(0)
+			if p.keyUnproven {
+				flags |= 1
+			}
+			b = append(b, flags)
+		}
 	}
 	return b
 }
@@ -1189,9 +1228,13 @@ func (p *shipPayload) decode(b []byte) error {
 		return fmt.Errorf("shipper state of %d bytes: %w", len(b), ErrNotState)
 	}
 	n := int(binary.LittleEndian.Uint16(b[64:]))
-	hasKey := 66+n+len(p.key) == len(b)
-	if n > 256 || (66+n != len(b) && !hasKey) {
+	rest := len(b) - 66 - n
+	hasKey, keyFlags := rest == len(p.key) || rest == len(p.key)+1, rest == len(p.key)+1
+	if n > 256 || (rest != 0 && !hasKey) {
 		return fmt.Errorf("shipper state: bad server length %d: %w", n, ErrNotState)
+	}
+	if keyFlags && b[len(b)-1] > 1 {
+		return fmt.Errorf("shipper state: bad key flags %#x: %w", b[len(b)-1], ErrNotState)
 	}
 	*p = shipPayload{
 		pid:          binary.LittleEndian.Uint32(b[0:]),
@@ -1205,6 +1248,8 @@ func (p *shipPayload) decode(b []byte) error {
 		reordered:    binary.LittleEndian.Uint64(b[56:]),
 		url:          string(b[66 : 66+n]),
 		hasKey:       hasKey,
+		keyFlags:     keyFlags,
+		keyUnproven:  keyFlags && b[len(b)-1]&1 != 0,
 	}
 	if hasKey {
 		p.key = [16]byte(b[66+n:])
