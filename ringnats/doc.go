@@ -124,9 +124,13 @@
 // a message), the bytes are: a skip then loses nothing, whoever sent the
 // message. Any other message is appended, so a forged id can add a record
 // to the copy, as any foreign message can, but never make the puller skip a
-// genuine one. Appended messages whose id does not fit their ring's order
-// (an id appended before with other bytes, or a sequence number that jumps
-// without the shipper's LostHeader explaining the gap) are counted in
+// genuine one. A record whose earlier append the local ring has
+// overwritten since cannot be compared: it is appended (a record shipped
+// twice is then in the copy twice, counted, rather than a genuine record
+// lost to a forgery of its id that came first). Appended messages whose id
+// does not fit their ring's order (an id appended before with other bytes
+// or overwritten since, or a sequence number that jumps without the
+// shipper's LostHeader explaining the gap) are counted in
 // PullStats.Suspect and logged. The puller does not refuse them: genuine
 // records jump too (records lost to overwrite before the header existed, a
 // stream limit removing messages the consumer had not reached, a shared

@@ -51,11 +51,13 @@ type PullStats struct {
 	// names a ring record that does not fit what the puller saw of that
 	// ring: an id appended before with other bytes, or a sequence number
 	// that neither follows one of the ring's runs of records nor skips
-	// exactly the records the shipper noted as lost. A forged id counts
-	// here; so do a record of a shared stream stored after its successors
-	// and, rarely, the first record after records lost to overwrite that a
-	// restarted shipper published. Each is logged. See the package
-	// documentation, "Pulling".
+	// exactly the records the shipper noted as lost, or whose earlier
+	// append the local ring has overwritten since (it cannot be compared,
+	// so it is appended again: perhaps a record shipped twice, now in the
+	// copy twice). A forged id counts here; so do a record of a shared
+	// stream stored after its successors and, rarely, the first record
+	// after records lost to overwrite that a restarted shipper published.
+	// Each is logged. See the package documentation, "Pulling".
 	Suspect   uint64
 	StreamSeq uint64 // stream sequence of the newest message appended
 	RingNext  uint64 // the ring's next sequence number
@@ -370,8 +372,10 @@ func (p *Puller) fetch(ctx context.Context, cons jetstream.Consumer) error {
 // never hide a genuine one; a genuine record shipped twice is recognised as
 // long as the puller remembers its run (the maxRuns runs extended last) and
 // the local ring still holds it. When the local ring has overwritten the
-// record since, the message is skipped too: the record was appended, and
-// the copy lost it to its own overwriting as it would have anyway.
+// record since, the message is appended and counted as suspect: the run
+// only proves that a message with that id was appended, not that it held
+// these bytes (a forgery of the next record looks like a genuine one), and
+// a visible duplicate is better than a silent loss.
 //
 // An appended message whose id does not fit its ring's order (see
 // PullStats.Suspect) is counted and logged: forged, or out of order.
@@ -439,9 +443,9 @@ func (p *Puller) handle(ctx context.Context, m jetstream.Msg) error {
 	return m.Ack()
 }
 
-// seen tells whether the local ring already holds the record mark names,
-// with the same bytes (or held it and has overwritten it since). If it
-// holds other bytes for it, why says so.
+// seen tells whether the local ring still holds the record mark names, with
+// the same bytes. If it holds other bytes for it, or held it and has
+// overwritten it since (nothing left to compare), why says so.
 func (p *Puller) seen(mark pullMark, data []byte) (dup bool, why string) {
 	p.mu.Lock()
 	runs := p.runs
@@ -455,7 +459,14 @@ func (p *Puller) seen(mark pullMark, data []byte) (dup bool, why string) {
 		case err == nil && same:
 			return true, ""
 		case errors.Is(err, errOverwritten):
-			return true, ""
+			// The run proves that a message with this id was appended,
+			// not that it held these bytes (it may have been a forgery
+			// of the next record): skipping could lose the genuine
+			// record. Appended, counted and logged instead; a genuine
+			// record shipped twice is then in the copy twice, visibly.
+			if why == "" {
+				why = fmt.Sprintf("record %d of ring %s was appended before (at %d), and the local ring has overwritten it since: the bytes cannot be compared, so it is appended, perhaps a second time", mark.seq, mark.id, local)
+			}
 		case err == nil:
 			why = fmt.Sprintf("record %d of ring %s was appended before (at %d) with other bytes", mark.seq, mark.id, local)
 		default:
