@@ -137,6 +137,12 @@
 // stream storing a record after its successors), and no rule on ids alone
 // tells them from forgeries.
 //
-// An existing consumer is used only if it waits for explicit
-// acknowledgements and has the filter PullOptions.FilterSubject asks for.
+// An existing consumer is used only if it is a pull consumer that waits
+// for explicit acknowledgements, delivers whole messages (not headers
+// only) and has exactly the filter PullOptions.FilterSubject asks for (none
+// when it is empty); anything else ends Run with an error matching
+// ErrConsumer. A running puller checks the consumer's configuration again
+// about once a second, and before it appends a message that shows a sign
+// of a change (the headers-only size header, a subject outside the filter,
+// or, without a filter, a jump in stream sequence numbers).
 package ringnats

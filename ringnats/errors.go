@@ -22,6 +22,11 @@ var (
 	// ErrStateMismatch: the state file belongs to another stream, subject
 	// or consumer.
 	ErrStateMismatch = errors.New("state file belongs to another destination")
+	// ErrConsumer: the durable consumer exists (or was changed while the
+	// puller ran) with settings under which it would not deliver what the
+	// puller asks for: no explicit acknowledgements, another filter,
+	// headers only, or push delivery.
+	ErrConsumer = errors.New("consumer exists with other settings")
 	// ErrLocked: another shipper or puller runs with the same state file
 	// (the same variable as mmap.ErrLocked).
 	ErrLocked = mmap.ErrLocked

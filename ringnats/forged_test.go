@@ -3,6 +3,7 @@ package ringnats
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -502,8 +503,15 @@ func TestPullConsumerMismatch(t *testing.T) {
 		want   string
 	}{
 		{"ack-none", jetstream.ConsumerConfig{Durable: "none", AckPolicy: jetstream.AckNonePolicy}, "", "does not wait for explicit acknowledgements"},
-		{"other-filter", jetstream.ConsumerConfig{Durable: "other", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "cm.a"}, "cm.b", `with the filter "cm.a"`},
-		{"no-filter", jetstream.ConsumerConfig{Durable: "all", AckPolicy: jetstream.AckExplicitPolicy}, "cm.b", `with the filter ""`},
+		{"other-filter", jetstream.ConsumerConfig{Durable: "other", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "cm.a"}, "cm.b", `has the filter "cm.a"`},
+		{"no-filter", jetstream.ConsumerConfig{Durable: "all", AckPolicy: jetstream.AckExplicitPolicy}, "cm.b", `has the filter ""`},
+		// A puller asking for the whole stream used to take these: the
+		// first never delivered the other subjects, the second filled the
+		// copy with empty records.
+		{"filter-when-none-asked", jetstream.ConsumerConfig{Durable: "one", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "cm.a"}, "", `has the filter "cm.a"`},
+		{"filters-when-none-asked", jetstream.ConsumerConfig{Durable: "two", AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: []string{"cm.a", "cm.b"}}, "", `not none`},
+		{"headers-only", jetstream.ConsumerConfig{Durable: "headers", AckPolicy: jetstream.AckExplicitPolicy, HeadersOnly: true}, "", "delivers headers only"},
+		{"push", jetstream.ConsumerConfig{Durable: "push", AckPolicy: jetstream.AckExplicitPolicy, DeliverSubject: "somewhere"}, "", "pushes its messages"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := js.CreateConsumer(ctx, "CM", tc.cfg); err != nil {
@@ -519,8 +527,78 @@ func TestPullConsumerMismatch(t *testing.T) {
 			rctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			err = p.Run(rctx)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Run: %v, want an error with %q", err, tc.want)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrConsumer) {
+				t.Fatalf("Run: %v, want an error with %q matching ErrConsumer", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPullConsumerChangedWhileRunning: someone changes the puller's
+// consumer while it runs, to deliver headers only or to filter one
+// subject. The puller must stop with ErrConsumer before it appends an
+// empty record or a message after the ones the new filter skips (checked
+// per message and about once a second), and it must not have appended
+// anything but the stream's records, in order.
+func TestPullConsumerChangedWhileRunning(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		change func(c *jetstream.ConsumerConfig, prefix string)
+	}{
+		{"headers-only", func(c *jetstream.ConsumerConfig, _ string) { c.HeadersOnly = true }},
+		{"filter-one-subject", func(c *jetstream.ConsumerConfig, prefix string) { c.FilterSubject = prefix + "a" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "CW" + strings.ReplaceAll(tc.name, "-", "_")
+			prefix := "cw." + tc.name + "."
+			if _, err := js.CreateStream(ctx, streamConfig(stream, prefix+">")); err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			pub := func(from, to uint64) {
+				for seq := from; seq < to; seq++ {
+					subj := prefix + "a"
+					if seq%2 == 1 {
+						subj = prefix + "b"
+					}
+					pubRecord(t, js, subj, MsgID(ID{3}, seq), payload(seq))
+					want = append(want, string(payload(seq)))
+				}
+			}
+			pub(0, 4)
+			dst := filepath.Join(t.TempDir(), "dst")
+			p, err := NewPuller(nc, stream, dst, &PullOptions{Consumer: "c", Create: &ring.Options{Capacity: 1 << 16}, Logger: quietLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			rctx, cancel := context.WithTimeout(ctx, time.Minute) // a guard against a hang
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- p.Run(rctx) }()
+			waitProgress(t, "the puller", func() uint64 { return p.Stats().Pulled }, 4, ranEarly(done))
+
+			cons, err := js.Consumer(ctx, stream, "c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := cons.CachedInfo().Config
+			tc.change(&cfg, prefix)
+			if _, err := js.UpdateConsumer(ctx, stream, cfg); err != nil {
+				t.Fatal(err)
+			}
+			pub(4, 10)
+			err = <-done
+			if !errors.Is(err, ErrConsumer) {
+				t.Fatalf("Run: %v, want an error matching ErrConsumer", err)
+			}
+			got := ringRecords(t, dst)
+			if len(got) > len(want) || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want[:len(got)]) {
+				t.Errorf("the copy holds %.200q, want a prefix of the stream's records %.200q", got, want)
 			}
 		})
 	}

@@ -104,6 +104,8 @@ type Puller struct {
 	w        *ring.Writer
 	st       *stateFile
 	rd       *ring.Reader // observes the local ring, to compare would-be duplicates (opened when needed)
+	checked  time.Time    // when the consumer's configuration was last checked (Run's goroutine only)
+	gapOK    uint64       // a stream sequence whose jump the consumer's configuration explained
 
 	mu        sync.Mutex
 	committed pullMark // newest message appended
@@ -266,19 +268,19 @@ func (p *Puller) consumer(ctx context.Context, js jetstream.JetStream) (jetstrea
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, &fatalError{p.errorf("stream %q: %w", p.stream, ErrNoStream)}
 	}
+	if errors.Is(err, jetstream.ErrNotPullConsumer) {
+		return nil, &fatalError{p.errorf("consumer %q of stream %q pushes its messages (%v): %w: delete it, or use another name", p.opts.Consumer, p.stream, err, ErrConsumer)}
+	}
 	if err != nil && isPermission(err) {
 		return nil, &fatalError{p.errorf("consumer %q of stream %q: %w", p.opts.Consumer, p.stream, err)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %q of stream %q: %w", p.opts.Consumer, p.stream, err)
 	}
-	// A consumer made by someone else may not deliver what was asked for,
-	// or may not wait for acknowledgements (then a crash loses messages).
-	if cfg := cons.CachedInfo().Config; cfg.AckPolicy != jetstream.AckExplicitPolicy {
-		return nil, &fatalError{p.errorf("consumer %q of stream %q does not wait for explicit acknowledgements (ack policy %s): delete it, or use another name", p.opts.Consumer, p.stream, cfg.AckPolicy)}
-	} else if f := p.opts.FilterSubject; f != "" && (cfg.FilterSubject != f || len(cfg.FilterSubjects) > 0) {
-		return nil, &fatalError{p.errorf("consumer %q of stream %q exists with the filter %q %q, not %q: delete it, or use another name", p.opts.Consumer, p.stream, cfg.FilterSubject, cfg.FilterSubjects, f)}
+	if err := p.checkConsumer(cons.CachedInfo().Config); err != nil {
+		return nil, err
 	}
+	p.checked = time.Now()
 	// Deliver from the message after the last one appended, in order: what
 	// an earlier puller had delivered and not acknowledged (it was killed,
 	// or its connection dropped) comes first, not after the ack wait.
@@ -292,6 +294,68 @@ func (p *Puller) consumer(ctx context.Context, js jetstream.JetStream) (jetstrea
 		return nil, fmt.Errorf("consumer %q of stream %q: restart at stream sequence %d: %w", p.opts.Consumer, p.stream, from, err)
 	}
 	return cons, nil
+}
+
+// checkConsumer refuses a consumer (made, or changed, by someone else)
+// that would not deliver what the puller asks for: one that does not wait
+// for acknowledgements (a crash would lose messages), filters other
+// subjects than PullOptions.FilterSubject asks for ("": none; a narrower
+// filter silently never delivers the others), delivers headers only (every
+// record would be appended empty), or pushes its messages.
+func (p *Puller) checkConsumer(cfg jetstream.ConsumerConfig) error {
+	var why string
+	f := p.opts.FilterSubject
+	switch {
+	case cfg.AckPolicy != jetstream.AckExplicitPolicy:
+		why = fmt.Sprintf("does not wait for explicit acknowledgements (ack policy %s)", cfg.AckPolicy)
+	case !filterIs(cfg, f):
+		want := fmt.Sprintf("%q", f)
+		if f == "" {
+			want = "none (the whole stream)"
+		}
+		why = fmt.Sprintf("has the filter %q %q, not %s", cfg.FilterSubject, cfg.FilterSubjects, want)
+	case cfg.HeadersOnly:
+		why = "delivers headers only"
+	case cfg.DeliverSubject != "":
+		why = fmt.Sprintf("pushes its messages to %q", cfg.DeliverSubject)
+	default:
+		return nil
+	}
+	return &fatalError{p.errorf("consumer %q of stream %q %s: %w: delete it, or use another name", p.opts.Consumer, p.stream, why, ErrConsumer)}
+}
+
+// filterIs reports whether a consumer filters exactly the subject f ("":
+// delivers the whole stream).
+func filterIs(cfg jetstream.ConsumerConfig, f string) bool {
+	switch {
+	case cfg.FilterSubject != "" && len(cfg.FilterSubjects) > 0:
+		return false
+	case f == "":
+		return cfg.FilterSubject == "" && len(cfg.FilterSubjects) == 0
+	case len(cfg.FilterSubjects) > 0:
+		return len(cfg.FilterSubjects) == 1 && cfg.FilterSubjects[0] == f
+	}
+	return cfg.FilterSubject == f
+}
+
+// consumerInterval is how often a running puller looks at its consumer's
+// configuration again (someone may change it while it runs).
+const consumerInterval = time.Second
+
+// recheckConsumer asks the server for the consumer's configuration and
+// checks it.
+func (p *Puller) recheckConsumer(ctx context.Context, cons jetstream.Consumer) error {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := cons.Info(rctx)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return &fatalError{p.errorf("consumer %q of stream %q: %w", p.opts.Consumer, p.stream, err)}
+	}
+	if err != nil {
+		return fmt.Errorf("consumer %q of stream %q: %w", p.opts.Consumer, p.stream, err)
+	}
+	p.checked = time.Now()
+	return p.checkConsumer(info.Config)
 }
 
 // checkStream makes sure the stream is the one the state file's stream
@@ -331,6 +395,11 @@ func (p *Puller) checkStream(ctx context.Context, js jetstream.JetStream) error 
 
 // fetch appends one batch.
 func (p *Puller) fetch(ctx context.Context, cons jetstream.Consumer) error {
+	if time.Since(p.checked) >= consumerInterval {
+		if err := p.recheckConsumer(ctx, cons); err != nil {
+			return err
+		}
+	}
 	batch, err := cons.Fetch(p.opts.Batch, jetstream.FetchMaxWait(time.Second))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -339,7 +408,7 @@ func (p *Puller) fetch(ctx context.Context, cons jetstream.Consumer) error {
 		return err
 	}
 	for m := range batch.Messages() {
-		if err := p.handle(ctx, m); err != nil {
+		if err := p.handle(ctx, cons, m); err != nil {
 			return err
 		}
 	}
@@ -383,12 +452,15 @@ func (p *Puller) fetch(ctx context.Context, cons jetstream.Consumer) error {
 // ahead (records lost to overwrite, a stream's limits removing messages the
 // consumer had not reached) or arrive late (a shared stream), and the
 // puller cannot tell them from forgeries.
-func (p *Puller) handle(ctx context.Context, m jetstream.Msg) error {
+func (p *Puller) handle(ctx context.Context, cons jetstream.Consumer, m jetstream.Msg) error {
 	md, err := m.Metadata()
 	if err != nil {
 		return err
 	}
 	mark := pullMark{sseq: md.Sequence.Stream}
+	if err := p.checkDelivery(ctx, cons, m, mark.sseq); err != nil {
+		return err
+	}
 	msgID := m.Headers().Get(jetstream.MsgIDHeader)
 	if id, seq, err := ParseMsgID(msgID); err == nil {
 		mark.hasID, mark.id, mark.seq = true, id, seq
@@ -478,6 +550,47 @@ func (p *Puller) seen(mark pullMark, data []byte) (dup bool, why string) {
 }
 
 var errOverwritten = errors.New("overwritten")
+
+// msgSizeHeader is the header a headers-only consumer puts in place of the
+// payload.
+const msgSizeHeader = "Nats-Msg-Size"
+
+// checkDelivery looks, before a message is appended, for signs that the
+// consumer was changed since it was checked: a headers-only delivery (the
+// server's Nats-Msg-Size header), a subject outside the filter, or, with
+// no filter, a stream sequence number that skips messages. A sign is
+// confirmed with the consumer's configuration from the server (a publisher
+// can set any header, and a stream's limits can remove messages): a
+// consumer that would not deliver what was asked for ends Run before
+// anything of it is acknowledged.
+func (p *Puller) checkDelivery(ctx context.Context, cons jetstream.Consumer, m jetstream.Msg, sseq uint64) error {
+	p.mu.Lock()
+	last := p.committed.sseq
+	p.mu.Unlock()
+	f := p.opts.FilterSubject
+	var sign string
+	switch {
+	case m.Headers().Get(msgSizeHeader) != "":
+		sign = "a message with the headers-only delivery's " + msgSizeHeader + " header"
+	case f != "" && !subjectMatches(f, m.Subject()):
+		// The server filters: only a changed consumer delivers this.
+		return &fatalError{p.errorf("consumer %q of stream %q delivered stream sequence %d of subject %q, outside the filter %q: %w (changed while the puller ran?)", p.opts.Consumer, p.stream, sseq, m.Subject(), f, ErrConsumer)}
+	case f == "" && last != 0 && sseq > last+1 && !p.gapChecked(sseq):
+		sign = fmt.Sprintf("stream sequence %d after %d", sseq, last)
+	default:
+		return nil
+	}
+	if err := p.recheckConsumer(ctx, cons); err != nil {
+		p.log.Warn("ringnats: the consumer delivered "+sign+"; it was changed", "stream", p.stream, "consumer", p.opts.Consumer)
+		return err
+	}
+	p.gapOK = sseq
+	return nil
+}
+
+// gapChecked reports whether the jump to sseq was already found harmless
+// (messages removed from the stream, not a consumer that skips them).
+func (p *Puller) gapChecked(sseq uint64) bool { return p.gapOK == sseq }
 
 // localRecord compares data with the local ring's record seq. Only this
 // puller appends to the ring, and only from the goroutine that calls this.
