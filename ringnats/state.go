@@ -200,7 +200,7 @@ func openState(path string, hdr stateHeader) (st *stateFile, payload []byte, res
 	// One open that cannot follow a link or block on a FIFO, with the type
 	// checked on the descriptor: a check of the name before the open could
 	// be answered by one file and the open by another put there meanwhile.
-	f, err := sys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644, true)
+	f, err := sys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600, true)
 	if err != nil {
 		return fail(unwrapPath(err))
 	}
