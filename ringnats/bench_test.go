@@ -51,7 +51,11 @@ func benchRing(b *testing.B, size int, shared bool) {
 		}
 	}
 	w.Close()
-	s, err := NewShipper(nc, path, "B", &ShipOptions{Subject: "b.x", CreateStream: true, SharedStream: shared, Logger: quietLog()})
+	// The stream exists before the clock starts, as for the plain loop.
+	if _, err := jsNew(b, nc).CreateStream(context.Background(), streamConfig("B", "b.x")); err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewShipper(nc, path, "B", &ShipOptions{Subject: "b.x", SharedStream: shared, Logger: quietLog()})
 	if err != nil {
 		b.Fatal(err)
 	}
