@@ -923,8 +923,9 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 // resumes after the stream's last record (see resumeAfterStream), so a
 // record the server refuses by itself (one too large for the stream, say)
 // comes first and is named by its own refusal. A record is held back until
-// the next one is read, to know which of these it is. With SharedStream every record is acknowledged on its
-// own, as order rests on nothing else there.
+// the next one is read, to know which of these it is. With SharedStream
+// every record is acknowledged on its own, as order rests on nothing else
+// there.
 const ackEvery = 64
 
 // publisher publishes the records of one run of runOnce. Only Run's
@@ -1023,6 +1024,7 @@ func (p *publisher) publish(ack bool) error {
 	}
 	s.mu.Unlock()
 	var err error
+	size := len(p.data)
 	if ack {
 		_, err = s.js.PublishMsgAsync(&nats.Msg{Subject: s.subject, Data: p.data, Header: hdr}, p.retry)
 		// A new buffer: nats.go keeps the message until its
@@ -1044,7 +1046,7 @@ func (p *publisher) publish(ack bool) error {
 		}
 		s.resolve(seq, nil, err)
 		if errors.Is(err, nats.ErrMaxPayload) {
-			s.setFatal(s.errorf("record %d (%d bytes): %w", seq, len(p.data), err))
+			s.setFatal(s.errorf("record %d (%d bytes): %w", seq, size, err))
 		}
 	}
 	return err
