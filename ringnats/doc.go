@@ -52,11 +52,10 @@
 // acknowledgement (the server stores them and answers nothing): one
 // acknowledgement vouches for up to 64 records, because of the order
 // check described next, so the server encodes and the client decodes a
-// 64th of the acknowledgements a publish loop handles. A record is
-// acknowledged on its own when the ring has nothing more for now, when the
-// window is full, and when it is the first after a restart. With
-// SharedStream, where there is no order check, every record is
-// acknowledged.
+// 64th of the acknowledgements a publish loop handles. An acknowledgement
+// is also asked for when the ring has nothing more for now, when the
+// window is full, and for the first record after a restart. With
+// SharedStream, where there is no order check, every record asks for one.
 //
 // Many publishes are in flight at once. When one fails (a lost connection,
 // a timeout, a server that dropped a message under load or during a leader
