@@ -51,6 +51,15 @@
 // ring's oldest are then counted in Stats.Lost (not known to be stored),
 // which is no more loss than the overwrite caused.
 //
+// Most records are published without asking for JetStream's
+// acknowledgement (the server stores them and answers nothing): one
+// acknowledgement vouches for up to 64 records, because of the order
+// check described next, so the server encodes and the client decodes a
+// 64th of the acknowledgements a publish loop handles. An acknowledgement
+// is also asked for when the ring has nothing more for now, when the
+// window is full, and for the first record after a restart. With
+// SharedStream, where there is no order check, every record asks for one.
+//
 // Many publishes are in flight at once. When one fails (a lost connection,
 // a timeout, a server that dropped a message under load or during a leader
 // change), the shipper waits for every publish in flight to resolve, then
@@ -66,18 +75,19 @@
 //
 // # Message ids
 //
-// A shipper publishes record seq of a ring as
-// "<32 hex digits of the ring's ID>-<seq in decimal>-<16 hex digits>". The
-// last part is a tag: a pseudo-random function of seq (AES-128) under a
-// secret key that the shipper keeps in its state file. Nobody without the
+// A shipper publishes record seq of a ring as "<ring>.<seq>.<tag>": the
+// ring's ID in unpadded base64url (22 characters), seq in decimal, and a
+// tag, 8 bytes in unpadded base64url (11 characters): a pseudo-random
+// function of seq (AES-128) under a secret key that the shipper keeps in
+// its state file. Nobody without the
 // key can compute the tag of a record not yet published, even knowing the
 // tags of all the others, so a message put on the subject ahead of time
 // with a future record's id cannot make the duplicate window drop that
 // record (it did when ids were predictable: the record's publish was
 // acknowledged as a duplicate of the forgery, and its bytes never reached
 // the stream). ParseMsgID reads both this form and the plain
-// "<ring>-<seq>" of MsgID (which older shippers published); a puller
-// cannot check tags and does not need to (see "Pulling").
+// "<32 hex digits>-<seq>" of MsgID (which older shippers published); a
+// puller cannot check tags and does not need to (see "Pulling").
 //
 // The key is made with the state file and saved before anything is
 // published with it. A state file that is deleted takes the key with it:

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -43,20 +44,30 @@ func appendMsgID(b []byte, id ID, seq uint64) []byte {
 	return strconv.AppendUint(b, seq, 10)
 }
 
-// appendTaggedMsgID appends the id a shipper publishes record seq with.
+// appendTaggedMsgID appends the id a shipper publishes record seq with:
+// "<ring id>.<seq>.<tag>", the ring id (22 characters) and the tag (11) in
+// unpadded base64url, so that the two headers that carry ids (the record's
+// and its predecessor's) stay short: the server scans them for each of the
+// headers it looks for, on the one goroutine that stores the stream's
+// messages.
 func appendTaggedMsgID(b []byte, id ID, seq, tag uint64) []byte {
-	b = appendMsgID(b, id, seq)
-	b = append(b, '-')
+	b = base64.RawURLEncoding.AppendEncode(b, id[:])
+	b = append(b, '.')
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, '.')
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], tag)
-	return hex.AppendEncode(b, t[:])
+	return base64.RawURLEncoding.AppendEncode(b, t[:])
 }
 
-const tagDigits = 16
+const (
+	idChars  = 22 // base64url of 16 bytes
+	tagChars = 11 // base64url of 8 bytes
+)
 
-// ParseMsgID splits a message id made by MsgID, or by a Shipper (MsgID plus
-// its tag), into the ring's id and the record's sequence number. Anything
-// else (another publisher's ids) is an error matching ErrForeignID.
+// ParseMsgID splits a message id made by MsgID, or by a Shipper, into the
+// ring's id and the record's sequence number. Anything else (another
+// publisher's ids) is an error matching ErrForeignID.
 //
 // An id names a record; it does not prove that the message holds it: anyone
 // who may publish to a subject can put any id on a message there.
@@ -70,28 +81,36 @@ func parseMsgID(s string) (id ID, seq, tag uint64, tagged bool, err error) {
 	foreign := func() (ID, uint64, uint64, bool, error) {
 		return ID{}, 0, 0, false, fmt.Errorf("message id %q: %w", s, ErrForeignID)
 	}
-	if len(s) < 34 || s[32] != '-' {
-		return foreign()
-	}
-	if _, err := hex.Decode(id[:], []byte(s[:32])); err != nil {
-		return foreign()
-	}
-	digits := s[33:]
-	if n := len(digits) - tagDigits - 1; n > 0 && digits[n] == '-' {
-		var t [8]byte
-		if _, err := hex.Decode(t[:], []byte(digits[n+1:])); err != nil {
+	var digits string
+	switch {
+	case len(s) > idChars+tagChars+2 && s[idChars] == '.' && s[len(s)-tagChars-1] == '.':
+		if n, err := base64.RawURLEncoding.Decode(id[:], []byte(s[:idChars])); err != nil || n != len(id) {
 			return foreign()
 		}
-		digits, tag, tagged = digits[:n], binary.BigEndian.Uint64(t[:]), true
+		var t [8]byte
+		if n, err := base64.RawURLEncoding.Decode(t[:], []byte(s[len(s)-tagChars:])); err != nil || n != len(t) {
+			return foreign()
+		}
+		digits, tag, tagged = s[idChars+1:len(s)-tagChars-1], binary.BigEndian.Uint64(t[:]), true
+	case len(s) >= 34 && s[32] == '-':
+		if _, err := hex.Decode(id[:], []byte(s[:32])); err != nil {
+			return foreign()
+		}
+		digits = s[33:]
+	default:
+		return foreign()
 	}
 	seq, err = strconv.ParseUint(digits, 10, 64)
 	if err != nil {
 		return foreign()
 	}
-	// Upper-case hex, signs, leading zeros: one record, one id.
-	canon := appendMsgID(make([]byte, 0, 70), id, seq)
+	// Upper-case hex, signs, leading zeros, stray base64 bits: one record,
+	// one id.
+	canon := make([]byte, 0, 70)
 	if tagged {
-		canon = appendTaggedMsgID(canon[:0], id, seq, tag)
+		canon = appendTaggedMsgID(canon, id, seq, tag)
+	} else {
+		canon = appendMsgID(canon, id, seq)
 	}
 	if string(canon) != s {
 		return foreign()

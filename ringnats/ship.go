@@ -87,8 +87,8 @@ type Stats struct {
 	Lost         uint64 // records overwritten in the ring before they were known to be in the stream
 	Reordered    uint64 // SharedStream only: records stored after a predecessor the server dropped
 	StreamSeq    uint64 // stream sequence number of the newest acknowledged record
-	Published    uint64 // publishes sent
-	Duplicates   uint64 // acknowledgements that said "duplicate"
+	Published    uint64 // publishes sent (one per record)
+	Duplicates   uint64 // acknowledgements that said "duplicate" (one acknowledgement can vouch for up to 64 records; see the package documentation)
 	Restarts     uint64 // times publishing started over from Next after a failure
 	Connected    bool
 	Server       string // the server connected to (credentials removed)
@@ -103,6 +103,8 @@ type entry struct {
 	state uint8
 	dup   bool
 	tok   bool // holds a window slot (a publish); markers hold none
+	ack   bool // published asking for an acknowledgement, which vouches for the records from..seq
+	from  uint64
 	sseq  uint64
 }
 
@@ -775,27 +777,49 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 	s.failure = nil
 	s.mu.Unlock()
 
-	prevID := ""
-	idBuf := make([]byte, 0, 64)
-	retry := jetstream.WithRetryAttempts(0)
 	var readErr error
+	p := s.newPublisher()
 	for {
 		select {
 		case <-s.relKick:
 			s.release()
 		default:
 		}
+		got := false
 		select {
 		case s.sem <- struct{}{}:
-		case <-s.relKick:
-			s.release()
-			continue
-		case <-rctx.Done():
+			got = true
+		default:
+			// The window is full: what is held back must be
+			// acknowledged for a slot to come free.
+			if p.flush() != nil {
+				break
+			}
+			select {
+			case s.sem <- struct{}{}:
+				got = true
+			case <-s.relKick:
+				s.release()
+				continue
+			case <-rctx.Done():
+			}
 		}
-		if rctx.Err() != nil {
+		if rctx.Err() != nil || p.failed {
+			if got {
+				<-s.sem
+			}
 			break
 		}
-		rec, err := s.nextRecord(rctx)
+		rec, err := s.rd.TryNext()
+		if err == ring.ErrEmpty {
+			// Nothing more for now: the record held back is the
+			// last, and gets its acknowledgement.
+			if p.flush() != nil {
+				<-s.sem
+				break
+			}
+			rec, err = s.nextRecord(rctx)
+		}
 		if err != nil {
 			<-s.sem
 			var le *ring.LappedError
@@ -829,31 +853,16 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 			}
 			break
 		}
-		idBuf = appendTaggedMsgID(idBuf[:0], s.id, rec.Seq, s.tags.tag(rec.Seq))
-		id := string(idBuf)
-		m := &nats.Msg{Subject: s.subject, Data: rec.Data, Header: nats.Header{jetstream.MsgIDHeader: {id}}}
-		if prevID != "" && !s.opts.SharedStream {
-			m.Header[jetstream.ExpectedLastMsgIDHeader] = []string{prevID}
-		}
-		if len(s.gaps) > 0 {
-			if n, ok := s.gaps[rec.Seq]; ok {
-				m.Header[LostHeader] = []string{strconv.FormatUint(n, 10)}
-			}
-		}
-		prevID = id
 		s.mu.Lock()
 		s.push(entry{seq: rec.Seq, size: len(rec.Data), tok: true})
-		s.inflight++
 		s.readSeq = rec.Seq + 1
-		s.stats.Published++
 		s.mu.Unlock()
-		if _, err := s.js.PublishMsgAsync(m, retry); err != nil {
-			s.resolve(rec.Seq, nil, err)
-			if errors.Is(err, nats.ErrMaxPayload) {
-				s.setFatal(s.errorf("record %d (%d bytes): %w", rec.Seq, len(rec.Data), err))
-			}
+		if p.hold(rec) != nil {
 			break
 		}
+	}
+	if s.fatalErr() == nil {
+		p.flush()
 	}
 	// Drain: every publish in flight resolves (acknowledged, refused, timed
 	// out or failed by a disconnect) before anything is published again.
@@ -918,6 +927,166 @@ func (s *Shipper) runOnce(ctx, rctx context.Context) error {
 	return nil
 }
 
+// Acknowledgements. JetStream's acknowledgement of a publish is a message
+// of its own, which the server encodes and sends and the client decodes
+// (JSON) and matches to its publish: a good part of the cost of a record.
+// On a stream only this shipper writes to (not SharedStream), one
+// acknowledgement can vouch for many records: every publish but a run's
+// first names its predecessor's id as the stream's expected last message
+// id, so the server stores a record only right after its predecessor (or
+// after a copy of it stored before, which the duplicate window matched),
+// and a record stored, or acknowledged as a duplicate of one stored
+// earlier, proves every record of the run before it stored. (The tags of
+// the ids make sure that the predecessor the server saw is the shipper's.)
+// So the shipper publishes most records without a reply subject (the
+// server stores them and answers nothing; a refused one, e.g. a dropped
+// predecessor, makes every later one be refused too, up to the next
+// acknowledged publish, which then fails and the shipper starts over from
+// the first record not acknowledged) and asks for an acknowledgement every
+// ackEvery records, when the ring has no record ready, when the window is
+// full, and for the first record of each run: after a failure the shipper
+// resumes after the stream's last record (see resumeAfterStream), so a
+// record the server refuses by itself (one too large for the stream, say)
+// comes first and is named by its own refusal. A record is held back until
+// the next one is read, to know which of these it is. With SharedStream
+// every record is acknowledged on its own, as order rests on nothing else
+// there.
+const ackEvery = 64
+
+// publisher publishes the records of one run of runOnce. Only Run's
+// goroutine uses it.
+type publisher struct {
+	s      *Shipper
+	retry  jetstream.PublishOpt
+	prevID string
+	idBuf  []byte
+	// The record held back (its data copied: the reader reuses its
+	// buffer), and the first record its acknowledgement will vouch for.
+	held    bool
+	seq     uint64
+	data    []byte
+	from    uint64
+	started bool // a record was published in this run (from is set)
+	failed  bool // a publish failed at once: the run ends
+	// The message of the publishes without acknowledgement, reused (nats.go
+	// encodes it before PublishMsg returns and keeps nothing of it).
+	msg   nats.Msg
+	ids   []string
+	chain []string
+	lost  []string
+}
+
+func (s *Shipper) newPublisher() *publisher {
+	p := &publisher{s: s, retry: jetstream.WithRetryAttempts(0), idBuf: make([]byte, 0, 64), ids: make([]string, 1), chain: make([]string, 1), lost: make([]string, 1)}
+	p.msg = nats.Msg{Subject: s.subject, Header: nats.Header{}}
+	return p
+}
+
+// hold holds rec back, publishing the record held before (acknowledged if
+// ackEvery records are due).
+func (p *publisher) hold(rec ring.Record) error {
+	if p.held {
+		ack := p.s.opts.SharedStream || !p.started || p.seq+1-p.from >= ackEvery
+		if err := p.publish(ack); err != nil {
+			return err
+		}
+	}
+	p.held, p.seq = true, rec.Seq
+	p.data = append(p.data[:0], rec.Data...)
+	return nil
+}
+
+// flush publishes the record held back, if any, asking for its
+// acknowledgement.
+func (p *publisher) flush() error {
+	if !p.held {
+		return nil
+	}
+	return p.publish(true)
+}
+
+// publish publishes the record held back.
+func (p *publisher) publish(ack bool) error {
+	s, seq := p.s, p.seq
+	p.held = false
+	if !p.started {
+		p.started, p.from = true, seq
+	}
+	p.idBuf = appendTaggedMsgID(p.idBuf[:0], s.id, seq, s.tags.tag(seq))
+	id := string(p.idBuf)
+	var hdr nats.Header
+	if ack {
+		hdr = nats.Header{jetstream.MsgIDHeader: {id}}
+		if p.prevID != "" && !s.opts.SharedStream {
+			hdr[jetstream.ExpectedLastMsgIDHeader] = []string{p.prevID}
+		}
+	} else {
+		hdr = p.msg.Header
+		clear(hdr)
+		p.ids[0] = id
+		hdr[jetstream.MsgIDHeader] = p.ids
+		if p.prevID != "" && !s.opts.SharedStream {
+			p.chain[0] = p.prevID
+			hdr[jetstream.ExpectedLastMsgIDHeader] = p.chain
+		}
+	}
+	if len(s.gaps) > 0 {
+		if n, ok := s.gaps[seq]; ok {
+			if ack {
+				hdr[LostHeader] = []string{strconv.FormatUint(n, 10)}
+			} else {
+				p.lost[0] = strconv.FormatUint(n, 10)
+				hdr[LostHeader] = p.lost
+			}
+		}
+	}
+	p.prevID = id
+	s.mu.Lock()
+	s.stats.Published++
+	if ack {
+		s.markAck(seq, p.from)
+		s.inflight++
+	}
+	s.mu.Unlock()
+	var err error
+	size := len(p.data)
+	if ack {
+		_, err = s.js.PublishMsgAsync(&nats.Msg{Subject: s.subject, Data: p.data, Header: hdr}, p.retry)
+		// A new buffer: nats.go keeps the message until its
+		// acknowledgement (its data is not read again, but stays the
+		// caller's).
+		p.data = nil
+		p.from = seq + 1
+	} else {
+		p.msg.Data = p.data
+		err = s.nc.PublishMsg(&p.msg)
+	}
+	if err != nil {
+		p.failed = true
+		if !ack {
+			s.mu.Lock()
+			s.markAck(seq, p.from)
+			s.inflight++
+			s.mu.Unlock()
+		}
+		s.resolve(seq, nil, err)
+		if errors.Is(err, nats.ErrMaxPayload) {
+			s.setFatal(s.errorf("record %d (%d bytes): %w", seq, size, err))
+		}
+	}
+	return err
+}
+
+// markAck makes the entry of record seq the one whose acknowledgement
+// vouches for the records from..seq.
+func (s *Shipper) markAck(seq, from uint64) {
+	live := s.q[s.qh:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
+	if i < len(live) && live[i].seq == seq && live[i].lost == 0 {
+		live[i].ack, live[i].from = true, from
+	}
+}
+
 func (s *Shipper) onAck(_ jetstream.JetStream, m *nats.Msg, ack *jetstream.PubAck) {
 	if _, seq, err := ParseMsgID(m.Header.Get(jetstream.MsgIDHeader)); err == nil {
 		s.resolve(seq, ack, nil)
@@ -958,11 +1127,20 @@ func (s *Shipper) resolve(seq uint64, ack *jetstream.PubAck, err error) {
 	s.mu.Lock()
 	live := s.q[s.qh:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].seq >= seq })
-	if i == len(live) || live[i].seq != seq || live[i].lost != 0 || live[i].state != pending {
+	if i == len(live) || live[i].seq != seq || live[i].lost != 0 || live[i].state != pending || !live[i].ack {
 		s.mu.Unlock()
 		return
 	}
 	e := &live[i]
+	if err == nil && !s.opts.SharedStream {
+		// The acknowledgement vouches for the records published before
+		// it without one (see ackEvery).
+		for j := i - 1; j >= 0 && live[j].seq >= e.from; j-- {
+			if live[j].state == pending && !live[j].ack {
+				live[j].state = acked
+			}
+		}
+	}
 	if err != nil {
 		e.state = failed
 		if s.failure == nil {

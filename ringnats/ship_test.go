@@ -512,3 +512,49 @@ func TestShipForeignMessage(t *testing.T) {
 		t.Fatalf("the shipper never started over, yet its prediction was wrong: %s", fmtStats(st))
 	}
 }
+
+// TestShipRecordRefusedByStream: a record the stream refuses by itself (too
+// large for its MaxMsgSize) in the middle of records published without an
+// acknowledgement each: nothing after it is stored (each publish names its
+// predecessor), the shipper finds the record by publishing the records
+// since the last acknowledgement one by one, and stops with an error that
+// names it.
+func TestShipRecordRefusedByStream(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	cfg := streamConfig("SMALLMSG", "small.msg")
+	cfg.MaxMsgSize = 400 // headers and payload
+	if _, err := jsNew(t, nc).CreateStream(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "events")
+	createRing(t, path, 1<<20, ring.Overwrite)
+	appendRecords(t, path, 100)
+	w, err := ring.OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(make([]byte, 500)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	appendRecords(t, path, 99)
+	s, err := NewShipper(nc, path, "SMALLMSG", &ShipOptions{Subject: "small.msg", Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang guard
+	defer cancel()
+	err = s.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "record 100:") {
+		t.Fatalf("Run: %v, want an error naming record 100", err)
+	}
+	// One start over after the refusal showed: it resumes after the
+	// stream's last record, so the refused one comes first, with its own
+	// acknowledgement.
+	if st := s.Stats(); st.Next != 100 || st.Shipped != 100 || st.Restarts != 1 {
+		t.Errorf("stats %s", fmtStats(st))
+	}
+	checkExactlyOnce(t, readStream(t, nc, "SMALLMSG", "small.msg"), s.ID(), 0, 100)
+}
