@@ -27,6 +27,12 @@ var (
 	// puller asks for: no explicit acknowledgements, another filter,
 	// headers only, or push delivery.
 	ErrConsumer = errors.New("consumer exists with other settings")
+	// ErrBadName: a subject, stream or consumer name that NATS does not
+	// allow where it is used (or that is missing, or too long for the
+	// state file).
+	ErrBadName = errors.New("invalid name")
+	// ErrRunning: Run was called while the same Shipper or Puller runs.
+	ErrRunning = errors.New("already running")
 	// ErrLocked: another shipper or puller runs with the same state file
 	// (the same variable as mmap.ErrLocked).
 	ErrLocked = mmap.ErrLocked

@@ -51,13 +51,18 @@ type PullStats struct {
 	// names a ring record that does not fit what the puller saw of that
 	// ring: an id appended before with other bytes, or a sequence number
 	// that neither follows one of the ring's runs of records nor skips
-	// exactly the records the shipper noted as lost, or whose earlier
-	// append the local ring has overwritten since (it cannot be compared,
-	// so it is appended again: perhaps a record shipped twice, now in the
-	// copy twice). A forged id counts here; so do a record of a shared
-	// stream stored after its successors and, rarely, the first record
-	// after records lost to overwrite that a restarted shipper published.
-	// Each is logged. See the package documentation, "Pulling".
+	// exactly the records the shipper noted as lost (LostHeader; a gap of
+	// more than 2^32 records is not believed), or whose earlier append the
+	// local ring has overwritten since (it cannot be compared, so it is
+	// appended again: perhaps a record shipped twice, now in the copy
+	// twice). A forged id counts here unless it names exactly the next
+	// record of its ring, or a record within a gap a forged LostHeader
+	// claims (up to 2^32 records ahead): ids and headers are equally easy
+	// to forge, and such a message is appended like any other. So do a
+	// record of a shared stream stored after its successors and, rarely,
+	// the first record after records lost to overwrite that a restarted
+	// shipper published. Each is logged. See the package documentation,
+	// "Pulling".
 	Suspect   uint64
 	StreamSeq uint64 // stream sequence of the newest message appended
 	RingNext  uint64 // the ring's next sequence number
@@ -93,6 +98,12 @@ const (
 // it to tell the gap from a forged sequence number (PullStats.Suspect).
 const LostHeader = "Mmapkit-Lost"
 
+// maxLostGap is the largest gap a LostHeader explains (2^32 records, hours
+// of records of the busiest ring while no shipper ran): a larger one counts
+// as suspect, so that a forged id far ahead cannot hide behind a forged
+// header.
+const maxLostGap = 1 << 32
+
 // Puller appends the messages of a stream to a local ring, through a
 // durable consumer.
 type Puller struct {
@@ -113,6 +124,7 @@ type Puller struct {
 	created   int64    // the stream's creation time (Unix ns; 0: not known yet)
 	stats     PullStats
 	closed    bool
+	running   bool
 }
 
 // NewPuller opens (or, with PullOptions.Create, creates) the ring at
@@ -125,7 +137,7 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 	}
 	op := func(err error) error { return &fs.PathError{Op: "ringnats: pull", Path: ringPath, Err: err} }
 	if o.Consumer == "" || strings.ContainsAny(o.Consumer, ". *>/\\\t\r\n") {
-		return nil, op(fmt.Errorf("bad consumer name %q", o.Consumer))
+		return nil, op(fmt.Errorf("consumer name %q: %w", o.Consumer, ErrBadName))
 	}
 	if err := checkStream(stream); err != nil {
 		return nil, op(err)
@@ -196,11 +208,22 @@ func (p *Puller) Stats() PullStats {
 // connection is waited out.
 func (p *Puller) Run(ctx context.Context) error {
 	p.mu.Lock()
-	closed := p.closed
+	closed, running := p.closed, p.running
+	if !closed && !running {
+		p.running = true
+	}
 	p.mu.Unlock()
 	if closed {
 		return &fs.PathError{Op: "ringnats: pull", Path: p.ringPath, Err: ErrClosed}
 	}
+	if running {
+		return &fs.PathError{Op: "ringnats: pull", Path: p.ringPath, Err: ErrRunning}
+	}
+	defer func() {
+		p.mu.Lock()
+		p.running = false
+		p.mu.Unlock()
+	}()
 	js, err := jetstream.New(p.nc)
 	if err != nil {
 		return p.errorf("%w", err)
@@ -498,7 +521,7 @@ func (p *Puller) handle(ctx context.Context, cons jetstream.Consumer, m jetstrea
 		if ctx.Err() != nil {
 			return nil
 		}
-		return &fatalError{p.errorf("stream sequence %d: %w", mark.sseq, err)}
+		return &fatalError{p.errorf("stream sequence %d: %w", mark.sseq, unwrapPath(err))}
 	}
 	p.mu.Lock()
 	p.committed = mark
@@ -629,7 +652,10 @@ func (p *Puller) localRecord(seq uint64, data []byte) (bool, error) {
 // ring). lost is the shipper's LostHeader, if any.
 func (p *Puller) outOfOrder(mark pullMark, lost string) string {
 	gap, err := strconv.ParseUint(lost, 10, 64)
-	if err != nil || strconv.FormatUint(gap, 10) != lost {
+	if err != nil || strconv.FormatUint(gap, 10) != lost || gap > maxLostGap {
+		// Not the shipper's header, or a gap no ring loses: the header is
+		// as easy to forge as the id, so it explains only what a ring
+		// could plausibly have lost.
 		gap = 0
 	}
 	p.mu.Lock()
@@ -652,6 +678,9 @@ func (p *Puller) outOfOrder(mark pullMark, lost string) string {
 	}
 	if gap > 0 {
 		return fmt.Sprintf("record %d follows none of the ring's records the puller saw (the last appended is %d), not even after the %d records the shipper notes as lost", mark.seq, newest, gap)
+	}
+	if lost != "" {
+		return fmt.Sprintf("record %d follows none of the ring's records the puller saw (the last appended is %d), and its %s header %.30q is no gap a ring loses", mark.seq, newest, LostHeader, lost)
 	}
 	return fmt.Sprintf("record %d follows none of the ring's records the puller saw (the last appended is %d)", mark.seq, newest)
 }

@@ -219,7 +219,7 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 	}
 	s.id, s.policy = info.ID, info.Policy
 	if o.ReaderName != "" && s.policy != ring.Block {
-		return nil, op(fmt.Errorf("a durable reader (ReaderName %q) needs a Block ring; an Overwrite ring never waits for readers", o.ReaderName))
+		return nil, op(fmt.Errorf("a durable reader (ReaderName %q) needs a Block ring; an Overwrite ring never waits for readers: %w", o.ReaderName, errors.ErrUnsupported))
 	}
 	s.stats.Ring = s.id
 	st, payload, reset, err := openState(o.StatePath, stateHeader{kind: kindShip, ring: s.id, stream: stream, name: o.Subject})
@@ -283,11 +283,11 @@ func ForgetReader(ringPath, name string) error {
 // checkSubject refuses subjects a publish cannot use.
 func checkSubject(subj string) error {
 	if subj == "" {
-		return errors.New("no subject to publish to")
+		return fmt.Errorf("no subject to publish to (ShipOptions.Subject): %w", ErrBadName)
 	}
 	for _, tok := range strings.Split(subj, ".") {
 		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
-			return fmt.Errorf("bad subject %q: a publish subject has non-empty tokens without wildcards or spaces", subj)
+			return fmt.Errorf("subject %q: a publish subject has non-empty tokens without wildcards or spaces: %w", subj, ErrBadName)
 		}
 	}
 	return nil
@@ -296,7 +296,7 @@ func checkSubject(subj string) error {
 // checkStream refuses names JetStream does not allow for a stream.
 func checkStream(stream string) error {
 	if stream == "" || strings.ContainsAny(stream, ". *>/\\\t\r\n") {
-		return fmt.Errorf("bad stream name %q", stream)
+		return fmt.Errorf("stream name %q: %w", stream, ErrBadName)
 	}
 	return nil
 }
@@ -350,7 +350,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	}
 	if s.running {
 		s.mu.Unlock()
-		return &fs.PathError{Op: "ringnats: ship", Path: s.ringPath, Err: errors.New("already running")}
+		return &fs.PathError{Op: "ringnats: ship", Path: s.ringPath, Err: ErrRunning}
 	}
 	s.running = true
 	s.mu.Unlock()
@@ -736,10 +736,10 @@ func (s *Shipper) seek() error {
 			return &fatalError{e}
 		}
 		if end := s.rd.Seq(); next > end {
-			return &fatalError{s.errorf("the saved position %d is past the ring's newest record %d: the ring is not the one shipped (restored from a copy?)", next, int64(end)-1)}
+			return &fatalError{s.errorf("the saved position %d is past the ring's newest record %d: the ring is not the one shipped (restored from a copy?): %w", next, int64(end)-1, ErrStateMismatch)}
 		}
 		if try == 1000 {
-			return s.errorf("cannot find record %d in the ring (between its oldest %d and its end): %w", next, oldest, err)
+			return s.errorf("cannot find record %d in the ring (between its oldest %d and its end): %w", next, oldest, unwrapPath(err))
 		}
 	}
 	// A seek releases the records before the new position.

@@ -65,7 +65,7 @@ type stateHeader struct {
 
 func encodeHeader(h stateHeader) ([]byte, error) {
 	if len(h.stream) > maxStream || len(h.name) > maxName {
-		return nil, fmt.Errorf("stream name or subject too long (%d and %d bytes; at most %d and %d)", len(h.stream), len(h.name), maxStream, maxName)
+		return nil, fmt.Errorf("stream name or subject too long (%d and %d bytes; at most %d and %d): %w", len(h.stream), len(h.name), maxStream, maxName, ErrBadName)
 	}
 	b := make([]byte, stateSize)
 	copy(b, stateMagic[:])
