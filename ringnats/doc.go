@@ -128,8 +128,9 @@
 // A record shipped twice (a restarted shipper beyond the duplicate window)
 // arrives as a new message with the id of a record appended before. The
 // puller skips it only when the local ring holds exactly its bytes for that
-// record: it remembers where it appended each ring's records (the 16 runs
-// of consecutive records it extended last, in its state file) and compares.
+// record: it remembers where it appended each ring's records (for each of
+// up to 4096 source rings, the 4 runs of consecutive records it extended
+// last, in a file beside its state file, "<state file>.runs") and compares.
 // An id is no proof (anyone who may publish to the stream can put any id on
 // a message), the bytes are: a skip then loses nothing, whoever sent the
 // message. Any other message is appended, so a forged id can add a record

@@ -123,3 +123,39 @@ func checkDecodeState(t *testing.T, b []byte) {
 		}
 	}
 }
+
+// FuzzDecodeRuns: a puller's runs file is hostile until validated. Decoding
+// never panics, refuses with ErrNotState or ErrStateMismatch, and what it
+// accepts encodes back to the same bytes and rebuilds a table within its
+// bounds.
+func FuzzDecodeRuns(f *testing.F) {
+	local := ID{1}
+	f.Add(encodeRuns(local, nil))
+	f.Add(encodeRuns(local, []run{{id: ID{3}, lo: 1, hi: 2, at: 0}, {id: ID{4}, lo: 7, hi: 7, at: 2}}))
+	f.Add(encodeRuns(ID{2}, []run{{id: ID{3}, lo: 1, hi: 2}}))
+	f.Add([]byte("MMKRUNS\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		runs, err := decodeRuns(b, local)
+		if err != nil {
+			if !errors.Is(err, ErrNotState) && !errors.Is(err, ErrStateMismatch) {
+				t.Fatalf("%v matches neither ErrNotState nor ErrStateMismatch", err)
+			}
+			return
+		}
+		if !bytes.Equal(encodeRuns(local, runs), b) {
+			t.Fatalf("runs %x re-encode as %x", b, encodeRuns(local, runs))
+		}
+		tab := newRunTable()
+		for _, r := range runs {
+			tab.put(r)
+		}
+		if len(tab.rings) > maxRings {
+			t.Fatalf("%d rings in the table", len(tab.rings))
+		}
+		for _, rr := range tab.rings {
+			if len(rr.runs) > runsPerRing {
+				t.Fatalf("%d runs of one ring", len(rr.runs))
+			}
+		}
+	})
+}

@@ -33,7 +33,9 @@ type PullOptions struct {
 	Create *ring.Options
 	// StatePath is the puller's state file (default: the ring's path
 	// followed by ".<stream>.<consumer>.pull", in the ring's directory,
-	// escaped as for ShipOptions.StatePath).
+	// escaped as for ShipOptions.StatePath). Beside it, StatePath followed
+	// by ".runs" keeps where the puller appended each source ring's
+	// records, to recognise records shipped twice.
 	StatePath string
 	// Batch is how many messages one fetch asks for (default 256).
 	Batch int
@@ -79,9 +81,10 @@ type pullMark struct {
 
 // A run is a stretch of one source ring's records that the puller appended
 // one right after the other: records lo..hi of ring id are the local ring's
-// records at..at+hi-lo. The puller remembers the maxRuns runs it extended
-// last; they let it recognise a record it appended before by comparing
-// bytes (see Puller.seen).
+// records at..at+hi-lo. The puller remembers runs per source ring (see
+// runTable; the state file's slot keeps the maxRuns extended last); they let
+// it recognise a record it appended before by comparing bytes (see
+// Puller.seen).
 type run struct {
 	id     ID
 	lo, hi uint64
@@ -120,8 +123,12 @@ type Puller struct {
 
 	mu        sync.Mutex
 	committed pullMark // newest message appended
-	runs      []run    // most recently extended first
-	created   int64    // the stream's creation time (Unix ns; 0: not known yet)
+	runs      []run    // most recently extended first, at most maxRuns (the slot's)
+	table     *runTable
+	runsPath  string    // the table's file
+	local     ID        // the local ring's ID
+	runsSaved time.Time // when the table was last written (guarded by mu)
+	created   int64     // the stream's creation time (Unix ns; 0: not known yet)
 	stats     PullStats
 	closed    bool
 	running   bool
@@ -171,6 +178,18 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 		return nil, err
 	}
 	p.st = st
+	p.local, p.runsPath, p.table = info.ID, o.StatePath+".runs", newRunTable()
+	if payload != nil {
+		// Runs only help to recognise records shipped twice: a runs file
+		// that cannot be used is reported and started over.
+		saved, err := readRuns(p.runsPath, p.local)
+		if err != nil {
+			p.log.Warn("ringnats: the puller's table of runs cannot be used; records shipped twice before are appended again (and counted as suspect)", "err", err)
+		}
+		for _, r := range saved {
+			p.table.put(r)
+		}
+	}
 	if payload != nil {
 		var pp pullPayload
 		if err := pp.decode(payload); err != nil {
@@ -179,11 +198,16 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 		}
 		p.committed, p.runs, p.created = pp.committed, pp.runs, pp.created
 		p.stats.Pulled, p.stats.Skipped, p.stats.Suspect = pp.pulled, pp.skipped, pp.suspect
+		// The slot's runs are newer than the runs file's.
+		for i := len(p.runs) - 1; i >= 0; i-- {
+			p.table.put(p.runs[i])
+		}
 		// The intent was written before its append: if the ring holds a
 		// record at the intended sequence number, the append happened.
 		if pp.hasIntent && p.w.Next() > pp.intentAt {
 			p.committed = pp.intent
 			p.runs = addRun(p.runs, pp.intent, pp.intentAt)
+			p.table.add(pp.intent, pp.intentAt)
 			p.stats.Pulled++
 			if pp.intentSuspect {
 				p.stats.Suspect++
@@ -462,7 +486,7 @@ func (p *Puller) fetch(ctx context.Context, cons jetstream.Consumer) error {
 // whoever published the message. Anything else is appended. So a forged
 // id can add a record to the local ring (as any foreign message can) but
 // never hide a genuine one; a genuine record shipped twice is recognised as
-// long as the puller remembers its run (the maxRuns runs extended last) and
+// long as the puller remembers its run (see runTable) and
 // the local ring still holds it. When the local ring has overwritten the
 // record since, the message is appended and counted as suspect: the run
 // only proves that a message with that id was appended, not that it held
@@ -526,6 +550,7 @@ func (p *Puller) handle(ctx context.Context, cons jetstream.Consumer, m jetstrea
 	p.mu.Lock()
 	p.committed = mark
 	p.runs = addRun(p.runs, mark, at)
+	p.table.add(mark, at)
 	p.stats.Pulled++
 	p.stats.StreamSeq = mark.sseq
 	if why != "" {
@@ -535,6 +560,12 @@ func (p *Puller) handle(ctx context.Context, cons jetstream.Consumer, m jetstrea
 	if why != "" {
 		p.log.Warn("ringnats: a message's id does not fit its ring's records (forged, or out of order); appended", "stream", p.stream, "stream_seq", mark.sseq, "msg_id", msgID, "why", why, "ring_seq", at)
 	}
+	p.mu.Lock()
+	save := time.Since(p.runsSaved) >= time.Second
+	p.mu.Unlock()
+	if save {
+		p.saveRuns()
+	}
 	return m.Ack()
 }
 
@@ -543,10 +574,10 @@ func (p *Puller) handle(ctx context.Context, cons jetstream.Consumer, m jetstrea
 // overwritten it since (nothing left to compare), why says so.
 func (p *Puller) seen(mark pullMark, data []byte) (dup bool, why string) {
 	p.mu.Lock()
-	runs := p.runs
+	runs := p.table.lookup(mark.id)
 	p.mu.Unlock()
 	for _, r := range runs {
-		if r.id != mark.id || mark.seq < r.lo || mark.seq > r.hi {
+		if mark.seq < r.lo || mark.seq > r.hi {
 			continue
 		}
 		local := r.at + (mark.seq - r.lo)
@@ -662,10 +693,7 @@ func (p *Puller) outOfOrder(mark pullMark, lost string) string {
 	defer p.mu.Unlock()
 	newest := uint64(0)
 	known := false
-	for _, r := range p.runs {
-		if r.id != mark.id {
-			continue
-		}
+	for _, r := range p.table.lookup(mark.id) {
 		if r.hi < math.MaxUint64 && (r.hi+1 == mark.seq || (gap > 0 && r.hi+1 <= math.MaxUint64-gap && r.hi+1+gap == mark.seq)) {
 			return ""
 		}
@@ -705,6 +733,19 @@ func addRun(runs []run, mark pullMark, at uint64) []run {
 	return append(out, runs[:min(len(runs), maxRuns-1)]...)
 }
 
+// saveRuns writes the table of runs to its file (a failure is logged: the
+// table only helps to recognise records shipped twice). Only the goroutine
+// that appends calls it, or Close.
+func (p *Puller) saveRuns() {
+	p.mu.Lock()
+	runs := p.table.all()
+	p.runsSaved = time.Now()
+	p.mu.Unlock()
+	if err := writeRuns(p.runsPath, p.local, runs); err != nil {
+		p.log.Warn("ringnats: cannot save the puller's table of runs", "err", err)
+	}
+}
+
 // Close saves the state, closes the ring's writer and releases the state
 // file. It does not close the NATS connection.
 func (p *Puller) Close() error {
@@ -719,6 +760,7 @@ func (p *Puller) Close() error {
 		pulled: p.stats.Pulled, skipped: p.stats.Skipped, suspect: p.stats.Suspect, updated: time.Now().UnixNano(),
 	}
 	p.mu.Unlock()
+	p.saveRuns()
 	err := p.w.Close()
 	if p.rd != nil {
 		if e := p.rd.Close(); err == nil {

@@ -277,3 +277,157 @@ func TestErrorSentinels(t *testing.T) {
 		}
 	})
 }
+
+// TestPullManyRings: the puller recognises a record shipped twice by its
+// bytes while it remembers where it appended that ring's record. It used to
+// remember the 16 runs extended last, over all rings: a stream fed by more
+// than 16 rings (the package's own example, one subject per host)
+// interleaves their records, so every record started a run of its own that
+// was forgotten 16 messages later, and a record shipped again by a
+// restarted shipper (a new key after its state file was lost: another id,
+// which the stream's duplicate window does not match) was appended a
+// second time, not even counted as suspect. A hostile publisher got the
+// same with 16 messages carrying made-up ring ids. Now the runs are kept
+// per source ring (also across a restart of the puller).
+func TestPullManyRings(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		rings   int  // source rings, records 0..2 each, interleaved
+		flush   int  // then messages with made-up ring ids
+		restart bool // the puller is closed and opened again before the records shipped again
+	}{
+		{"17-rings", 17, 0, false},
+		{"flushed", 1, 16, false},
+		{"200-rings", 200, 0, false},
+		{"17-rings-restart", 17, 0, true},
+		{"flushed-restart", 1, 100, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "MR" + strings.ReplaceAll(tc.name, "-", "_")
+			subject := "mr." + tc.name + ".>"
+			if _, err := js.CreateStream(ctx, streamConfig(stream, subject)); err != nil {
+				t.Fatal(err)
+			}
+			subj := func(r int) string { return fmt.Sprintf("mr.%s.host%d", tc.name, r) }
+			n := uint64(0)
+			for seq := range uint64(3) {
+				for r := 1; r <= tc.rings; r++ {
+					pubRecord(t, js, subj(r), MsgID(ID{byte(r), byte(r >> 8)}, seq), payload(seq+uint64(r)<<8))
+					n++
+				}
+			}
+			for i := range tc.flush {
+				pubRecord(t, js, subj(99), MsgID(ID{0xee, byte(i)}, 0), []byte("junk"))
+				n++
+			}
+			dst := filepath.Join(t.TempDir(), "dst")
+			opts := &PullOptions{Consumer: "c", Create: &ring.Options{Capacity: 1 << 20}, Logger: quietLog()}
+			p, err := NewPuller(nc, stream, dst, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { p.Close() }()
+			if tc.restart {
+				pullAll(t, p, n)
+				if err := p.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if p, err = NewPuller(nc, stream, dst, opts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Ring 1's records shipped again under a new key.
+			for seq := range uint64(3) {
+				pubRecord(t, js, subj(1), string(appendTaggedMsgID(nil, ID{1}, seq, 77+seq)), payload(seq+1<<8))
+				n++
+			}
+			st := pullAll(t, p, n)
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st.Skipped != 3 || st.Suspect != 0 || st.Pulled != n-3 {
+				t.Errorf("ring 1's records 0..2 shipped again: %d skipped, %d suspect, want 3 skipped, none suspect: %+v", st.Skipped, st.Suspect, st)
+			}
+			if got := ringRecords(t, dst); uint64(len(got)) != n-3 {
+				t.Errorf("the copy holds %d records, want %d", len(got), n-3)
+			}
+		})
+	}
+}
+
+// TestRunTable: the table keeps each source ring's runs apart (at most
+// runsPerRing each, the one extended longest ago dropped first), extends a
+// run only with the next record appended right after it, and forgets the
+// ring used longest ago beyond maxRings. The order all returns rebuilds the
+// same table (as the runs file does after a restart).
+func TestRunTable(t *testing.T) {
+	mark := func(r byte, seq uint64) pullMark { return pullMark{hasID: true, id: ID{r}, seq: seq} }
+	for _, tc := range []struct {
+		name string
+		adds []struct {
+			m  pullMark
+			at uint64
+		}
+		ring ID
+		want []run
+	}{
+		{"interleaved-rings-extend", []struct {
+			m  pullMark
+			at uint64
+		}{{mark(1, 0), 0}, {mark(2, 0), 1}, {mark(1, 1), 2}, {mark(2, 1), 3}}, ID{1},
+			[]run{{id: ID{1}, lo: 1, hi: 1, at: 2}, {id: ID{1}, lo: 0, hi: 0, at: 0}}},
+		{"consecutive-extends", []struct {
+			m  pullMark
+			at uint64
+		}{{mark(1, 5), 10}, {mark(1, 6), 11}, {mark(1, 7), 12}}, ID{1},
+			[]run{{id: ID{1}, lo: 5, hi: 7, at: 10}}},
+		{"bounded-per-ring", []struct {
+			m  pullMark
+			at uint64
+		}{{mark(1, 0), 0}, {mark(1, 10), 5}, {mark(1, 20), 9}, {mark(1, 30), 13}, {mark(1, 40), 17}}, ID{1},
+			[]run{{id: ID{1}, lo: 40, hi: 40, at: 17}, {id: ID{1}, lo: 30, hi: 30, at: 13}, {id: ID{1}, lo: 20, hi: 20, at: 9}, {id: ID{1}, lo: 10, hi: 10, at: 5}}},
+		{"no-id", []struct {
+			m  pullMark
+			at uint64
+		}{{pullMark{sseq: 3}, 0}}, ID{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newRunTable()
+			for _, a := range tc.adds {
+				tab.add(a.m, a.at)
+			}
+			if got := tab.lookup(tc.ring); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("runs %v, want %v", got, tc.want)
+			}
+			again := newRunTable()
+			for _, r := range tab.all() {
+				again.put(r)
+			}
+			for id := range tab.rings {
+				if fmt.Sprint(again.lookup(id)) != fmt.Sprint(tab.lookup(id)) {
+					t.Fatalf("ring %v rebuilt as %v, was %v", id, again.lookup(id), tab.lookup(id))
+				}
+			}
+		})
+	}
+	t.Run("evicts-oldest-ring", func(t *testing.T) {
+		tab := newRunTable()
+		for i := range maxRings + 1 {
+			tab.add(pullMark{hasID: true, id: ID{byte(i), byte(i >> 8)}, seq: 0}, uint64(i))
+			if i == 0 {
+				continue
+			}
+			tab.add(pullMark{hasID: true, id: ID{0}, seq: uint64(i)}, uint64(i)+1<<20) // ring 0 stays in use
+		}
+		if len(tab.rings) != maxRings || tab.evicted != 1 {
+			t.Fatalf("%d rings, %d evicted", len(tab.rings), tab.evicted)
+		}
+		if tab.lookup(ID{0}) == nil || tab.lookup(ID{1}) != nil {
+			t.Fatalf("ring 0 (in use) or ring 1 (used longest ago) in the wrong state: %v / %v", tab.lookup(ID{0}), tab.lookup(ID{1}))
+		}
+	})
+}
