@@ -148,6 +148,18 @@
 // stream storing a record after its successors), and no rule on ids alone
 // tells them from forgeries.
 //
+// # A ring replaced at its path
+//
+// A shipper reads, and a puller appends to, the file that was at the ring's
+// path when it started. When another file takes the path (a producer
+// creates the ring anew with ring.Options.Replace), reading or appending
+// on would ship nothing of the new ring, or append to a file nobody can
+// open; Run ends instead with an error matching ErrReplaced, logged. A
+// shipper looks about once a second while the ring has no new record (it
+// ships what the old file holds first); a puller looks before each
+// message, and also stops when the ring was removed. Started again, either
+// starts over on the new ring (its state file belongs to the old one).
+//
 // An existing consumer is used only if it is a pull consumer that waits
 // for explicit acknowledgements, delivers whole messages (not headers
 // only) and has exactly the filter PullOptions.FilterSubject asks for (none

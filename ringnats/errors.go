@@ -33,6 +33,12 @@ var (
 	ErrBadName = errors.New("invalid name")
 	// ErrRunning: Run was called while the same Shipper or Puller runs.
 	ErrRunning = errors.New("already running")
+	// ErrReplaced: another file took the ring's path while a shipper read
+	// it or a puller appended to it (a producer created the ring anew,
+	// with ring.Options.Replace). Run ends with it rather than ship or
+	// append to a file nobody can open any more; a new Shipper or Puller
+	// starts over on the new ring.
+	ErrReplaced = errors.New("ring replaced at its path")
 	// ErrLocked: another shipper or puller runs with the same state file
 	// (the same variable as mmap.ErrLocked).
 	ErrLocked = mmap.ErrLocked

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,10 +126,11 @@ type Puller struct {
 	committed pullMark // newest message appended
 	runs      []run    // most recently extended first, at most maxRuns (the slot's)
 	table     *runTable
-	runsPath  string    // the table's file
-	local     ID        // the local ring's ID
-	runsSaved time.Time // when the table was last written (guarded by mu)
-	created   int64     // the stream's creation time (Unix ns; 0: not known yet)
+	runsPath  string      // the table's file
+	local     ID          // the local ring's ID
+	runsSaved time.Time   // when the table was last written (guarded by mu)
+	fi        os.FileInfo // the ring's file when NewPuller opened it (see checkRing)
+	created   int64       // the stream's creation time (Unix ns; 0: not known yet)
 	stats     PullStats
 	closed    bool
 	running   bool
@@ -171,6 +173,10 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 	if err != nil {
 		p.w.Close()
 		return nil, err
+	}
+	if p.fi, err = os.Stat(ringPath); err != nil {
+		p.w.Close()
+		return nil, op(unwrapPath(err))
 	}
 	st, payload, _, err := openState(o.StatePath, stateHeader{kind: kindPull, ring: info.ID, stream: stream, name: o.Consumer})
 	if err != nil {
@@ -508,6 +514,9 @@ func (p *Puller) handle(ctx context.Context, cons jetstream.Consumer, m jetstrea
 	if err := p.checkDelivery(ctx, cons, m, mark.sseq); err != nil {
 		return err
 	}
+	if err := p.checkRing(); err != nil {
+		return &fatalError{err}
+	}
 	msgID := m.Headers().Get(jetstream.MsgIDHeader)
 	if id, seq, err := ParseMsgID(msgID); err == nil {
 		mark.hasID, mark.id, mark.seq = true, id, seq
@@ -604,6 +613,25 @@ func (p *Puller) seen(mark pullMark, data []byte) (dup bool, why string) {
 }
 
 var errOverwritten = errors.New("overwritten")
+
+// checkRing fails with ErrReplaced when another file has taken the ring's
+// path (ring.Create with Replace does not wait for the puller's writer):
+// appending to the old file, and acknowledging, would lose every message
+// from then on. It runs before each message is appended or skipped (a
+// stat of the path, cheap next to a message's round trip).
+func (p *Puller) checkRing() error {
+	fi, err := os.Stat(p.ringPath)
+	if err == nil && os.SameFile(fi, p.fi) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return p.errorf("%w", unwrapPath(err))
+	}
+	if err != nil {
+		return p.errorf("the ring was removed from its path while the puller appended to it: %w", ErrReplaced)
+	}
+	return p.errorf("another file took the ring's path while the puller appended to it (the ring was created anew?); start the puller again to pull into the new ring: %w", ErrReplaced)
+}
 
 // msgSizeHeader is the header a headers-only consumer puts in place of the
 // payload.

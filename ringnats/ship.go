@@ -133,6 +133,7 @@ type Shipper struct {
 	// (see resumeAfterStream). Kept in the state file; guarded by mu.
 	keyUnproven bool
 	policy      ring.Policy
+	fi          os.FileInfo // the ring's file when NewShipper opened it (see checkRing)
 	st          *stateFile
 	// rd reads ahead and publishes. On a Block ring it is a registered
 	// reader with manual release: the writer waits for the records rd
@@ -260,7 +261,28 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		st.close()
 		return nil, err
 	}
+	if s.fi, err = os.Stat(ringPath); err != nil {
+		s.rd.Close()
+		st.close()
+		return nil, &fs.PathError{Op: "ringnats: ship", Path: ringPath, Err: unwrapPath(err)}
+	}
 	return s, nil
+}
+
+// ringCheckInterval is how often an idle shipper looks whether its ring
+// is still the file at its path.
+const ringCheckInterval = time.Second
+
+// checkRing fails with ErrReplaced when another file has taken the ring's
+// path (a producer created the ring anew with Replace): the shipper reads
+// the old file, which nobody writes any more. A ring removed from its path
+// is no error: its writer may still append to it.
+func (s *Shipper) checkRing() error {
+	fi, err := os.Stat(s.ringPath)
+	if err != nil || os.SameFile(fi, s.fi) {
+		return nil
+	}
+	return s.errorf("another file took the ring's path while it was shipped (the ring was created anew?); start the shipper again to ship the new ring: %w", ErrReplaced)
 }
 
 // openReader opens the shipper's reader: on a Block ring a registered one
@@ -1454,6 +1476,7 @@ func (s *Shipper) nextRecord(ctx context.Context) (ring.Record, error) {
 		return rec, err
 	}
 	var t *time.Timer
+	checked := time.Now()
 	for pause := 20 * time.Microsecond; ; pause = min(2*pause, time.Millisecond) {
 		if t == nil {
 			t = time.NewTimer(pause)
@@ -1472,6 +1495,12 @@ func (s *Shipper) nextRecord(ctx context.Context) (ring.Record, error) {
 		s.release()
 		if rec, err = s.rd.TryNext(); err != ring.ErrEmpty {
 			return rec, err
+		}
+		if time.Since(checked) >= ringCheckInterval {
+			checked = time.Now()
+			if err := s.checkRing(); err != nil {
+				return ring.Record{}, err
+			}
 		}
 	}
 }
