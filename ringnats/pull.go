@@ -178,6 +178,9 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 		p.w.Close()
 		return nil, op(unwrapPath(err))
 	}
+	// On Windows the file's identity is read from the path when first
+	// compared: read it now, while the path names the ring opened.
+	os.SameFile(p.fi, p.fi)
 	st, payload, _, err := openState(o.StatePath, stateHeader{kind: kindPull, ring: info.ID, stream: stream, name: o.Consumer})
 	if err != nil {
 		p.w.Close()

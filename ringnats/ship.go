@@ -266,6 +266,9 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		st.close()
 		return nil, &fs.PathError{Op: "ringnats: ship", Path: ringPath, Err: unwrapPath(err)}
 	}
+	// On Windows the file's identity is read from the path when first
+	// compared: read it now, while the path names the ring opened.
+	os.SameFile(s.fi, s.fi)
 	return s, nil
 }
 
