@@ -178,9 +178,6 @@ func NewPuller(nc *nats.Conn, stream, ringPath string, opts *PullOptions) (*Pull
 		p.w.Close()
 		return nil, op(unwrapPath(err))
 	}
-	// On Windows the file's identity is read from the path when first
-	// compared: read it now, while the path names the ring opened.
-	os.SameFile(p.fi, p.fi)
 	st, payload, _, err := openState(o.StatePath, stateHeader{kind: kindPull, ring: info.ID, stream: stream, name: o.Consumer})
 	if err != nil {
 		p.w.Close()
@@ -624,7 +621,7 @@ var errOverwritten = errors.New("overwritten")
 // stat of the path, cheap next to a message's round trip).
 func (p *Puller) checkRing() error {
 	fi, err := os.Stat(p.ringPath)
-	if err == nil && os.SameFile(fi, p.fi) {
+	if err == nil && sameFile(fi, p.fi) {
 		return nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

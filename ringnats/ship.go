@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mmapkit/mmapkit/internal/sys"
 	"github.com/mmapkit/mmapkit/ring"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -266,10 +267,18 @@ func NewShipper(nc *nats.Conn, ringPath, stream string, opts *ShipOptions) (*Shi
 		st.close()
 		return nil, &fs.PathError{Op: "ringnats: ship", Path: ringPath, Err: unwrapPath(err)}
 	}
-	// On Windows the file's identity is read from the path when first
-	// compared: read it now, while the path names the ring opened.
-	os.SameFile(s.fi, s.fi)
 	return s, nil
+}
+
+// sameFile reports whether a and b (from os.Stat) describe one file, by
+// device and inode. Where a FileInfo carries neither (Windows, where
+// os.SameFile would open the path again), it says yes: there a file that
+// is mapped, as the ring is while it is shipped or appended to, can be
+// neither replaced nor removed.
+func sameFile(a, b os.FileInfo) bool {
+	da, ia, _, okA := sys.FileID(a)
+	db, ib, _, okB := sys.FileID(b)
+	return !okA || !okB || (da == db && ia == ib)
 }
 
 // ringCheckInterval is how often an idle shipper looks whether its ring
@@ -282,7 +291,7 @@ const ringCheckInterval = time.Second
 // is no error: its writer may still append to it.
 func (s *Shipper) checkRing() error {
 	fi, err := os.Stat(s.ringPath)
-	if err != nil || os.SameFile(fi, s.fi) {
+	if err != nil || sameFile(fi, s.fi) {
 		return nil
 	}
 	return s.errorf("another file took the ring's path while it was shipped (the ring was created anew?); start the shipper again to ship the new ring: %w", ErrReplaced)
