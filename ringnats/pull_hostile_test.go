@@ -213,6 +213,9 @@ func TestErrorSentinels(t *testing.T) {
 	}
 
 	t.Run("run-twice", func(t *testing.T) {
+		if _, err := jsNew(t, nc).CreateStream(context.Background(), streamConfig("TWICE", "twice")); err != nil {
+			t.Fatal(err)
+		}
 		for _, kind := range []string{"ship", "pull"} {
 			var run func(context.Context) error
 			if kind == "ship" {
