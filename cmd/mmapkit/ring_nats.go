@@ -69,7 +69,7 @@ func natsExit(err error) error {
 	}
 	for _, bad := range []error{
 		nats.ErrNoServers, nats.ErrAuthorization, nats.ErrPermissionViolation, nats.ErrAuthExpired,
-		ringnats.ErrNoStream, ringnats.ErrSubject, ringnats.ErrStateMismatch,
+		ringnats.ErrNoStream, ringnats.ErrSubject, ringnats.ErrStateMismatch, ringnats.ErrConsumer, ringnats.ErrBadName,
 		ringnats.ErrLocked, ring.ErrNotRing, ring.ErrVersion, fs.ErrNotExist, fs.ErrPermission,
 	} {
 		if errors.Is(err, bad) {
@@ -271,7 +271,7 @@ failures.`,
 	fl := cmd.Flags()
 	fl.StringVar(&stream, "stream", "", "JetStream stream (required)")
 	fl.StringVar(&o.Consumer, "consumer", "", "durable consumer name (required)")
-	fl.StringVar(&o.FilterSubject, "filter", "", "a new consumer takes only this subject")
+	fl.StringVar(&o.FilterSubject, "filter", "", "the consumer takes only this subject (an existing consumer must filter exactly this, or nothing without --filter)")
 	fl.IntVar(&o.Batch, "batch", 0, "messages per fetch (default 256)")
 	fl.StringVar(&o.StatePath, "state", "", "state file (default FILE.<stream>.<consumer>.pull)")
 	fl.BoolVar(&create, "create", false, "create the ring if it does not exist")

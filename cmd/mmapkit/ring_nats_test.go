@@ -167,6 +167,7 @@ func TestRingShipBadInput(t *testing.T) {
 		{"no-stream", []string{"--server", url, "--user", "a", "--password", "b", "--stream", "S", "--subject", "s.a"}, "stream does not exist"},
 		{"forbidden-subject", []string{"--server", url, "--user", "limited", "--password", "b", "--stream", "OTHER", "--subject", "other.x"}, "permissions violation"},
 		{"missing-flags", []string{"--server", url}, "--stream and --subject are required"},
+		{"wildcard-subject", []string{"--server", url, "--user", "a", "--password", "b", "--stream", "S", "--subject", "s.*"}, "invalid name"},
 		{"not-a-ring", []string{"--server", url, "--user", "a", "--password", "b", "--stream", "S", "--subject", "s.a", "--state", filepath.Join(dir, "s"), os.Args[0]}, "not a ring"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
