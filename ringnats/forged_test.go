@@ -670,3 +670,41 @@ func TestShipUntaggedCopyOfRecordIgnored(t *testing.T) {
 		})
 	}
 }
+
+// TestPullConsumerPausedLogged: a consumer paused by someone else
+// (PauseUntil) delivers nothing; the puller used to wait without a word. Now
+// it logs the pause when it looks at the consumer again (about once a
+// second).
+func TestPullConsumerPausedLogged(t *testing.T) {
+	srv := startServer(t, "")
+	nc := connect(t, srv.url())
+	js := jsNew(t, nc)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, streamConfig("PAUSED", "paused")); err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	p, err := NewPuller(nc, "PAUSED", filepath.Join(t.TempDir(), "dst"), &PullOptions{Consumer: "c", Create: &ring.Options{Capacity: 1 << 16}, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pubRecord(t, js, "paused", MsgID(ID{8}, 0), payload(0))
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(rctx) }()
+	waitProgress(t, "the puller", func() uint64 { return p.Stats().Pulled }, 1, ranEarly(done))
+	if _, err := js.PauseConsumer(ctx, "PAUSED", "c", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a log line about the paused consumer", time.Minute, func() bool {
+		return strings.Contains(logs.String(), "the consumer is paused")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "the consumer is paused"); n != 1 {
+		t.Errorf("the pause logged %d times, want once:\n%s", n, logs.String())
+	}
+}

@@ -121,6 +121,8 @@ type Puller struct {
 	rd       *ring.Reader // observes the local ring, to compare would-be duplicates (opened when needed)
 	checked  time.Time    // when the consumer's configuration was last checked (Run's goroutine only)
 	gapOK    uint64       // a stream sequence whose jump the consumer's configuration explained
+	// pauseLogged: the consumer was seen paused, and that was logged.
+	pauseLogged bool
 
 	mu        sync.Mutex
 	committed pullMark // newest message appended
@@ -408,6 +410,12 @@ func (p *Puller) recheckConsumer(ctx context.Context, cons jetstream.Consumer) e
 		return fmt.Errorf("consumer %q of stream %q: %w", p.opts.Consumer, p.stream, err)
 	}
 	p.checked = time.Now()
+	// A consumer paused by someone else delivers nothing, and nothing
+	// else would say why the copy stopped growing.
+	if info.Paused && !p.pauseLogged {
+		p.log.Warn("ringnats: the consumer is paused (by someone else); nothing is pulled until it resumes", "stream", p.stream, "consumer", p.opts.Consumer, "pause_remaining", info.PauseRemaining)
+	}
+	p.pauseLogged = info.Paused
 	return p.checkConsumer(info.Config)
 }
 
